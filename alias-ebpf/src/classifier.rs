@@ -1,0 +1,178 @@
+//! Counts RX traffic to, and TX traffic from, every address userspace put in
+//! `COUNTERS`. Packets always pass unchanged: the programs return TCX_NEXT, so
+//! they never decide a packet's fate and other TC programs still run.
+
+use core::mem::size_of;
+
+use alias_ebpf::{AddrKey, TrafficCounters, MAX_TRACKED_ADDRESSES};
+use aya_ebpf::{
+    macros::{classifier, map},
+    maps::PerCpuHashMap,
+    programs::TcContext,
+};
+
+/// TCX_NEXT (also TC_ACT_UNSPEC for classic tc): no verdict.
+const TC_NEXT: i32 = -1;
+
+const ETH_P_IP: u16 = 0x0800;
+const ETH_P_IPV6: u16 = 0x86dd;
+const ETH_P_8021Q: u16 = 0x8100;
+const ETH_P_8021AD: u16 = 0x88a8;
+const ETH_HLEN: usize = 14;
+const VLAN_HLEN: usize = 4;
+const IPV6_HLEN: usize = 40;
+const IPPROTO_TCP: u8 = 6;
+const IPPROTO_UDP: u8 = 17;
+const UDP_HLEN: usize = 8;
+
+/// Keys are written by userspace only, so cardinality stays bounded: a packet
+/// for an address nobody tracks costs one failed lookup and nothing else.
+#[map]
+static COUNTERS: PerCpuHashMap<AddrKey, TrafficCounters> =
+    PerCpuHashMap::pinned(MAX_TRACKED_ADDRESSES, 0);
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    /// Ingress: count the packet for its destination address.
+    Rx,
+    /// Egress: count the packet for its source address.
+    Tx,
+}
+
+#[classifier]
+pub fn ingress_eth(ctx: TcContext) -> i32 {
+    count(&ctx, true, Direction::Rx);
+    TC_NEXT
+}
+
+#[classifier]
+pub fn egress_eth(ctx: TcContext) -> i32 {
+    count(&ctx, true, Direction::Tx);
+    TC_NEXT
+}
+
+#[classifier]
+pub fn ingress_raw(ctx: TcContext) -> i32 {
+    count(&ctx, false, Direction::Rx);
+    TC_NEXT
+}
+
+#[classifier]
+pub fn egress_raw(ctx: TcContext) -> i32 {
+    count(&ctx, false, Direction::Tx);
+    TC_NEXT
+}
+
+/// Reads a `T` at `offset` from the packet start: directly when it lies in the
+/// linear area (the common case, cheapest), else through bpf_skb_load_bytes.
+#[inline(always)]
+fn read<T: Copy>(ctx: &TcContext, offset: usize) -> Option<T> {
+    let start = ctx.data();
+    let end = ctx.data_end();
+    if start + offset + size_of::<T>() <= end {
+        // SAFETY: the range was checked against data_end just above.
+        return Some(unsafe { core::ptr::read_unaligned((start + offset) as *const T) });
+    }
+    ctx.load::<T>(offset).ok()
+}
+
+/// Reads one byte. It reads two: for a one-byte read LLVM turns the bounds
+/// check into `data + off < data_end`, which the verifier does not accept
+/// for a variable offset. Every byte read here has a header byte after it.
+#[inline(always)]
+fn read_byte(ctx: &TcContext, offset: usize) -> Option<u8> {
+    read::<[u8; 2]>(ctx, offset).map(|pair| pair[0])
+}
+
+/// Offset of the network header and its ethertype, past up to two VLAN tags.
+#[inline(always)]
+fn ethernet(ctx: &TcContext) -> Option<(usize, u16)> {
+    let mut ethertype = u16::from_be(read::<u16>(ctx, ETH_HLEN - 2)?);
+    let mut offset = ETH_HLEN;
+    for _ in 0..2 {
+        if ethertype == ETH_P_8021Q || ethertype == ETH_P_8021AD {
+            ethertype = u16::from_be(read::<u16>(ctx, offset + 2)?);
+            offset += VLAN_HLEN;
+        }
+    }
+    Some((offset, ethertype))
+}
+
+/// Where the network header starts and which IP version it is.
+#[inline(always)]
+fn network_header(ctx: &TcContext, has_eth: bool) -> Option<(usize, u16)> {
+    if has_eth {
+        return ethernet(ctx);
+    }
+    let version = read_byte(ctx, 0)? >> 4;
+    match version {
+        4 => Some((0, ETH_P_IP)),
+        6 => Some((0, ETH_P_IPV6)),
+        _ => None,
+    }
+}
+
+#[inline(always)]
+fn count(ctx: &TcContext, has_eth: bool, direction: Direction) -> Option<()> {
+    let (l3, ethertype) = network_header(ctx, has_eth)?;
+    let (key, l3_len, l4_proto) = match ethertype {
+        ETH_P_IP => {
+            let ihl = (read_byte(ctx, l3)? & 0x0f) as usize * 4;
+            let at = if direction == Direction::Rx { 16 } else { 12 };
+            let addr = read::<[u8; 4]>(ctx, l3 + at)?;
+            (
+                AddrKey::from_ipv4_octets(addr),
+                ihl,
+                read_byte(ctx, l3 + 9)?,
+            )
+        }
+        ETH_P_IPV6 => {
+            let at = if direction == Direction::Rx { 24 } else { 8 };
+            let addr = read::<[u8; 16]>(ctx, l3 + at)?;
+            (
+                AddrKey::from_ipv6_octets(addr),
+                IPV6_HLEN,
+                read_byte(ctx, l3 + 6)?,
+            )
+        }
+        _ => return None,
+    };
+    let counters = COUNTERS.get_ptr_mut(&key)?;
+
+    // SAFETY: ctx.skb.skb is the program's own __sk_buff context.
+    let gso_segs = unsafe { (*ctx.skb.skb).gso_segs };
+    let segments = if gso_segs > 1 { gso_segs as u64 } else { 1 };
+    let mut bytes = ctx.len() as u64;
+    if segments > 1 {
+        // On the wire every segment repeats the L2..L4 headers.
+        let l4 = l3 + l3_len;
+        let l4_len = match l4_proto {
+            IPPROTO_TCP => ((read_byte(ctx, l4 + 12)? >> 4) as usize) * 4,
+            IPPROTO_UDP => UDP_HLEN,
+            _ => 0,
+        };
+        bytes += (segments - 1) * (l4 + l4_len) as u64;
+    }
+
+    // SAFETY: a per-CPU value; this program is the only writer on this CPU
+    // and BPF programs are not migrated mid-run.
+    unsafe {
+        match direction {
+            Direction::Rx => {
+                (*counters).rx_packets += segments;
+                (*counters).rx_bytes += bytes;
+            }
+            Direction::Tx => {
+                (*counters).tx_packets += segments;
+                (*counters).tx_bytes += bytes;
+            }
+        }
+    }
+    Some(())
+}
+
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    loop {}
+}

@@ -1,0 +1,184 @@
+//! Observes the kernel and carries out plans: the bridge between the pure
+//! planner and the kernel-facing modules. A failed step rolls back every step
+//! this run made, in reverse order, so a run changes all or nothing.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use anyhow::{Context, Result};
+
+use crate::{
+    bpf::{LinkLayer, PinDir},
+    model::AliasSpec,
+    netlink::Netlink,
+    plan::{self, Action, Desired, Observed, Plan, Scope},
+    sysctl,
+};
+
+/// The kernel side of a run: netlink in this namespace plus the pin directory.
+pub struct Kernel {
+    pub netlink: Netlink,
+    pub pins: PinDir,
+}
+
+impl Kernel {
+    pub fn new(pins: PinDir) -> Result<Self> {
+        Ok(Self {
+            netlink: Netlink::connect()?,
+            pins,
+        })
+    }
+
+    /// Reads everything the planner needs. `aliases` name the interfaces
+    /// whose sysctls matter besides those with owned addresses.
+    pub async fn observe(&self, aliases: &[AliasSpec]) -> Result<Observed> {
+        let interfaces = self.netlink.interfaces().await?;
+        let addresses = self.netlink.addresses(&interfaces).await?;
+        let routes = self.netlink.routes().await?;
+        let mut names: BTreeSet<&str> = aliases.iter().map(|a| a.interface.as_str()).collect();
+        names.extend(
+            addresses
+                .iter()
+                .filter(|a| a.owned())
+                .map(|a| a.interface.as_str()),
+        );
+        let mut promote_secondaries = BTreeMap::new();
+        for name in names {
+            if interfaces.iter().any(|i| i.name == name) {
+                if let Ok(enabled) = sysctl::promote_secondaries(name) {
+                    promote_secondaries.insert(name.to_string(), enabled);
+                }
+            }
+        }
+        let tracked = match self.pins.existing_counters()? {
+            Some(counters) => counters.read_all()?.into_keys().collect(),
+            None => BTreeSet::new(),
+        };
+        let mut attached = BTreeSet::new();
+        for name in self.pins.attached_interfaces()? {
+            if self.pins.is_attached(&name)? {
+                attached.insert(name);
+            }
+        }
+        Ok(Observed {
+            interfaces,
+            addresses,
+            routes,
+            promote_secondaries,
+            tracked,
+            attached,
+        })
+    }
+
+    pub async fn plan(&self, desired: &Desired<'_>, scope: Scope) -> Result<(Observed, Plan)> {
+        let observed = self.observe(desired.aliases).await?;
+        let plan = plan::plan(desired, &observed, scope);
+        Ok((observed, plan))
+    }
+
+    /// Runs `actions` in order; on the first failure undoes the ones done and
+    /// returns the failure (with the rollback's own failures, if any).
+    pub async fn execute(&self, actions: &[Action]) -> Result<()> {
+        let mut done: Vec<&Action> = Vec::new();
+        for action in actions {
+            if let Err(err) = self.run(action).await {
+                let mut rollback_failures = Vec::new();
+                for earlier in done.iter().rev() {
+                    if let Err(undo) = self.run(&earlier.inverse()).await {
+                        rollback_failures.push(format!("undoing `{earlier}`: {undo:#}"));
+                    }
+                }
+                let err = err.context(format!("`{action}` failed"));
+                if rollback_failures.is_empty() {
+                    return Err(err.context(format!(
+                        "rolled back {} earlier step(s); nothing changed",
+                        done.len()
+                    )));
+                }
+                return Err(err.context(format!(
+                    "rollback was incomplete, run `alias-mgr plan` to see the state: {}",
+                    rollback_failures.join("; ")
+                )));
+            }
+            done.push(action);
+        }
+        Ok(())
+    }
+
+    async fn run(&self, action: &Action) -> Result<()> {
+        match action {
+            Action::SetPromoteSecondaries { interface, enabled } => {
+                sysctl::set_promote_secondaries(interface, *enabled)?;
+            }
+            Action::RemoveRoute { ifindex, route, .. } => {
+                self.netlink.del_route(*ifindex, route).await?
+            }
+            Action::AddRoute {
+                ifindex,
+                route,
+                source,
+                ..
+            } => self.netlink.add_route(*ifindex, route, *source).await?,
+            Action::RemoveAddress {
+                ifindex, address, ..
+            } => self.netlink.del_address(*ifindex, *address).await?,
+            Action::AddAddress {
+                ifindex,
+                address,
+                label,
+                ..
+            } => {
+                self.netlink
+                    .add_address(*ifindex, *address, label.as_deref())
+                    .await?
+            }
+            Action::Track { address } => {
+                self.pins.counters()?.track(*address)?;
+            }
+            Action::Untrack { address } => {
+                if let Some(mut counters) = self.pins.existing_counters()? {
+                    counters.untrack(*address)?;
+                }
+            }
+            Action::Attach {
+                interface,
+                ethernet,
+            } => {
+                let layer = if *ethernet {
+                    LinkLayer::Ethernet
+                } else {
+                    LinkLayer::RawIp
+                };
+                self.pins.attach(interface, layer)?;
+            }
+            Action::Detach { interface, .. } => {
+                self.pins.detach(interface)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies `plan` after refusing one with conflicts, then checks the
+    /// kernel now matches (an empty re-plan).
+    pub async fn apply(&self, desired: &Desired<'_>, scope: Scope, plan: &Plan) -> Result<()> {
+        if !plan.conflicts.is_empty() {
+            anyhow::bail!(
+                "nothing was changed because of {} conflict(s):\n  {}",
+                plan.conflicts.len(),
+                plan.conflicts.join("\n  ")
+            );
+        }
+        self.execute(&plan.actions).await?;
+        let (_, after) = self
+            .plan(desired, scope)
+            .await
+            .context("verifying the result")?;
+        if !after.actions.is_empty() {
+            let left: Vec<String> = after.actions.iter().map(ToString::to_string).collect();
+            anyhow::bail!(
+                "applied, but the kernel still differs from the config:\n  {}",
+                left.join("\n  ")
+            );
+        }
+        Ok(())
+    }
+}

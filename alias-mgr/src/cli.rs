@@ -1,0 +1,827 @@
+//! The command line: parsing (clap) and one function per command. Each
+//! command is a short reconcile: read the config, observe, plan, apply.
+
+use std::{
+    collections::BTreeMap,
+    fs::{self, File},
+    io::{self, Write as _},
+    net::IpAddr,
+    os::fd::AsRawFd,
+    path::{Path, PathBuf},
+    process::ExitCode,
+};
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::{Parser, Subcommand};
+use ipnet::IpNet;
+use serde::Serialize;
+
+use crate::{
+    apply::Kernel,
+    bpf::{LinkLayer, PinDir},
+    config::ConfigFile,
+    import::{self, ImportFormat},
+    model::{classful_prefix, validate_label, AliasSpec, RouteSpec},
+    plan::{Desired, Plan, Scope},
+};
+
+pub const DEFAULT_CONFIG: &str = "/etc/alias-mgr/alias-mgr.toml";
+pub const DEFAULT_PIN_DIR: &str = "/sys/fs/bpf/alias-mgr";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "alias-mgr",
+    version,
+    about = "Alias addresses, their routes, firewall zones and per-address counters, from one declarative file"
+)]
+pub struct Cli {
+    /// The declarative config file (desired state).
+    #[arg(long, global = true, env = "ALIAS_MGR_CONFIG", default_value = DEFAULT_CONFIG)]
+    pub config: PathBuf,
+    /// bpffs directory for the counters map and TCX links.
+    #[arg(long, global = true, env = "ALIAS_MGR_PIN_DIR", default_value = DEFAULT_PIN_DIR)]
+    pub pin_dir: PathBuf,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Add an alias address live and record it in the config.
+    Add {
+        interface: String,
+        /// ADDR[/PREFIX]; without a prefix: the prefix of the interface's subnet
+        /// containing ADDR, else the classful default (as ifconfig).
+        address: String,
+        /// IPv4 label (default: the next free IFACE:N).
+        #[arg(long)]
+        label: Option<String>,
+        /// Firewall zone the alias's subnet belongs to.
+        #[arg(long)]
+        zone: Option<String>,
+        /// Extra route that comes and goes with the alias: CIDR[@GATEWAY].
+        #[arg(long = "route", value_name = "CIDR[@GATEWAY]")]
+        routes: Vec<RouteSpec>,
+        /// Change the live system only; the config file is left as it is.
+        #[arg(long)]
+        runtime: bool,
+    },
+    /// Remove an alias, its routes and counters, and its config entry.
+    Del {
+        interface: String,
+        address: String,
+        /// Change the live system only (the next `apply` restores the alias).
+        #[arg(long)]
+        runtime: bool,
+    },
+    /// Every address on the interface(s), with per-address counters.
+    List {
+        interface: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show what `apply` would change; changes nothing.
+    Plan {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make the kernel match the config, then verify it does.
+    Apply {
+        /// Print the plan only.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Convert legacy alias configuration into alias-mgr config.
+    Import {
+        #[arg(value_parser = ["ifupdown", "iftab", "ifaliases"])]
+        format: String,
+        file: PathBuf,
+        /// Merge the result into the config file instead of printing it.
+        #[arg(long)]
+        write: bool,
+    },
+    /// Low-level access to the classifier and its counters.
+    #[command(subcommand)]
+    Counters(CountersCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CountersCommand {
+    /// Attach the classifier to an interface (TCX ingress and egress).
+    Attach { interface: String },
+    /// Detach the classifier from an interface.
+    Detach { interface: String },
+    /// Start counting an address.
+    Track { address: IpAddr },
+    /// Stop counting an address and forget its counts.
+    Untrack { address: IpAddr },
+    /// Print every tracked address's counters.
+    Show {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Parses the arguments, runs the command, prints any error on one line
+/// (`alias-mgr: error: what: why: fix`) and returns the exit status.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("alias-mgr: error: starting the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("alias-mgr: error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+pub async fn run(cli: Cli) -> Result<()> {
+    let pins = PinDir::new(&cli.pin_dir);
+    match cli.command {
+        Command::Add {
+            interface,
+            address,
+            label,
+            zone,
+            routes,
+            runtime,
+        } => {
+            let request = AddRequest {
+                interface,
+                address,
+                label,
+                zone,
+                routes,
+                runtime,
+            };
+            add(&cli.config, pins, request).await
+        }
+        Command::Del {
+            interface,
+            address,
+            runtime,
+        } => del(&cli.config, pins, &interface, &address, runtime).await,
+        Command::List { interface, json } => {
+            list(&cli.config, pins, interface.as_deref(), json).await
+        }
+        Command::Plan { json } => plan_command(&cli.config, pins, json).await,
+        Command::Apply { dry_run } => apply_command(&cli.config, pins, dry_run).await,
+        Command::Import {
+            format,
+            file,
+            write,
+        } => import_command(&cli.config, &format, &file, write),
+        Command::Counters(command) => counters_command(pins, command).await,
+    }
+}
+
+/// Serializes runs that change things: an exclusive flock next to the config.
+struct RunLock {
+    _file: File,
+}
+
+fn lock(config: &Path) -> Result<RunLock> {
+    let dir = config
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    fs::create_dir_all(dir)
+        .with_context(|| format!("creating config directory {}", dir.display()))?;
+    let name = config
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let path = dir.join(format!(".{name}.lock"));
+    let file =
+        File::create(&path).with_context(|| format!("opening lock file {}", path.display()))?;
+    // SAFETY: flock on an fd we own.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        eprintln!(
+            "alias-mgr: waiting for another alias-mgr run to finish ({})",
+            path.display()
+        );
+        // SAFETY: as above, blocking this time.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            return Err(io::Error::last_os_error())
+                .with_context(|| format!("locking {}", path.display()));
+        }
+    }
+    Ok(RunLock { _file: file })
+}
+
+fn desired<'a>(file: &ConfigFile, aliases: &'a [AliasSpec]) -> Desired<'a> {
+    Desired {
+        aliases,
+        manage_promote_secondaries: file.config().settings.promote_secondaries,
+    }
+}
+
+fn print_plan(plan: &Plan) {
+    for note in &plan.notes {
+        println!("note: {note}");
+    }
+    for pending in &plan.pending {
+        println!("pending: {pending}");
+    }
+    for action in &plan.actions {
+        println!("{action}");
+    }
+}
+
+struct AddRequest {
+    interface: String,
+    address: String,
+    label: Option<String>,
+    zone: Option<String>,
+    routes: Vec<RouteSpec>,
+    runtime: bool,
+}
+
+/// ADDR or ADDR/PREFIX; the prefix is None when omitted.
+fn parse_address(text: &str) -> Result<(IpAddr, Option<u8>)> {
+    if let Ok(net) = text.parse::<IpNet>() {
+        return Ok((net.addr(), Some(net.prefix_len())));
+    }
+    if let Ok(ip) = text.parse::<IpAddr>() {
+        return Ok((ip, None));
+    }
+    match text.split_once('/') {
+        Some((ip, prefix)) if ip.parse::<IpAddr>().is_ok() => {
+            let max = if ip.contains(':') { 128 } else { 32 };
+            bail!("invalid prefix length /{prefix} in {text:?}: use 0 to {max}, e.g. {ip}/24")
+        }
+        _ => bail!("{text:?} is not an IP address; write it as 192.168.0.1, 192.168.0.1/24 or 2001:db8::1/64"),
+    }
+}
+
+fn check_unicast(net: &IpNet) -> Result<()> {
+    let ip = net.addr();
+    if ip.is_unspecified() || ip.is_multicast() || ip.is_loopback() {
+        bail!("{ip} cannot be an alias: it is an unspecified, multicast or loopback address");
+    }
+    if let (IpNet::V4(v4), true) = (net, net.prefix_len() <= 30) {
+        if v4.addr() == v4.network() || v4.addr() == v4.broadcast() {
+            bail!(
+                "{net} is the network or broadcast address of {}; pick a host address inside it",
+                net.trunc()
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn add(config: &Path, pins: PinDir, request: AddRequest) -> Result<()> {
+    let _lock = lock(config)?;
+    let mut file = ConfigFile::load(config)?;
+    let kernel = Kernel::new(pins)?;
+    let interfaces = kernel.netlink.interfaces().await?;
+    let Some(iface) = interfaces.iter().find(|i| i.name == request.interface) else {
+        bail!(
+            "interface {} does not exist; check the name with `ip link`",
+            request.interface
+        );
+    };
+    let live = kernel.netlink.addresses(&interfaces).await?;
+
+    let (ip, prefix) = parse_address(&request.address)?;
+    let prefix = match prefix {
+        Some(prefix) => prefix,
+        None => {
+            let covering = live
+                .iter()
+                .filter(|a| a.ifindex == iface.index && a.address.contains(&ip))
+                .max_by_key(|a| a.address.prefix_len());
+            match (covering, classful_prefix(ip)) {
+                (Some(subnet), _) => {
+                    println!(
+                        "note: no prefix given; using /{} of {}'s subnet {}",
+                        subnet.address.prefix_len(),
+                        iface.name,
+                        subnet.address.trunc()
+                    );
+                    subnet.address.prefix_len()
+                }
+                (None, Some(classful)) => {
+                    println!("note: no prefix given; using /{classful} (the classful default)");
+                    classful
+                }
+                (None, None) => {
+                    bail!("{ip} has no classful default prefix; give one, e.g. {ip}/24")
+                }
+            }
+        }
+    };
+    let address =
+        IpNet::new(ip, prefix).map_err(|_| anyhow!("invalid prefix length /{prefix} for {ip}"))?;
+    check_unicast(&address)?;
+
+    if let Some(existing) = live.iter().find(|a| a.address.addr() == ip) {
+        if existing.owned() {
+            bail!(
+                "{} is already on {} (added by alias-mgr); see `alias-mgr list`, or `alias-mgr del {} {}` first",
+                existing.address, existing.interface, existing.interface, ip
+            );
+        }
+        bail!(
+            "{} is already on {} and is not managed by alias-mgr; remove it with `ip addr del {} dev {}` first",
+            existing.address, existing.interface, existing.address, existing.interface
+        );
+    }
+    if let Some(entry) = file.config().aliases.iter().find(|a| a.ip() == ip) {
+        bail!(
+            "{ip} is already declared in {} (on {}); run `alias-mgr apply` to create it, or `alias-mgr del {} {ip}`",
+            file.path().display(),
+            entry.interface,
+            entry.interface
+        );
+    }
+
+    let label =
+        match request.label {
+            Some(label) => {
+                validate_label(&label).map_err(|e| anyhow!(e))?;
+                let taken =
+                    live.iter()
+                        .any(|a| a.ifindex == iface.index && a.label.as_deref() == Some(&label))
+                        || file.config().aliases.iter().any(|a| {
+                            a.interface == iface.name && a.label.as_deref() == Some(&label)
+                        });
+                if taken {
+                    bail!(
+                        "label {label} is already used on {}; pick another or omit --label",
+                        iface.name
+                    );
+                }
+                Some(label)
+            }
+            None => next_free_label(&iface.name, &live, file.config().aliases.as_slice()),
+        };
+    for route in &request.routes {
+        if route.gateway.is_some_and(|gw| gw.is_ipv4() != ip.is_ipv4())
+            || route.destination.addr().is_ipv4() != ip.is_ipv4()
+        {
+            bail!("route {route} is not of the same IP version as {address}");
+        }
+    }
+    let alias = AliasSpec {
+        interface: iface.name.clone(),
+        address,
+        label,
+        zone: request.zone,
+        routes: request.routes,
+    };
+    // Validates zone names, duplicates and the rest before any change.
+    let before = file.config().aliases.clone();
+    file.add_alias(&alias)?;
+    let mut aliases = before;
+    aliases.push(alias.clone());
+    let desired = desired(&file, &aliases);
+    let (_, plan) = kernel.plan(&desired, Scope::Alias(ip)).await?;
+    print_plan(&plan);
+    kernel.apply(&desired, Scope::Alias(ip), &plan).await?;
+    if !request.runtime {
+        if let Err(err) = file.save() {
+            let undo: Vec<_> = plan.actions.iter().rev().map(|a| a.inverse()).collect();
+            let rollback = kernel.execute(&undo).await;
+            return Err(anyhow::Error::new(err).context(match rollback {
+                Ok(()) => "saving the config failed; the live change was rolled back".to_string(),
+                Err(e) => format!("saving the config failed and rolling back also failed ({e:#})"),
+            }));
+        }
+    }
+    let where_ = if request.runtime {
+        "live only (--runtime)".to_string()
+    } else {
+        format!("saved in {}", config.display())
+    };
+    println!(
+        "added {} on {}{} ({where_})",
+        alias.address,
+        alias.interface,
+        alias
+            .label
+            .as_deref()
+            .map(|l| format!(" as {l}"))
+            .unwrap_or_default()
+    );
+    Ok(())
+}
+
+/// The first `IFACE:N` not used live or in the config; None when even
+/// `IFACE:0` would not fit the kernel's 15 bytes (the kernel then shows the
+/// interface name as the label).
+fn next_free_label(
+    interface: &str,
+    live: &[crate::model::LiveAddress],
+    aliases: &[AliasSpec],
+) -> Option<String> {
+    (0..)
+        .map(|n| format!("{interface}:{n}"))
+        .take(10_000)
+        .find(|candidate| {
+            !live
+                .iter()
+                .any(|a| a.interface == interface && a.label.as_deref() == Some(candidate))
+                && !aliases
+                    .iter()
+                    .any(|a| a.interface == interface && a.label.as_deref() == Some(candidate))
+        })
+        .filter(|label| validate_label(label).is_ok())
+}
+
+async fn del(
+    config: &Path,
+    pins: PinDir,
+    interface: &str,
+    address: &str,
+    runtime: bool,
+) -> Result<()> {
+    let _lock = lock(config)?;
+    let mut file = ConfigFile::load(config)?;
+    let (ip, _) = parse_address(address)?;
+    let kernel = Kernel::new(pins)?;
+    let interfaces = kernel.netlink.interfaces().await?;
+    let live = kernel.netlink.addresses(&interfaces).await?;
+    let live_here = live
+        .iter()
+        .find(|a| a.interface == interface && a.address.addr() == ip);
+    let declared = file
+        .config()
+        .aliases
+        .iter()
+        .any(|a| a.interface == interface && a.ip() == ip);
+    if let Some(found) = live_here.filter(|a| !a.owned()) {
+        bail!(
+            "{} on {interface} was not added by alias-mgr, which leaves it alone; remove it with `ip addr del {} dev {interface}`",
+            found.address, found.address
+        );
+    }
+    if live_here.is_none() && !declared {
+        if !interfaces.iter().any(|i| i.name == interface) && !declared {
+            bail!("interface {interface} does not exist and no alias {ip} is declared for it");
+        }
+        bail!(
+            "{ip} is neither on {interface} nor declared for it in {}; see `alias-mgr list`",
+            config.display()
+        );
+    }
+    let aliases: Vec<AliasSpec> = file
+        .config()
+        .aliases
+        .iter()
+        .filter(|a| !(a.interface == interface && a.ip() == ip))
+        .cloned()
+        .collect();
+    let desired = desired(&file, &aliases);
+    let (_, plan) = kernel.plan(&desired, Scope::Alias(ip)).await?;
+    print_plan(&plan);
+    kernel.apply(&desired, Scope::Alias(ip), &plan).await?;
+    if !runtime && declared {
+        file.remove_alias(interface, ip);
+        if let Err(err) = file.save() {
+            let undo: Vec<_> = plan.actions.iter().rev().map(|a| a.inverse()).collect();
+            let _ = kernel.execute(&undo).await;
+            return Err(anyhow::Error::new(err)
+                .context("saving the config failed; the live change was rolled back"));
+        }
+    }
+    println!(
+        "removed {ip} from {interface}{}",
+        if runtime {
+            " (live only, --runtime)"
+        } else {
+            ""
+        }
+    );
+    Ok(())
+}
+
+#[derive(Debug, Serialize)]
+struct ListRow {
+    interface: String,
+    address: IpAddr,
+    prefix_len: u8,
+    label: Option<String>,
+    zone: Option<String>,
+    owned: bool,
+    declared: bool,
+    secondary: bool,
+    broadcast: Option<IpAddr>,
+    mac: Option<String>,
+    rx_bytes: Option<u64>,
+    rx_packets: Option<u64>,
+    tx_bytes: Option<u64>,
+    tx_packets: Option<u64>,
+}
+
+async fn list(config: &Path, pins: PinDir, interface: Option<&str>, json: bool) -> Result<()> {
+    let file = ConfigFile::load(config)?;
+    let kernel = Kernel::new(pins)?;
+    let interfaces = kernel.netlink.interfaces().await?;
+    if let Some(name) = interface {
+        if !interfaces.iter().any(|i| i.name == name) {
+            bail!("interface {name} does not exist; check the name with `ip link`");
+        }
+    }
+    let addresses = kernel.netlink.addresses(&interfaces).await?;
+    let counters = match kernel.pins.existing_counters() {
+        Ok(Some(counters)) => counters.read_all()?,
+        Ok(None) => BTreeMap::new(),
+        Err(err) => {
+            eprintln!("alias-mgr: warning: counters unavailable: {err}");
+            BTreeMap::new()
+        }
+    };
+    let mut rows = Vec::new();
+    for live in addresses
+        .iter()
+        .filter(|a| interface.is_none_or(|n| n == a.interface))
+    {
+        let ip = live.address.addr();
+        let entry = file
+            .config()
+            .aliases
+            .iter()
+            .find(|a| a.interface == live.interface && a.ip() == ip);
+        let count = counters.get(&ip);
+        let mac = interfaces
+            .iter()
+            .find(|i| i.index == live.ifindex)
+            .and_then(|i| i.mac.clone());
+        rows.push(ListRow {
+            interface: live.interface.clone(),
+            address: ip,
+            prefix_len: live.address.prefix_len(),
+            label: if ip.is_ipv4() {
+                live.label.clone()
+            } else {
+                entry.and_then(|e| e.label.clone())
+            },
+            zone: entry.and_then(|e| e.zone.clone()),
+            owned: live.owned(),
+            declared: entry.is_some(),
+            secondary: live.secondary,
+            broadcast: live.broadcast,
+            mac,
+            rx_bytes: count.map(|c| c.rx_bytes),
+            rx_packets: count.map(|c| c.rx_packets),
+            tx_bytes: count.map(|c| c.tx_bytes),
+            tx_packets: count.map(|c| c.tx_packets),
+        });
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(());
+    }
+    let mut out = io::stdout().lock();
+    let mut current = None;
+    for row in &rows {
+        if current != Some(&row.interface) {
+            let iface = interfaces.iter().find(|i| i.name == row.interface);
+            let state = if iface.is_some_and(|i| i.up) {
+                "UP"
+            } else {
+                "DOWN"
+            };
+            writeln!(
+                out,
+                "{}  HWaddr {}  {state}",
+                row.interface,
+                row.mac.as_deref().unwrap_or("-")
+            )?;
+            current = Some(&row.interface);
+        }
+        let family = if row.address.is_ipv4() {
+            "inet "
+        } else {
+            "inet6"
+        };
+        let owner = match (row.owned, row.declared) {
+            (true, true) => "alias-mgr",
+            (true, false) => "alias-mgr (runtime)",
+            (false, _) => "foreign",
+        };
+        write!(
+            out,
+            "  {:<15} {family} {:<28}",
+            row.label.as_deref().unwrap_or(&row.interface),
+            format!("{}/{}", row.address, row.prefix_len)
+        )?;
+        if let Some(brd) = row.broadcast {
+            write!(out, " brd {brd:<15}")?;
+        }
+        if let Some(zone) = &row.zone {
+            write!(out, " zone {zone}")?;
+        }
+        write!(
+            out,
+            " [{owner}{}]",
+            if row.secondary { ", secondary" } else { "" }
+        )?;
+        match (row.rx_packets, row.rx_bytes, row.tx_packets, row.tx_bytes) {
+            (Some(rp), Some(rb), Some(tp), Some(tb)) => writeln!(
+                out,
+                "\n      RX packets {rp} bytes {rb}  TX packets {tp} bytes {tb}"
+            )?,
+            _ => writeln!(out)?,
+        }
+    }
+    Ok(())
+}
+
+async fn plan_command(config: &Path, pins: PinDir, json: bool) -> Result<()> {
+    let file = ConfigFile::load(config)?;
+    let kernel = Kernel::new(pins)?;
+    let desired = desired(&file, &file.config().aliases);
+    let (_, plan) = kernel.plan(&desired, Scope::All).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&plan)?);
+    } else {
+        print_plan(&plan);
+        for conflict in &plan.conflicts {
+            println!("conflict: {conflict}");
+        }
+        if plan.is_empty() {
+            println!("nothing to do: the kernel matches {}", config.display());
+        }
+    }
+    Ok(())
+}
+
+async fn apply_command(config: &Path, pins: PinDir, dry_run: bool) -> Result<()> {
+    let _lock = lock(config)?;
+    let file = ConfigFile::load(config)?;
+    let kernel = Kernel::new(pins)?;
+    let desired = desired(&file, &file.config().aliases);
+    let (_, plan) = kernel.plan(&desired, Scope::All).await?;
+    print_plan(&plan);
+    if dry_run {
+        for conflict in &plan.conflicts {
+            println!("conflict: {conflict}");
+        }
+        return Ok(());
+    }
+    if plan.is_empty() && plan.conflicts.is_empty() {
+        println!("nothing to do: the kernel matches {}", config.display());
+        return Ok(());
+    }
+    kernel.apply(&desired, Scope::All, &plan).await?;
+    println!("applied {} change(s)", plan.actions.len());
+    Ok(())
+}
+
+fn import_command(config: &Path, format: &str, path: &Path, write: bool) -> Result<()> {
+    let format: ImportFormat = format.parse().map_err(|e| anyhow!("{e}"))?;
+    let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let imported = import::parse(format, &path.display().to_string(), &text)?;
+    for warning in &imported.warnings {
+        eprintln!("alias-mgr: warning: {warning}");
+    }
+    if write {
+        let _lock = lock(config)?;
+        let mut file = ConfigFile::load(config)?;
+        let added = file.merge_aliases(&imported.aliases)?;
+        file.save()?;
+        println!(
+            "merged {added} alias(es) into {} ({} already there); run `alias-mgr apply` to create them",
+            config.display(),
+            imported.aliases.len() - added
+        );
+    } else {
+        let mut file = ConfigFile::parse(Path::new("<imported>"), "")?;
+        file.merge_aliases(&imported.aliases)?;
+        print!("{}", file.render());
+    }
+    Ok(())
+}
+
+async fn counters_command(pins: PinDir, command: CountersCommand) -> Result<()> {
+    match command {
+        CountersCommand::Attach { interface } => {
+            let kernel = Kernel::new(pins)?;
+            let Some(iface) = kernel.netlink.interface(&interface).await? else {
+                bail!("interface {interface} does not exist; check the name with `ip link`");
+            };
+            let layer = if iface.ethernet {
+                LinkLayer::Ethernet
+            } else {
+                LinkLayer::RawIp
+            };
+            let outcome = kernel.pins.attach(&interface, layer)?;
+            println!("{interface}: {outcome:?}");
+        }
+        CountersCommand::Detach { interface } => {
+            let detached = pins.detach(&interface)?;
+            println!(
+                "{interface}: {}",
+                if detached {
+                    "detached"
+                } else {
+                    "was not attached"
+                }
+            );
+        }
+        CountersCommand::Track { address } => {
+            let added = pins.counters()?.track(address)?;
+            println!(
+                "{address}: {}",
+                if added { "tracked" } else { "already tracked" }
+            );
+        }
+        CountersCommand::Untrack { address } => {
+            let removed = match pins.existing_counters()? {
+                Some(mut counters) => counters.untrack(address)?,
+                None => false,
+            };
+            println!(
+                "{address}: {}",
+                if removed {
+                    "untracked"
+                } else {
+                    "was not tracked"
+                }
+            );
+        }
+        CountersCommand::Show { json } => {
+            let all = match pins.existing_counters()? {
+                Some(counters) => counters.read_all()?,
+                None => BTreeMap::new(),
+            };
+            if json {
+                let rows: Vec<_> = all
+                    .iter()
+                    .map(|(ip, c)| {
+                        serde_json::json!({
+                            "address": ip, "rx_packets": c.rx_packets, "rx_bytes": c.rx_bytes,
+                            "tx_packets": c.tx_packets, "tx_bytes": c.tx_bytes,
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                for (ip, c) in &all {
+                    println!(
+                        "{ip:<40} RX packets {} bytes {}  TX packets {} bytes {}",
+                        c.rx_packets, c.rx_bytes, c.tx_packets, c.tx_bytes
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_parse_with_and_without_prefix() {
+        assert_eq!(
+            parse_address("192.168.0.1").unwrap(),
+            ("192.168.0.1".parse().unwrap(), None)
+        );
+        assert_eq!(
+            parse_address("192.168.0.1/24").unwrap(),
+            ("192.168.0.1".parse().unwrap(), Some(24))
+        );
+        let err = parse_address("192.168.0.1/33").unwrap_err().to_string();
+        assert!(err.contains("/33"), "{err}");
+        assert!(parse_address("eth1").is_err());
+    }
+
+    #[test]
+    fn network_and_broadcast_addresses_are_refused() {
+        assert!(check_unicast(&"192.168.0.0/24".parse().unwrap()).is_err());
+        assert!(check_unicast(&"192.168.0.255/24".parse().unwrap()).is_err());
+        assert!(check_unicast(&"192.168.0.1/24".parse().unwrap()).is_ok());
+        assert!(check_unicast(&"192.168.0.1/32".parse().unwrap()).is_ok());
+        assert!(check_unicast(&"224.0.0.1/24".parse().unwrap()).is_err());
+    }
+
+    #[test]
+    fn next_label_skips_used_ones_and_gives_up_past_15_bytes() {
+        let aliases = [AliasSpec {
+            interface: "eth1".into(),
+            address: "192.168.0.1/24".parse().unwrap(),
+            label: Some("eth1:0".into()),
+            zone: None,
+            routes: vec![],
+        }];
+        assert_eq!(
+            next_free_label("eth1", &[], &aliases).as_deref(),
+            Some("eth1:1")
+        );
+        assert_eq!(next_free_label("enx00e04c680001", &[], &[]), None);
+    }
+}

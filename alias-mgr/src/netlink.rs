@@ -1,0 +1,364 @@
+//! Links, addresses and routes over rtnetlink: the only module that speaks
+//! netlink. Everything it returns is plain [`crate::model`] data.
+//!
+//! The socket belongs to the network namespace of the thread that opened it,
+//! so open it (with [`Netlink::connect`]) after any setns.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use futures::TryStreamExt;
+use ipnet::IpNet;
+use netlink_packet_route::{
+    address::{
+        AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage, AddressProtocol,
+    },
+    link::{LinkAttribute, LinkFlags, LinkLayerType, LinkMessage},
+    route::{RouteAddress, RouteAttribute, RouteMessage, RouteProtocol, RouteScope, RouteType},
+    AddressFamily,
+};
+use rtnetlink::{Handle, RouteMessageBuilder};
+
+use crate::model::{Interface, LiveAddress, LiveRoute, RouteSpec, OWNER_PROTO};
+
+const RT_TABLE_MAIN: u32 = 254;
+
+#[derive(Debug, thiserror::Error)]
+pub enum NetlinkError {
+    #[error("opening a netlink socket: {0}")]
+    Connect(std::io::Error),
+    /// The kernel refused a request; `errno` is the positive error number.
+    #[error("{what}: {}{}", std::io::Error::from_raw_os_error(*errno), hint(*errno))]
+    Kernel { what: String, errno: i32 },
+    #[error("{what}: {detail}")]
+    Other { what: String, detail: String },
+}
+
+impl NetlinkError {
+    pub fn errno(&self) -> Option<i32> {
+        match self {
+            NetlinkError::Kernel { errno, .. } => Some(*errno),
+            _ => None,
+        }
+    }
+}
+
+/// What to do about the usual errno values, so the user sees the fix.
+fn hint(errno: i32) -> &'static str {
+    match errno {
+        libc::EPERM | libc::EACCES => " (run alias-mgr as root: it needs CAP_NET_ADMIN)",
+        libc::EEXIST => " (it already exists)",
+        libc::ENODEV => " (no such interface)",
+        libc::ENETUNREACH => {
+            " (the gateway is not on a subnet of the interface; add an alias on its subnet first)"
+        }
+        libc::ERANGE => " (a label is longer than 15 bytes)",
+        libc::EADDRNOTAVAIL => " (the address is not on that interface)",
+        _ => "",
+    }
+}
+
+fn kernel_error(what: impl Into<String>) -> impl FnOnce(rtnetlink::Error) -> NetlinkError {
+    let what = what.into();
+    move |err| match err {
+        rtnetlink::Error::NetlinkError(msg) => NetlinkError::Kernel {
+            what,
+            errno: msg.raw_code().abs(),
+        },
+        other => NetlinkError::Other {
+            what,
+            detail: other.to_string(),
+        },
+    }
+}
+
+type Result<T, E = NetlinkError> = std::result::Result<T, E>;
+
+/// A connection to the kernel's routing netlink in the caller's namespace.
+#[derive(Clone)]
+pub struct Netlink {
+    handle: Handle,
+}
+
+impl Netlink {
+    /// Opens the socket and spawns its driver on the current tokio runtime.
+    pub fn connect() -> Result<Self> {
+        let (connection, handle, _) =
+            rtnetlink::new_connection_with_strict_check().map_err(NetlinkError::Connect)?;
+        tokio::spawn(connection);
+        Ok(Self { handle })
+    }
+
+    pub async fn interfaces(&self) -> Result<Vec<Interface>> {
+        let links: Vec<LinkMessage> = self
+            .handle
+            .link()
+            .get()
+            .execute()
+            .try_collect()
+            .await
+            .map_err(kernel_error("listing interfaces"))?;
+        Ok(links.iter().map(interface_from).collect())
+    }
+
+    pub async fn interface(&self, name: &str) -> Result<Option<Interface>> {
+        let result: Result<Vec<LinkMessage>, _> = self
+            .handle
+            .link()
+            .get()
+            .match_name(name.to_string())
+            .execute()
+            .try_collect()
+            .await;
+        match result {
+            Ok(links) => Ok(links.first().map(interface_from)),
+            Err(rtnetlink::Error::NetlinkError(msg)) if msg.raw_code().abs() == libc::ENODEV => {
+                Ok(None)
+            }
+            Err(err) => Err(kernel_error(format!("looking up interface {name}"))(err)),
+        }
+    }
+
+    /// Every IPv4 and IPv6 address on every interface.
+    pub async fn addresses(&self, interfaces: &[Interface]) -> Result<Vec<LiveAddress>> {
+        let messages: Vec<AddressMessage> = self
+            .handle
+            .address()
+            .get()
+            .execute()
+            .try_collect()
+            .await
+            .map_err(kernel_error("listing addresses"))?;
+        Ok(messages
+            .iter()
+            .filter_map(|msg| {
+                let name = interfaces
+                    .iter()
+                    .find(|i| i.index == msg.header.index)?
+                    .name
+                    .clone();
+                address_from(msg, name)
+            })
+            .collect())
+    }
+
+    /// Adds `address` on the interface, marked as alias-mgr's (IFA_PROTO).
+    pub async fn add_address(
+        &self,
+        ifindex: u32,
+        address: IpNet,
+        label: Option<&str>,
+    ) -> Result<()> {
+        let mut request = self
+            .handle
+            .address()
+            .add(ifindex, address.addr(), address.prefix_len());
+        let attributes = &mut request.message_mut().attributes;
+        if let (Some(label), IpAddr::V4(_)) = (label, address.addr()) {
+            attributes.push(AddressAttribute::Label(label.to_string()));
+        }
+        attributes.push(AddressAttribute::Protocol(AddressProtocol::Other(
+            OWNER_PROTO,
+        )));
+        request
+            .execute()
+            .await
+            .map_err(kernel_error(format!("adding {address}")))
+    }
+
+    pub async fn del_address(&self, ifindex: u32, address: IpNet) -> Result<()> {
+        let mut message = AddressMessage::default();
+        message.header.family = family(address.addr());
+        message.header.prefix_len = address.prefix_len();
+        message.header.index = ifindex;
+        // The kernel matches IPv4 addresses on IFA_LOCAL, IPv6 on IFA_ADDRESS.
+        message.attributes.push(match address.addr() {
+            IpAddr::V4(_) => AddressAttribute::Local(address.addr()),
+            IpAddr::V6(_) => AddressAttribute::Address(address.addr()),
+        });
+        self.handle
+            .address()
+            .del(message)
+            .execute()
+            .await
+            .map_err(kernel_error(format!("removing {address}")))
+    }
+
+    /// Routes of the main table, both families.
+    pub async fn routes(&self) -> Result<Vec<LiveRoute>> {
+        let mut routes = Vec::new();
+        for mut request in [
+            RouteMessageBuilder::<Ipv4Addr>::new().build(),
+            RouteMessageBuilder::<Ipv6Addr>::new().build(),
+        ] {
+            // With strict checking the header is a filter: keep the main
+            // table, but any protocol, type and scope.
+            request.header.protocol = RouteProtocol::Unspec;
+            request.header.kind = RouteType::Unspec;
+            request.header.scope = RouteScope::Universe;
+            let messages: Vec<RouteMessage> = self
+                .handle
+                .route()
+                .get(request)
+                .execute()
+                .try_collect()
+                .await
+                .map_err(kernel_error("listing routes"))?;
+            routes.extend(messages.iter().filter_map(route_from));
+        }
+        Ok(routes)
+    }
+
+    /// Adds an alias's extra route, marked as alias-mgr's, with the alias as
+    /// preferred source so traffic to that network leaves from the alias.
+    pub async fn add_route(&self, ifindex: u32, route: &RouteSpec, source: IpAddr) -> Result<()> {
+        let message = route_message(ifindex, route, Some(source));
+        self.handle
+            .route()
+            .add(message)
+            .execute()
+            .await
+            .map_err(kernel_error(format!("adding route {route}")))
+    }
+
+    pub async fn del_route(&self, ifindex: u32, route: &RouteSpec) -> Result<()> {
+        let message = route_message(ifindex, route, None);
+        self.handle
+            .route()
+            .del(message)
+            .execute()
+            .await
+            .map_err(kernel_error(format!("removing route {route}")))
+    }
+}
+
+fn family(ip: IpAddr) -> AddressFamily {
+    if ip.is_ipv4() {
+        AddressFamily::Inet
+    } else {
+        AddressFamily::Inet6
+    }
+}
+
+fn route_message(ifindex: u32, route: &RouteSpec, source: Option<IpAddr>) -> RouteMessage {
+    let mut builder = RouteMessageBuilder::<IpAddr>::new()
+        .destination_prefix(route.destination.addr(), route.destination.prefix_len())
+        .expect("destination family is set by the address")
+        .output_interface(ifindex)
+        .table_id(RT_TABLE_MAIN)
+        .protocol(RouteProtocol::Other(OWNER_PROTO))
+        .kind(RouteType::Unicast);
+    builder = match route.gateway {
+        Some(gateway) => builder
+            .gateway(gateway)
+            .expect("gateway family checked by RouteSpec"),
+        None => builder.scope(RouteScope::Link),
+    };
+    if let Some(source) = source {
+        builder = builder
+            .pref_source(source)
+            .expect("source family matches the alias");
+    }
+    builder.build()
+}
+
+fn interface_from(link: &LinkMessage) -> Interface {
+    let mut name = String::new();
+    let mut mac = None;
+    for attribute in &link.attributes {
+        match attribute {
+            LinkAttribute::IfName(n) => name = n.clone(),
+            LinkAttribute::Address(bytes) if !bytes.is_empty() => {
+                mac = Some(
+                    bytes
+                        .iter()
+                        .map(|b| format!("{b:02x}"))
+                        .collect::<Vec<_>>()
+                        .join(":"),
+                )
+            }
+            _ => {}
+        }
+    }
+    Interface {
+        index: link.header.index,
+        name,
+        mac,
+        ethernet: link.header.link_layer_type == LinkLayerType::Ether,
+        up: link.header.flags.contains(LinkFlags::Up),
+    }
+}
+
+fn address_from(msg: &AddressMessage, interface: String) -> Option<LiveAddress> {
+    let mut local = None;
+    let mut address = None;
+    let mut label = None;
+    let mut broadcast = None;
+    let mut protocol = 0;
+    let mut secondary = msg.header.flags.contains(AddressHeaderFlags::Secondary);
+    for attribute in &msg.attributes {
+        match attribute {
+            AddressAttribute::Local(ip) => local = Some(*ip),
+            AddressAttribute::Address(ip) => address = Some(*ip),
+            AddressAttribute::Label(l) => label = Some(l.clone()),
+            AddressAttribute::Broadcast(b) => broadcast = Some(IpAddr::V4(*b)),
+            AddressAttribute::Protocol(p) => protocol = u8::from(*p),
+            AddressAttribute::Flags(flags) => {
+                secondary |= flags.contains(AddressFlags::Secondary);
+            }
+            _ => {}
+        }
+    }
+    // IPv4 reports the interface's own address in IFA_LOCAL (IFA_ADDRESS is
+    // the peer on point-to-point links); IPv6 only has IFA_ADDRESS.
+    let ip = local.or(address)?;
+    Some(LiveAddress {
+        interface,
+        ifindex: msg.header.index,
+        address: IpNet::new(ip, msg.header.prefix_len).ok()?,
+        label,
+        broadcast,
+        secondary,
+        protocol,
+    })
+}
+
+fn route_address(address: &RouteAddress) -> Option<IpAddr> {
+    match address {
+        RouteAddress::Inet(v4) => Some(IpAddr::V4(*v4)),
+        RouteAddress::Inet6(v6) => Some(IpAddr::V6(*v6)),
+        _ => None,
+    }
+}
+
+fn route_from(msg: &RouteMessage) -> Option<LiveRoute> {
+    let mut table = msg.header.table as u32;
+    let mut destination = None;
+    let mut gateway = None;
+    let mut ifindex = None;
+    let mut preferred_source = None;
+    for attribute in &msg.attributes {
+        match attribute {
+            RouteAttribute::Table(t) => table = *t,
+            RouteAttribute::Destination(d) => destination = route_address(d),
+            RouteAttribute::Gateway(g) => gateway = route_address(g),
+            RouteAttribute::Oif(i) => ifindex = Some(*i),
+            RouteAttribute::PrefSource(s) => preferred_source = route_address(s),
+            _ => {}
+        }
+    }
+    if table != RT_TABLE_MAIN || msg.header.kind != RouteType::Unicast {
+        return None;
+    }
+    let destination = match (destination, msg.header.address_family) {
+        (Some(d), _) => d,
+        (None, AddressFamily::Inet) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        (None, _) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+    };
+    Some(LiveRoute {
+        destination: IpNet::new(destination, msg.header.destination_prefix_length).ok()?,
+        gateway,
+        ifindex,
+        protocol: u8::from(msg.header.protocol),
+        preferred_source,
+    })
+}

@@ -1,0 +1,332 @@
+//! The alias lifecycle on the seeds' stories, observed with `ip -j`.
+
+use crate::util::{write, Lab};
+
+fn sysctl(lab: &Lab, key: &str) -> String {
+    lab.host.sh(&["sysctl", "-n", key]).trim().to_string()
+}
+
+#[test]
+fn linux_seed_device_on_another_subnet_is_reachable_after_the_alias() {
+    let lab = Lab::new();
+    lab.host
+        .sh(&["ip", "addr", "add", "192.168.1.1/24", "dev", "eth1"]);
+    lab.peer
+        .sh(&["ip", "addr", "add", "192.168.0.50/24", "dev", "eth0"]);
+    assert!(
+        !lab.host
+            .try_sh(&["ping", "-c", "1", "-W", "1", "192.168.0.50"]),
+        "reachable before the alias"
+    );
+
+    let out = lab.ok(&["add", "eth1", "192.168.0.1"]);
+    assert!(
+        out.contains("/24"),
+        "the classifull default is printed: {out}"
+    );
+    assert!(lab
+        .host
+        .addresses("eth1")
+        .contains(&("192.168.0.1/24".into(), Some("eth1:0".into()))));
+    let connected = lab.host.routes("-4");
+    assert!(
+        connected.iter().any(|r| r["dst"] == "192.168.0.0/24"
+            && r["dev"] == "eth1"
+            && r["protocol"] == "kernel"),
+        "{connected:?}"
+    );
+    lab.host
+        .sh(&["ping", "-c", "2", "-i", "0.2", "192.168.0.50"]);
+    // Same MAC as the card: the alias is just another address on eth1.
+    let listed: serde_json::Value =
+        serde_json::from_str(&lab.ok(&["list", "eth1", "--json"])).unwrap();
+    let rows = listed.as_array().unwrap();
+    let alias = rows.iter().find(|r| r["address"] == "192.168.0.1").unwrap();
+    let primary = rows.iter().find(|r| r["address"] == "192.168.1.1").unwrap();
+    assert_eq!(alias["mac"], primary["mac"]);
+    assert_eq!(alias["label"], "eth1:0");
+    assert_eq!(alias["owned"], true);
+    assert_eq!(primary["owned"], false);
+    assert!(primary["rx_packets"].is_null());
+    assert!(alias["rx_packets"].as_u64().unwrap() >= 2, "{alias}");
+    assert!(alias["tx_packets"].as_u64().unwrap() >= 2, "{alias}");
+
+    let config = lab.config_text();
+    assert!(
+        config.contains("192.168.0.1/24") && config.contains("eth1:0"),
+        "{config}"
+    );
+}
+
+#[test]
+fn mac_case_1_case_2_and_removal_keep_other_addresses_and_routes() {
+    let lab = Lab::new();
+    lab.host
+        .sh(&["sysctl", "-qw", "net.ipv4.conf.eth1.promote_secondaries=0"]);
+    lab.host
+        .sh(&["ip", "addr", "add", "192.168.32.25/24", "dev", "eth1"]);
+
+    // Case 1: a new subnet gets its own connected route; alias-mgr turns
+    // promote_secondaries on where it manages IPv4 aliases, and says so.
+    let out = lab.ok(&["add", "eth1", "192.168.64.25/24"]);
+    assert!(out.contains("promote_secondaries = 1"), "{out}");
+    assert!(lab.host.has_route("-4", "192.168.64.0/24"));
+
+    // Case 2: same subnet, no prefix given: the subnet's /24, as a secondary.
+    let out = lab.ok(&["add", "eth1", "192.168.32.27"]);
+    assert!(out.contains("secondary"), "{out}");
+    assert!(lab.host.has_address("eth1", "192.168.32.27/24"));
+    assert_eq!(sysctl(&lab, "net.ipv4.conf.eth1.promote_secondaries"), "1");
+
+    // Removing the alias keeps the primary and the subnet's route.
+    lab.ok(&["del", "eth1", "192.168.32.27"]);
+    assert!(!lab.host.has_address("eth1", "192.168.32.27/24"));
+    assert!(lab.host.has_address("eth1", "192.168.32.25/24"));
+    assert!(lab.host.has_route("-4", "192.168.32.0/24"));
+    assert!(lab.host.has_address("eth1", "192.168.64.25/24"));
+
+    // Someone removes the (foreign) primary: the alias is promoted, not lost.
+    lab.ok(&["add", "eth1", "192.168.32.27"]);
+    lab.host
+        .sh(&["ip", "addr", "del", "192.168.32.25/24", "dev", "eth1"]);
+    assert!(lab.host.has_address("eth1", "192.168.32.27/24"));
+    assert!(lab.host.has_route("-4", "192.168.32.0/24"));
+    assert!(lab.ok(&["plan"]).contains("nothing to do"));
+}
+
+#[test]
+fn extra_routes_come_and_go_with_their_alias() {
+    let lab = Lab::new();
+    lab.host
+        .sh(&["ip", "addr", "add", "192.168.1.1/24", "dev", "eth1"]);
+    lab.ok(&[
+        "add",
+        "eth1",
+        "192.168.0.1/24",
+        "--route",
+        "198.51.100.0/24@192.168.0.254",
+        "--route",
+        "203.0.113.0/24",
+    ]);
+    let routes = lab.host.routes("-4");
+    let via = routes
+        .iter()
+        .find(|r| r["dst"] == "198.51.100.0/24")
+        .expect("route added");
+    assert_eq!(via["gateway"], "192.168.0.254");
+    assert_eq!(via["prefsrc"], "192.168.0.1");
+    let direct = routes
+        .iter()
+        .find(|r| r["dst"] == "203.0.113.0/24")
+        .expect("route added");
+    assert_eq!(direct["scope"], "link");
+    assert!(lab.config_text().contains("198.51.100.0/24@192.168.0.254"));
+
+    lab.ok(&["del", "eth1", "192.168.0.1"]);
+    assert!(!lab.host.has_route("-4", "198.51.100.0/24"));
+    assert!(!lab.host.has_route("-4", "203.0.113.0/24"));
+    assert!(lab.host.has_route("-4", "192.168.1.0/24"));
+    assert!(!lab.config_text().contains("192.168.0.1"));
+}
+
+#[test]
+fn aliases_survive_a_reboot_through_the_config_file() {
+    let lab = Lab::new();
+    lab.host
+        .sh(&["ip", "addr", "add", "192.168.1.1/24", "dev", "eth1"]);
+    lab.ok(&[
+        "add",
+        "eth1",
+        "192.168.0.1/24",
+        "--route",
+        "198.51.100.0/24@192.168.0.254",
+    ]);
+    lab.ok(&["add", "eth1", "2001:db8:5::1/64", "--label", "eth1:v6"]);
+    let before = lab.host.addresses("eth1");
+
+    // "Reboot": every address, route and counter attachment is gone.
+    lab.host.sh(&["ip", "link", "del", "eth1"]);
+    lab.host.sh(&[
+        "ip",
+        "link",
+        "add",
+        "eth1",
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "eth0",
+        "netns",
+        &lab.peer.name,
+    ]);
+    lab.host.sh(&["ip", "link", "set", "eth1", "up"]);
+    lab.host
+        .sh(&["ip", "addr", "add", "192.168.1.1/24", "dev", "eth1"]);
+
+    let plan = lab.ok(&["plan"]);
+    assert!(
+        plan.contains("+ address 192.168.0.1/24 dev eth1 label eth1:0"),
+        "{plan}"
+    );
+    assert!(plan.contains("+ classifier on eth1"), "{plan}");
+    lab.ok(&["apply"]);
+    let after = lab.host.addresses("eth1");
+    for address in &before {
+        assert!(
+            after.contains(address),
+            "{address:?} missing after apply: {after:?}"
+        );
+    }
+    assert!(lab.host.has_route("-4", "198.51.100.0/24"));
+    assert!(lab.ok(&["apply"]).contains("nothing to do"));
+    // The IPv6 label lives in the config only.
+    let listed = lab.ok(&["list", "eth1"]);
+    assert!(listed.contains("eth1:v6"), "{listed}");
+}
+
+#[test]
+fn bad_input_is_refused_and_changes_nothing() {
+    let lab = Lab::new();
+    lab.host
+        .sh(&["ip", "addr", "add", "192.168.1.1/24", "dev", "eth1"]);
+    lab.ok(&["add", "eth1", "192.168.0.1/24"]);
+    let config = lab.config_text();
+    let addresses = lab.host.addresses("eth1");
+
+    for (args, expected) in [
+        (&["add", "eth1", "192.168.0.300"][..], "not an IP address"),
+        (&["add", "eth1", "192.168.7.1/33"], "/33"),
+        (
+            &[
+                "add",
+                "eth1",
+                "192.168.7.1/24",
+                "--label",
+                "eth1:0123456789ab",
+            ],
+            "15",
+        ),
+        (&["add", "eth9", "192.168.7.1/24"], "eth9 does not exist"),
+        (
+            &["add", "eth1", "192.168.1.1/24"],
+            "not managed by alias-mgr",
+        ),
+        (&["add", "eth1", "192.168.0.1/24"], "already on eth1"),
+        (
+            &["add", "eth1", "192.168.7.1/24", "--label", "eth1:0"],
+            "label eth1:0 is already used",
+        ),
+        (
+            &["add", "eth1", "192.168.7.1/24", "--zone", "nosuchzone"],
+            "nosuchzone",
+        ),
+        (
+            &[
+                "add",
+                "eth1",
+                "192.168.7.1/24",
+                "--route",
+                "10.0.0.0/8@2001:db8::1",
+            ],
+            "route",
+        ),
+        (
+            &["del", "eth1", "192.168.1.1"],
+            "was not added by alias-mgr",
+        ),
+        (&["del", "eth1", "192.168.9.9"], "neither on eth1"),
+    ] {
+        let err = lab.fails(args);
+        assert!(
+            err.contains(expected),
+            "{args:?}: expected {expected:?} in {err}"
+        );
+        assert_eq!(lab.config_text(), config, "{args:?} changed the config");
+        assert_eq!(
+            lab.host.addresses("eth1"),
+            addresses,
+            "{args:?} changed the addresses"
+        );
+    }
+
+    // A config syntax error names file, line and column; nothing changes.
+    write(
+        &lab.config_path(),
+        &format!("{config}\n[[alias]]\ninterface = \"eth1\"\naddress = 192.168.2.1/24\n"),
+    );
+    let err = lab.fails(&["apply"]);
+    let line = config.lines().count() + 4;
+    assert!(
+        err.contains(&format!("alias-mgr.toml:{line}:")),
+        "file and line expected: {err}"
+    );
+    assert_eq!(lab.host.addresses("eth1"), addresses);
+}
+
+#[test]
+fn a_failed_step_rolls_back_the_whole_run() {
+    let lab = Lab::new();
+    lab.host
+        .sh(&["ip", "addr", "add", "192.168.1.1/24", "dev", "eth1"]);
+    // The gateway is on no subnet of eth1: the kernel refuses the route after
+    // the address went in; the address must be taken out again.
+    write(
+        &lab.config_path(),
+        "# hand-written\n[[alias]]\ninterface = \"eth1\"\naddress = \"192.168.0.1/24\"\nroutes = [\"198.51.100.0/24@10.99.0.1\"]\n",
+    );
+    let err = lab.fails(&["apply"]);
+    assert!(
+        err.contains("198.51.100.0/24") && err.contains("rolled back"),
+        "{err}"
+    );
+    assert!(!lab.host.has_address("eth1", "192.168.0.1/24"));
+    assert!(lab.ok(&["counters", "show", "--json"]).trim() == "[]");
+}
+
+#[test]
+fn foreign_addresses_are_never_touched_and_owned_strays_are_removed() {
+    let lab = Lab::new();
+    lab.host
+        .sh(&["ip", "addr", "add", "192.168.1.1/24", "dev", "eth1"]);
+    lab.host.sh(&[
+        "ip",
+        "addr",
+        "add",
+        "192.0.2.99/24",
+        "dev",
+        "eth1",
+        "label",
+        "eth1:foo",
+    ]);
+    lab.ok(&["add", "eth1", "192.168.0.1/24", "--runtime"]);
+    assert_eq!(lab.config_text(), "", "--runtime leaves the config alone");
+    let plan = lab.ok(&["plan"]);
+    assert!(plan.contains("- address 192.168.0.1/24"), "{plan}");
+    assert!(
+        !plan.contains("192.0.2.99") && !plan.contains("192.168.1.1"),
+        "{plan}"
+    );
+    lab.ok(&["apply"]);
+    assert!(!lab.host.has_address("eth1", "192.168.0.1/24"));
+    assert!(lab.host.has_address("eth1", "192.0.2.99/24"));
+    assert!(lab.host.has_address("eth1", "192.168.1.1/24"));
+}
+
+#[test]
+fn concurrent_adds_are_serialized_and_all_recorded() {
+    let lab = Lab::new();
+    lab.host
+        .sh(&["ip", "addr", "add", "192.168.1.1/24", "dev", "eth1"]);
+    std::thread::scope(|scope| {
+        for n in 10..16 {
+            let lab = &lab;
+            scope.spawn(move || lab.ok(&["add", "eth1", &format!("192.168.{n}.1/24")]));
+        }
+    });
+    let config = lab.config_text();
+    for n in 10..16 {
+        assert!(config.contains(&format!("192.168.{n}.1/24")), "{config}");
+        assert!(lab.host.has_address("eth1", &format!("192.168.{n}.1/24")));
+    }
+    assert!(lab.ok(&["plan"]).contains("nothing to do"));
+}

@@ -1,0 +1,277 @@
+//! The classifier end to end: counts checked against ping, `ip -s link` and
+//! the kernel's own TCP counters.
+
+use std::{process::Command, thread, time::Duration};
+
+use crate::util::Lab;
+
+const HOST4: &str = "192.0.2.1";
+const PEER4: &str = "192.0.2.2";
+const HOST6: &str = "2001:db8::1";
+const PEER6: &str = "2001:db8::2";
+
+/// Addresses on both ends, classifier attached, host addresses tracked.
+fn counting_lab(quiet: bool) -> Lab {
+    let lab = Lab::new();
+    if quiet {
+        lab.quiet_link(&[(HOST4, PEER4), (HOST6, PEER6)]);
+    }
+    lab.host
+        .sh(&["ip", "addr", "add", "192.0.2.1/24", "dev", "eth1"]);
+    lab.host.sh(&[
+        "ip",
+        "addr",
+        "add",
+        "2001:db8::1/64",
+        "dev",
+        "eth1",
+        "nodad",
+    ]);
+    lab.peer
+        .sh(&["ip", "addr", "add", "192.0.2.2/24", "dev", "eth0"]);
+    lab.peer.sh(&[
+        "ip",
+        "addr",
+        "add",
+        "2001:db8::2/64",
+        "dev",
+        "eth0",
+        "nodad",
+    ]);
+    lab.ok(&["counters", "track", HOST4]);
+    lab.ok(&["counters", "track", HOST6]);
+    lab.ok(&["counters", "attach", "eth1"]);
+    lab
+}
+
+fn delta(after: (u64, u64, u64, u64), before: (u64, u64, u64, u64)) -> (u64, u64, u64, u64) {
+    (
+        after.0 - before.0,
+        after.1 - before.1,
+        after.2 - before.2,
+        after.3 - before.3,
+    )
+}
+
+fn sum(a: (u64, u64, u64, u64), b: (u64, u64, u64, u64)) -> (u64, u64, u64, u64) {
+    (a.0 + b.0, a.1 + b.1, a.2 + b.2, a.3 + b.3)
+}
+
+#[test]
+fn ping_counts_match_ping_and_link_counters_ipv4_and_ipv6() {
+    let lab = counting_lab(true);
+    lab.host.settle("eth1");
+    let link_before = lab.host.link_stats("eth1");
+    let (v4_before, v6_before) = (lab.counters(HOST4), lab.counters(HOST6));
+
+    lab.peer
+        .sh(&["ping", "-c", "10", "-i", "0.01", "-s", "100", HOST4]);
+    lab.peer
+        .sh(&["ping", "-6", "-c", "7", "-i", "0.01", "-s", "200", HOST6]);
+
+    let v4 = delta(lab.counters(HOST4), v4_before);
+    let v6 = delta(lab.counters(HOST6), v6_before);
+    // ICMP echo of -s N: Ethernet 14 + IPv4 20 + ICMP 8 + N; IPv6 header 40.
+    assert_eq!(
+        v4,
+        (10, 10 * (14 + 20 + 8 + 100), 10, 10 * (14 + 20 + 8 + 100))
+    );
+    assert_eq!(v6, (7, 7 * (14 + 40 + 8 + 200), 7, 7 * (14 + 40 + 8 + 200)));
+    let link = delta(lab.host.link_stats("eth1"), link_before);
+    assert_eq!(
+        link,
+        sum(v4, v6),
+        "ip -s link saw other traffic than the classifier"
+    );
+}
+
+#[test]
+fn udp_and_tcp_counts_match_link_counters_without_offloads() {
+    let lab = counting_lab(true);
+    let mut server = lab
+        .host
+        .command("iperf3")
+        .args(["-s", "-1", "-B", HOST4])
+        .spawn()
+        .unwrap();
+    thread::sleep(Duration::from_millis(500));
+    lab.host.settle("eth1");
+    let link_before = lab.host.link_stats("eth1");
+    let before = lab.counters(HOST4);
+    lab.peer.sh(&[
+        "iperf3", "-c", HOST4, "-u", "-b", "20M", "-l", "400", "-k", "500",
+    ]);
+    server.wait().unwrap();
+    let mut server = lab
+        .host
+        .command("iperf3")
+        .args(["-s", "-1", "-B", HOST6])
+        .spawn()
+        .unwrap();
+    thread::sleep(Duration::from_millis(500));
+    let before6 = lab.counters(HOST6);
+    lab.peer.sh(&["iperf3", "-6", "-c", HOST6, "-n", "2M"]);
+    server.wait().unwrap();
+    thread::sleep(Duration::from_millis(200));
+
+    let v4 = delta(lab.counters(HOST4), before);
+    let v6 = delta(lab.counters(HOST6), before6);
+    assert!(
+        v4.0 >= 500,
+        "500 UDP datagrams and the control connection: {v4:?}"
+    );
+    assert!(v6.1 >= 2_000_000, "2 MB of TCP payload: {v6:?}");
+    let link = delta(lab.host.link_stats("eth1"), link_before);
+    assert_eq!(link, sum(v4, v6), "ip -s link and the classifier disagree");
+}
+
+#[test]
+fn tcp_with_gso_counts_wire_segments_like_the_tcp_stack() {
+    // Offloads stay on: the veth carries GSO super-packets, the classifier
+    // must count the segments they stand for, as the TCP MIB does.
+    let lab = counting_lab(false);
+    let mut server = lab
+        .host
+        .command("iperf3")
+        .args(["-s", "-1", "-B", HOST4])
+        .spawn()
+        .unwrap();
+    thread::sleep(Duration::from_millis(500));
+    // The kernel's InSegs counts GRO'd skbs, OutSegs counts wire segments:
+    // what the peer sent is what the host received.
+    let peer_out = lab.peer.snmp("Tcp", "OutSegs");
+    let host_out = lab.host.snmp("Tcp", "OutSegs");
+    let link_before = lab.host.link_stats("eth1");
+    let before = lab.counters(HOST4);
+    lab.peer.sh(&["iperf3", "-c", HOST4, "-n", "20M"]);
+    server.wait().unwrap();
+    thread::sleep(Duration::from_millis(200));
+    let counted = delta(lab.counters(HOST4), before);
+    let sent_to_host = lab.peer.snmp("Tcp", "OutSegs") - peer_out;
+    let sent_by_host = lab.host.snmp("Tcp", "OutSegs") - host_out;
+    assert_eq!(
+        counted.0, sent_to_host,
+        "RX packets vs the peer's TcpOutSegs"
+    );
+    assert_eq!(
+        counted.2, sent_by_host,
+        "TX packets vs the host's TcpOutSegs"
+    );
+    let link = delta(lab.host.link_stats("eth1"), link_before);
+    assert!(
+        link.0 < counted.0,
+        "the veth carried GSO super-packets ({} skbs for {} segments)",
+        link.0,
+        counted.0
+    );
+    // Every wire segment carries at least Ethernet + IPv4 + TCP headers.
+    assert!(
+        counted.1 >= 20 * 1024 * 1024 + counted.0 * (14 + 20 + 20),
+        "{counted:?}"
+    );
+}
+
+#[test]
+fn counts_survive_reattach_detach_and_new_processes() {
+    let lab = counting_lab(true);
+    lab.peer.sh(&["ping", "-c", "5", "-i", "0.01", HOST4]);
+    let first = lab.counters(HOST4);
+    assert_eq!(first.0, 5);
+
+    // Attaching again is a no-op; tracking again keeps the counts.
+    assert!(lab
+        .ok(&["counters", "attach", "eth1"])
+        .contains("Unchanged"));
+    assert!(lab
+        .ok(&["counters", "track", HOST4])
+        .contains("already tracked"));
+    assert_eq!(lab.counters(HOST4), first);
+
+    // Detach (links gone, map pinned) and attach anew: counting resumes from
+    // where it was, not from 0.
+    lab.ok(&["counters", "detach", "eth1"]);
+    lab.peer.sh(&["ping", "-c", "3", "-i", "0.01", HOST4]);
+    assert_eq!(
+        lab.counters(HOST4),
+        first,
+        "nothing is counted while detached"
+    );
+    assert!(lab.ok(&["counters", "attach", "eth1"]).contains("Attached"));
+    lab.peer.sh(&["ping", "-c", "5", "-i", "0.01", HOST4]);
+    let second = lab.counters(HOST4);
+    assert_eq!(second.0, 10);
+    assert_eq!(second.1, 2 * first.1);
+}
+
+#[test]
+fn attachment_outlives_the_process_and_packets_pass_unchanged() {
+    let lab = counting_lab(true);
+    // No alias-mgr process is running now; the pinned links keep counting.
+    let out = lab.peer.sh(&[
+        "ping", "-c", "4", "-i", "0.01", "-p", "a5", "-s", "64", HOST4,
+    ]);
+    assert!(out.contains("4 received"), "{out}");
+    assert_eq!(lab.counters(HOST4).0, 4);
+    // Untracked addresses are not counted.
+    lab.host
+        .sh(&["ip", "addr", "add", "192.0.2.3/24", "dev", "eth1"]);
+    lab.peer.sh(&[
+        "ip",
+        "neigh",
+        "replace",
+        "192.0.2.3",
+        "lladdr",
+        lab.host.json(&["ip", "-j", "link", "show", "dev", "eth1"])[0]["address"]
+            .as_str()
+            .unwrap(),
+        "dev",
+        "eth0",
+    ]);
+    lab.peer.sh(&["ping", "-c", "2", "-i", "0.01", "192.0.2.3"]);
+    let shown = lab.ok(&["counters", "show", "--json"]);
+    assert!(!shown.contains("192.0.2.3"), "{shown}");
+}
+
+#[test]
+fn bad_environment_gives_one_clear_line() {
+    let lab = Lab::new();
+    let err = lab.fails(&["counters", "attach", "eth9"]);
+    assert!(err.contains("interface eth9 does not exist"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+
+    // A pin directory that is not on bpffs.
+    let out = lab
+        .host
+        .command(env!("CARGO_BIN_EXE_alias-mgr"))
+        .args(["--pin-dir"])
+        .arg(lab.dir.join("pins"))
+        .args(["counters", "track", HOST4])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("not on a BPF filesystem") && err.contains("mount -t bpf"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+
+    // Not root.
+    let out = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ])
+        .arg(env!("CARGO_BIN_EXE_alias-mgr"))
+        .arg("--pin-dir")
+        .arg(&lab.pin_dir)
+        .args(["counters", "track", HOST4])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("run alias-mgr as root"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+}

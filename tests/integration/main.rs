@@ -1,0 +1,5 @@
+//! Root-only integration tests: each builds its own network namespaces and
+//! bpffs pin directory and removes them on drop, also when it fails.
+mod aliases;
+mod counters;
+mod util;

@@ -1,0 +1,231 @@
+//! The demo: the Linux seed's story, played in throwaway network namespaces.
+//!
+//! A box `router` has eth1 on 192.168.1.0/24. A device that ships with
+//! 192.168.0.50 sits on the same wire; the box cannot reach it until it gets
+//! an alias on 192.168.0.0/24. Then: counters per alias, a same-subnet alias
+//! (the Mac's "Case 2"), a reboot (the namespace is destroyed and rebuilt)
+//! survived through the config file, and removal.
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use anyhow::{bail, Context, Result};
+
+const NS_ROUTER: &str = "amdemo-router";
+const NS_SWITCH: &str = "amdemo-switch";
+const NS_DEVICE: &str = "amdemo-device";
+const NS_LAN: &str = "amdemo-lan";
+
+struct Demo {
+    alias_mgr: PathBuf,
+    dir: PathBuf,
+    pin_dir: PathBuf,
+}
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        let _ = Command::new(&self.alias_mgr)
+            .args(["--pin-dir"])
+            .arg(&self.pin_dir)
+            .args(["counters", "detach", "eth1"])
+            .output();
+        for ns in [NS_ROUTER, NS_SWITCH, NS_DEVICE, NS_LAN] {
+            let _ = Command::new("ip").args(["netns", "del", ns]).output();
+        }
+        let _ = std::fs::remove_dir_all(&self.pin_dir);
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn sh(args: &[&str]) -> Result<String> {
+    let out = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .with_context(|| format!("running {args:?}"))?;
+    if !out.status.success() {
+        bail!(
+            "{args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn in_ns(ns: &str, args: &[&str]) -> Result<String> {
+    let netns = format!("--net=/run/netns/{ns}");
+    let mut full = vec!["nsenter", netns.as_str()];
+    full.extend_from_slice(args);
+    sh(&full)
+}
+
+fn say(text: &str) {
+    println!("\n=== {text}");
+}
+
+impl Demo {
+    fn alias_mgr(&self, args: &[&str]) -> Result<()> {
+        println!("# alias-mgr {}", args.join(" "));
+        let status = Command::new("nsenter")
+            .arg(format!("--net=/run/netns/{NS_ROUTER}"))
+            .arg(&self.alias_mgr)
+            .arg("--config")
+            .arg(self.dir.join("alias-mgr.toml"))
+            .arg("--pin-dir")
+            .arg(&self.pin_dir)
+            .args(args)
+            .status()?;
+        if !status.success() {
+            bail!("alias-mgr {args:?} failed");
+        }
+        Ok(())
+    }
+
+    fn ping(&self, target: &str) -> bool {
+        in_ns(
+            NS_ROUTER,
+            &["ping", "-c", "2", "-i", "0.2", "-W", "1", target],
+        )
+        .is_ok()
+    }
+
+    /// The router namespace with eth1 (its primary address) plugged into the switch.
+    fn build_router(&self) -> Result<()> {
+        sh(&["ip", "netns", "add", NS_ROUTER])?;
+        sh(&[
+            "ip", "link", "add", "eth1", "netns", NS_ROUTER, "type", "veth", "peer", "name",
+            "p-router", "netns", NS_SWITCH,
+        ])?;
+        in_ns(
+            NS_SWITCH,
+            &["ip", "link", "set", "p-router", "master", "br0", "up"],
+        )?;
+        in_ns(NS_ROUTER, &["ip", "link", "set", "lo", "up"])?;
+        in_ns(
+            NS_ROUTER,
+            &["ip", "addr", "add", "192.168.1.1/24", "dev", "eth1"],
+        )?;
+        in_ns(NS_ROUTER, &["ip", "link", "set", "eth1", "up"])?;
+        Ok(())
+    }
+}
+
+fn host(ns: &str, cidr: &str) -> Result<()> {
+    sh(&["ip", "netns", "add", ns])?;
+    let port = format!("p-{}", &ns[7..]);
+    sh(&[
+        "ip", "link", "add", "eth0", "netns", ns, "type", "veth", "peer", "name", &port, "netns",
+        NS_SWITCH,
+    ])?;
+    in_ns(
+        NS_SWITCH,
+        &["ip", "link", "set", &port, "master", "br0", "up"],
+    )?;
+    in_ns(ns, &["ip", "addr", "add", cidr, "dev", "eth0"])?;
+    in_ns(ns, &["ip", "link", "set", "eth0", "up"])?;
+    Ok(())
+}
+
+pub fn run(alias_mgr: &Path) -> Result<()> {
+    let dir = std::env::temp_dir().join(format!("alias-mgr-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let demo = Demo {
+        alias_mgr: alias_mgr.to_path_buf(),
+        dir,
+        pin_dir: PathBuf::from(format!("/sys/fs/bpf/alias-mgr-demo-{}", std::process::id())),
+    };
+    for ns in [NS_ROUTER, NS_SWITCH, NS_DEVICE, NS_LAN] {
+        let _ = Command::new("ip").args(["netns", "del", ns]).output();
+    }
+
+    say("Building the lab: a switch, a router (eth1 192.168.1.1/24), a LAN host 192.168.1.50 and a device preset to 192.168.0.50");
+    sh(&["ip", "netns", "add", NS_SWITCH])?;
+    in_ns(NS_SWITCH, &["ip", "link", "add", "br0", "type", "bridge"])?;
+    in_ns(NS_SWITCH, &["ip", "link", "set", "br0", "up"])?;
+    host(NS_LAN, "192.168.1.50/24")?;
+    host(NS_DEVICE, "192.168.0.50/24")?;
+    demo.build_router()?;
+    println!(
+        "router -> 192.168.1.50 (LAN):    {}",
+        if demo.ping("192.168.1.50") {
+            "reachable"
+        } else {
+            "unreachable"
+        }
+    );
+    println!(
+        "router -> 192.168.0.50 (device): {}",
+        if demo.ping("192.168.0.50") {
+            "reachable"
+        } else {
+            "unreachable"
+        }
+    );
+
+    say(
+        "Add an alias on the device's subnet (no netmask given: the classful default, as ifconfig)",
+    );
+    demo.alias_mgr(&["add", "eth1", "192.168.0.1"])?;
+    println!(
+        "router -> 192.168.0.50 (device): {}",
+        if demo.ping("192.168.0.50") {
+            "reachable"
+        } else {
+            "unreachable"
+        }
+    );
+    println!("{}", in_ns(NS_ROUTER, &["ip", "-4", "route"])?);
+
+    say("A same-subnet alias (the Mac's Case 2): added as a secondary, promote_secondaries turned on");
+    demo.alias_mgr(&["add", "eth1", "192.168.1.27"])?;
+    in_ns(NS_LAN, &["ping", "-c", "3", "-i", "0.2", "192.168.1.27"])?;
+
+    say("Per-alias statistics the kernel does not keep (ifconfig shows none for eth1:0)");
+    demo.alias_mgr(&["list", "eth1"])?;
+
+    say("The declarative file alias-mgr keeps");
+    print!(
+        "{}",
+        std::fs::read_to_string(demo.dir.join("alias-mgr.toml"))?
+    );
+
+    say("Reboot: the router namespace is destroyed and rebuilt with only its primary address");
+    demo.alias_mgr(&["counters", "detach", "eth1"])?;
+    sh(&["ip", "netns", "del", NS_ROUTER])?;
+    demo.build_router()?;
+    println!(
+        "router -> 192.168.0.50 (device): {}",
+        if demo.ping("192.168.0.50") {
+            "reachable"
+        } else {
+            "unreachable"
+        }
+    );
+    demo.alias_mgr(&["plan"])?;
+    demo.alias_mgr(&["apply"])?;
+    println!(
+        "router -> 192.168.0.50 (device): {}",
+        if demo.ping("192.168.0.50") {
+            "reachable"
+        } else {
+            "unreachable"
+        }
+    );
+    demo.alias_mgr(&["apply"])?;
+
+    say("Removing the primary-subnet alias leaves the primary and its route alone");
+    demo.alias_mgr(&["del", "eth1", "192.168.1.27"])?;
+    demo.alias_mgr(&["list", "eth1"])?;
+    println!(
+        "router -> 192.168.1.50 (LAN):    {}",
+        if demo.ping("192.168.1.50") {
+            "reachable"
+        } else {
+            "unreachable"
+        }
+    );
+
+    say("Demo done; the namespaces and pins are removed");
+    Ok(())
+}

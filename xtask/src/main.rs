@@ -1,0 +1,243 @@
+//! Project automation: `cargo xtask setup|build|test|demo`.
+//!
+//! Every command first runs `setup`, which installs what a fresh machine of
+//! this image lacks (Debian packages, bpf-linker, the rustup link to Debian's
+//! rustc 1.96 that builds the eBPF side) and skips what is already there.
+
+use std::{
+    env,
+    ffi::OsString,
+    path::{Path, PathBuf},
+    process::{Command, ExitCode},
+};
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+
+mod demo;
+
+/// Debian packages the build, the tests and the demo need.
+const APT_PACKAGES: &[&str] = &[
+    // Debian's rustc 1.96 with a prebuilt `core` for the BPF target.
+    "rustc-web",
+    "cargo-web",
+    "libstd-rust-web-dev",
+    "libstd-rust-web-dev-bpf",
+    // LLVM 22 for bpf-linker.
+    "llvm-22-dev",
+    "libpolly-22-dev",
+    "zlib1g-dev",
+    "libzstd-dev",
+    "libxml2-dev",
+    // Runtime and test tools.
+    "iproute2",
+    "nftables",
+    "iputils-ping",
+    "ethtool",
+    "iperf3",
+    "bpftool",
+    "prometheus",
+    "util-linux",
+];
+const BPF_LINKER_VERSION: &str = "0.13.0";
+/// The rustup name alias-mgr's build.rs uses for Debian's /usr toolchain.
+const EBPF_TOOLCHAIN: &str = "deb196";
+
+#[derive(Parser)]
+#[command(about = "alias-mgr build, test and demo automation")]
+struct Cli {
+    #[command(subcommand)]
+    command: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Install everything missing (idempotent).
+    Setup,
+    /// Set up, then build the workspace (release).
+    Build,
+    /// Set up, then run the whole test suite (needs root: tests use network namespaces).
+    Test {
+        /// Extra arguments for `cargo test` after `--` (e.g. a test name filter).
+        #[arg(trailing_var_arg = true)]
+        args: Vec<String>,
+    },
+    /// Set up, build, and run the demo in throwaway network namespaces.
+    Demo,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Task::Setup => setup(),
+        Task::Build => setup().and_then(|()| cargo(&["build", "--release", "--workspace"])),
+        Task::Test { args } => setup().and_then(|()| test(&args)),
+        Task::Demo => setup()
+            .and_then(|()| cargo(&["build", "--release", "-p", "alias-mgr"]))
+            .and_then(|()| demo::run(&workspace_root().join("target/release/alias-mgr"))),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("xtask: error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
+}
+
+fn step(message: &str) {
+    println!("xtask: {message}");
+}
+
+fn run(command: &mut Command) -> Result<()> {
+    let status = command
+        .status()
+        .with_context(|| format!("running {command:?}"))?;
+    if !status.success() {
+        bail!("{command:?} failed with {status}");
+    }
+    Ok(())
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Where `cargo install` puts bpf-linker: cargo's own bin directory.
+fn cargo_bin_dir() -> PathBuf {
+    let home = env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env::var_os("HOME").unwrap_or_else(|| "/root".into())).join(".cargo")
+        });
+    home.join("bin")
+}
+
+/// PATH with cargo's bin directory first, for bpf-linker.
+fn path_with_cargo_bin() -> OsString {
+    let mut paths = vec![cargo_bin_dir()];
+    if let Some(path) = env::var_os("PATH") {
+        paths.extend(env::split_paths(&path));
+    }
+    env::join_paths(paths).expect("PATH entries have no separator")
+}
+
+fn setup() -> Result<()> {
+    if !is_root() {
+        bail!(
+            "setup installs Debian packages and the tests create network namespaces: run as root"
+        );
+    }
+    let missing: Vec<&str> = APT_PACKAGES
+        .iter()
+        .copied()
+        .filter(|package| {
+            !Command::new("dpkg-query")
+                .args(["-W", "-f=${Status}", package])
+                .output()
+                .map(|out| String::from_utf8_lossy(&out.stdout).contains("install ok installed"))
+                .unwrap_or(false)
+        })
+        .collect();
+    if missing.is_empty() {
+        step("apt packages: all present");
+    } else {
+        step(&format!("apt packages: installing {}", missing.join(" ")));
+        run(Command::new("apt-get").args(["update", "-q"]))?;
+        run(Command::new("apt-get")
+            .args(["install", "-y", "-q", "--no-install-recommends"])
+            .args(&missing)
+            .env("DEBIAN_FRONTEND", "noninteractive"))?;
+    }
+
+    let linker = cargo_bin_dir().join("bpf-linker");
+    let installed = Command::new(&linker)
+        .arg("--version")
+        .output()
+        .map(|out| String::from_utf8_lossy(&out.stdout).contains(BPF_LINKER_VERSION))
+        .unwrap_or(false);
+    if installed {
+        step(&format!("bpf-linker {BPF_LINKER_VERSION}: present"));
+    } else {
+        step(&format!("bpf-linker {BPF_LINKER_VERSION}: building with Debian's cargo and LLVM 22 (about 2 minutes)"));
+        let root = cargo_bin_dir()
+            .parent()
+            .expect("bin has a parent")
+            .to_path_buf();
+        run(Command::new("/usr/bin/cargo")
+            .args([
+                "install",
+                "bpf-linker",
+                "--version",
+                BPF_LINKER_VERSION,
+                "--locked",
+            ])
+            .args(["--no-default-features", "--features", "llvm-22", "--root"])
+            .arg(&root)
+            .env("LLVM_PREFIX", "/usr/lib/llvm-22")
+            .env_remove("RUSTC")
+            .env_remove("CARGO"))?;
+    }
+
+    let has_rustup = Command::new("rustup").arg("--version").output().is_ok();
+    if has_rustup {
+        let listed = Command::new("rustup")
+            .args(["toolchain", "list"])
+            .output()
+            .map(|out| {
+                String::from_utf8_lossy(&out.stdout)
+                    .lines()
+                    .any(|l| l.starts_with(EBPF_TOOLCHAIN))
+            })
+            .unwrap_or(false);
+        if listed {
+            step(&format!(
+                "rustup toolchain {EBPF_TOOLCHAIN} (Debian rustc 1.96): present"
+            ));
+        } else {
+            step(&format!(
+                "rustup toolchain {EBPF_TOOLCHAIN}: linking Debian's /usr toolchain"
+            ));
+            run(Command::new("rustup").args(["toolchain", "link", EBPF_TOOLCHAIN, "/usr"]))?;
+        }
+    }
+    Ok(())
+}
+
+fn cargo(args: &[&str]) -> Result<()> {
+    let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    run(Command::new(cargo)
+        .args(args)
+        .current_dir(workspace_root())
+        .env("PATH", path_with_cargo_bin()))
+}
+
+fn test(extra: &[String]) -> Result<()> {
+    step("checking formatting");
+    cargo(&["fmt", "--all", "--", "--check"])
+        .context("code is not formatted: run `cargo fmt --all`")?;
+    step("clippy");
+    cargo(&[
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ])?;
+    step("unit and integration tests (integration tests run as root in their own network namespaces)");
+    let mut args = vec!["test", "--workspace"];
+    if !extra.is_empty() {
+        args.push("--");
+        args.extend(extra.iter().map(String::as_str));
+    }
+    cargo(&args)
+}
