@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 
 use crate::{
     bpf::{LinkLayer, PinDir},
+    config::ConfigFile,
     model::AliasSpec,
     netlink::Netlink,
     plan::{self, Action, Desired, Observed, Plan, Scope},
@@ -155,6 +156,20 @@ impl Kernel {
             }
         }
         Ok(())
+    }
+
+    /// The whole `apply`: plans against the config and carries the plan out.
+    /// Returns the plan that was applied (empty when nothing had to change).
+    pub async fn reconcile(&self, file: &ConfigFile) -> Result<Plan> {
+        let desired = Desired {
+            aliases: &file.config().aliases,
+            manage_promote_secondaries: file.config().settings.promote_secondaries,
+        };
+        let (_, plan) = self.plan(&desired, Scope::All).await?;
+        if !plan.is_empty() || !plan.conflicts.is_empty() {
+            self.apply(&desired, Scope::All, &plan).await?;
+        }
+        Ok(plan)
     }
 
     /// Applies `plan` after refusing one with conflicts, then checks the

@@ -186,11 +186,11 @@ pub async fn run(cli: Cli) -> Result<()> {
 }
 
 /// Serializes runs that change things: an exclusive flock next to the config.
-struct RunLock {
+pub(crate) struct RunLock {
     _file: File,
 }
 
-fn lock(config: &Path) -> Result<RunLock> {
+pub(crate) fn lock(config: &Path) -> Result<RunLock> {
     let dir = config
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -671,12 +671,12 @@ async fn apply_command(config: &Path, pins: PinDir, dry_run: bool) -> Result<()>
         }
         return Ok(());
     }
-    if plan.is_empty() && plan.conflicts.is_empty() {
+    let applied = kernel.reconcile(&file).await?;
+    if applied.is_empty() {
         println!("nothing to do: the kernel matches {}", config.display());
-        return Ok(());
+    } else {
+        println!("applied {} change(s)", applied.actions.len());
     }
-    kernel.apply(&desired, Scope::All, &plan).await?;
-    println!("applied {} change(s)", plan.actions.len());
     Ok(())
 }
 
