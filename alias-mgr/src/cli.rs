@@ -662,16 +662,17 @@ async fn apply_command(config: &Path, pins: PinDir, dry_run: bool) -> Result<()>
     let _lock = lock(config)?;
     let file = ConfigFile::load(config)?;
     let kernel = Kernel::new(pins)?;
-    let desired = desired(&file, &file.config().aliases);
-    let (_, plan) = kernel.plan(&desired, Scope::All).await?;
-    print_plan(&plan);
     if dry_run {
+        let desired = desired(&file, &file.config().aliases);
+        let (_, plan) = kernel.plan(&desired, Scope::All).await?;
+        print_plan(&plan);
         for conflict in &plan.conflicts {
             println!("conflict: {conflict}");
         }
         return Ok(());
     }
     let applied = kernel.reconcile(&file).await?;
+    print_plan(&applied);
     if applied.is_empty() {
         println!("nothing to do: the kernel matches {}", config.display());
     } else {
