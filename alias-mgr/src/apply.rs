@@ -11,8 +11,10 @@ use crate::{
     config::ConfigFile,
     model::AliasSpec,
     netlink::Netlink,
+    nft,
     plan::{self, Action, Desired, Observed, Plan, Scope},
     sysctl,
+    zones::{self, LiveTable},
 };
 
 /// The kernel side of a run: netlink in this namespace plus the pin directory.
@@ -70,9 +72,22 @@ impl Kernel {
         })
     }
 
+    /// Plans addresses, routes and counters (for `scope`) and the zone table
+    /// (always whole: one alias's zone membership changes the table).
     pub async fn plan(&self, desired: &Desired<'_>, scope: Scope) -> Result<(Observed, Plan)> {
         let observed = self.observe(desired.aliases).await?;
-        let plan = plan::plan(desired, &observed, scope);
+        let mut plan = plan::plan(desired, &observed, scope);
+        let ruleset = zones::render(desired.zones, desired.aliases);
+        let live = match nft::live_table() {
+            Ok(live) => live,
+            // No zones wanted and no nft to ask: there is no table to remove.
+            Err(_) if ruleset.is_none() && desired.zones.is_empty() => LiveTable::default(),
+            Err(err) => return Err(err.context("reading alias-mgr's nftables table")),
+        };
+        plan.zone_changes = zones::diff(ruleset.as_ref(), &live);
+        if !plan.zone_changes.is_empty() {
+            plan.zone_batch = Some(zones::batch(ruleset.as_ref(), &live));
+        }
         Ok((observed, plan))
     }
 
@@ -164,6 +179,7 @@ impl Kernel {
         let desired = Desired {
             aliases: &file.config().aliases,
             manage_promote_secondaries: file.config().settings.promote_secondaries,
+            zones: &file.config().zones,
         };
         let (_, plan) = self.plan(&desired, Scope::All).await?;
         if !plan.is_empty() || !plan.conflicts.is_empty() {
@@ -182,13 +198,33 @@ impl Kernel {
                 plan.conflicts.join("\n  ")
             );
         }
+        // nft checks the batch against the live ruleset before anything changes.
+        if let Some(batch) = &plan.zone_batch {
+            nft::load(batch, true)?;
+        }
         self.execute(&plan.actions).await?;
+        if let Some(batch) = &plan.zone_batch {
+            if let Err(err) = nft::load(batch, false) {
+                let undo: Vec<Action> = plan.actions.iter().rev().map(Action::inverse).collect();
+                return Err(match self.execute(&undo).await {
+                    Ok(()) => err.context("address changes were rolled back"),
+                    Err(undo_err) => err.context(format!(
+                        "rolling back address changes also failed: {undo_err:#}"
+                    )),
+                });
+            }
+        }
         let (_, after) = self
             .plan(desired, scope)
             .await
             .context("verifying the result")?;
-        if !after.actions.is_empty() {
-            let left: Vec<String> = after.actions.iter().map(ToString::to_string).collect();
+        if !after.is_empty() {
+            let left: Vec<String> = after
+                .actions
+                .iter()
+                .map(ToString::to_string)
+                .chain(after.zone_changes.iter().cloned())
+                .collect();
             anyhow::bail!(
                 "applied, but the kernel still differs from the config:\n  {}",
                 left.join("\n  ")

@@ -100,6 +100,11 @@ pub enum Command {
         #[arg(long)]
         write: bool,
     },
+    /// Firewall zones: members, policies and accept/drop counters.
+    Zones {
+        #[arg(long)]
+        json: bool,
+    },
     /// Low-level access to the classifier and its counters.
     #[command(subcommand)]
     Counters(CountersCommand),
@@ -181,6 +186,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             file,
             write,
         } => import_command(&cli.config, &format, &file, write),
+        Command::Zones { json } => zones_command(&cli.config, json),
         Command::Counters(command) => counters_command(pins, command).await,
     }
 }
@@ -219,10 +225,11 @@ pub(crate) fn lock(config: &Path) -> Result<RunLock> {
     Ok(RunLock { _file: file })
 }
 
-fn desired<'a>(file: &ConfigFile, aliases: &'a [AliasSpec]) -> Desired<'a> {
+fn desired<'a>(file: &'a ConfigFile, aliases: &'a [AliasSpec]) -> Desired<'a> {
     Desired {
         aliases,
         manage_promote_secondaries: file.config().settings.promote_secondaries,
+        zones: &file.config().zones,
     }
 }
 
@@ -235,6 +242,9 @@ fn print_plan(plan: &Plan) {
     }
     for action in &plan.actions {
         println!("{action}");
+    }
+    for change in &plan.zone_changes {
+        println!("{change}");
     }
 }
 
@@ -669,6 +679,12 @@ async fn apply_command(config: &Path, pins: PinDir, dry_run: bool) -> Result<()>
         for conflict in &plan.conflicts {
             println!("conflict: {conflict}");
         }
+        if let Some(batch) = &plan.zone_batch {
+            println!(
+                "nft batch (one transaction):\n{}",
+                serde_json::to_string_pretty(batch)?
+            );
+        }
         return Ok(());
     }
     let applied = kernel.reconcile(&file).await?;
@@ -676,7 +692,8 @@ async fn apply_command(config: &Path, pins: PinDir, dry_run: bool) -> Result<()>
     if applied.is_empty() {
         println!("nothing to do: the kernel matches {}", config.display());
     } else {
-        println!("applied {} change(s)", applied.actions.len());
+        let zone_reload = usize::from(!applied.zone_changes.is_empty());
+        println!("applied {} change(s)", applied.actions.len() + zone_reload);
     }
     Ok(())
 }
@@ -702,6 +719,108 @@ fn import_command(config: &Path, format: &str, path: &Path, write: bool) -> Resu
         let mut file = ConfigFile::parse(Path::new("<imported>"), "")?;
         file.merge_aliases(&imported.aliases)?;
         print!("{}", file.render());
+    }
+    Ok(())
+}
+
+#[derive(Debug, Serialize)]
+struct ZoneRow<'a> {
+    name: &'a str,
+    subnets: Vec<IpNet>,
+    aliases: Vec<String>,
+    input: String,
+    allow: Vec<String>,
+    forward: BTreeMap<&'a str, String>,
+    counters: Vec<crate::nft::ZoneCounter>,
+}
+
+fn zones_command(config: &Path, json: bool) -> Result<()> {
+    let file = ConfigFile::load(config)?;
+    let cfg = file.config();
+    let counters = if cfg.zones.is_empty() {
+        Vec::new()
+    } else {
+        crate::nft::zone_counters()?
+    };
+    let ruleset = crate::zones::render(&cfg.zones, &cfg.aliases);
+    let rows: Vec<ZoneRow> = cfg
+        .zones
+        .iter()
+        .map(|zone| ZoneRow {
+            name: &zone.name,
+            subnets: ruleset
+                .as_ref()
+                .and_then(|r| r.members.get(&zone.name).cloned())
+                .unwrap_or_default(),
+            aliases: cfg
+                .aliases
+                .iter()
+                .filter(|a| a.zone.as_deref() == Some(&zone.name))
+                .map(|a| format!("{} on {}", a.address, a.interface))
+                .collect(),
+            input: zone.input.to_string(),
+            allow: zone.allow.iter().map(ToString::to_string).collect(),
+            forward: zone
+                .forward
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.to_string()))
+                .collect(),
+            counters: counters
+                .iter()
+                .filter(|c| c.zone == zone.name)
+                .cloned()
+                .collect(),
+        })
+        .collect();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(());
+    }
+    if rows.is_empty() {
+        println!("no zones are configured in {}", config.display());
+    }
+    for row in &rows {
+        println!("zone {}", row.name);
+        let subnets: Vec<String> = row.subnets.iter().map(ToString::to_string).collect();
+        println!(
+            "  subnets: {}",
+            if subnets.is_empty() {
+                "(none)".into()
+            } else {
+                subnets.join(", ")
+            }
+        );
+        if !row.aliases.is_empty() {
+            println!("  aliases: {}", row.aliases.join(", "));
+        }
+        println!(
+            "  to this host: {} (allowed: {})",
+            row.input,
+            if row.allow.is_empty() {
+                "nothing".into()
+            } else {
+                row.allow.join(", ")
+            }
+        );
+        let forward: Vec<String> = row
+            .forward
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        println!(
+            "  forward: {} (other zones drop, same zone accept)",
+            if forward.is_empty() {
+                "-".into()
+            } else {
+                forward.join(", ")
+            }
+        );
+        for c in &row.counters {
+            println!(
+                "  {:<7} {:<6} packets {} bytes {}",
+                c.direction, c.verdict, c.packets, c.bytes
+            );
+        }
     }
     Ok(())
 }

@@ -9,6 +9,7 @@
 //! - [`import`]: reads ifupdown, Darwin iftab and NetBSD ifaliases files.
 //! - [`plan`]: the pure planner: desired vs live state to a list of actions.
 //! - [`netlink`]: addresses, routes and links over rtnetlink.
+//! - [`zones`]: the pure zone planner: config -> nftables table contents, batch, diff.
 //! - [`nft`]: alias-mgr's nftables table (zones) through `nft -j`.
 //! - [`sysctl`]: the per-interface sysctls alias-mgr checks or sets.
 //! - [`bpf`]: the TC classifier, its pinned counters map and TCX links (aya).
@@ -24,3 +25,4 @@ pub mod netlink;
 pub mod nft;
 pub mod plan;
 pub mod sysctl;
+pub mod zones;

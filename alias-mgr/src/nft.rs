@@ -1,5 +1,113 @@
 //! nftables: alias-mgr's own table (`inet alias_mgr`) through the `nftables`
 //! crate and the real `nft`. The only module that runs nft.
+//!
+//! Two of the crate's known limits are worked around here: its `Counter`
+//! holds u32 packets/bytes and fails to parse a ruleset once a counter passes
+//! 4.29e9 (nftables-rs #235), so listings are read raw and parsed with u64;
+//! and its apply helpers leave nft's stderr uncaptured, so batches (typed and
+//! serialized with the crate's schema) are piped to nft here to report nft's
+//! own reason when it refuses one.
+
+use std::{
+    io::Write,
+    process::{Command, Stdio},
+};
+
+use anyhow::{anyhow, bail, Context, Result};
+use serde_json::Value;
+
+use crate::zones::{self, LiveTable};
+
+/// The nft binary: `ALIAS_MGR_NFT` if set (tests use it to inject failures), else `nft`.
+fn program() -> String {
+    std::env::var("ALIAS_MGR_NFT").unwrap_or_else(|_| "nft".into())
+}
+
+fn nft_missing(err: std::io::Error) -> anyhow::Error {
+    if err.kind() == std::io::ErrorKind::NotFound {
+        anyhow!(
+            "`{}` was not found; install nftables (apt install nftables)",
+            program()
+        )
+    } else {
+        anyhow!("running {}: {err}", program())
+    }
+}
+
+/// alias-mgr's table as the kernel holds it (empty when it does not exist).
+pub fn live_table() -> Result<LiveTable> {
+    let program = program();
+    let args = ["list", "table", zones::FAMILY, zones::TABLE];
+    match nftables::helper::get_current_ruleset_raw(Some(program.as_str()), args) {
+        Ok(raw) => {
+            let json: Value = serde_json::from_str(&raw).context("parsing nft's JSON listing")?;
+            Ok(zones::parse_live(&json))
+        }
+        Err(nftables::helper::NftablesError::NftFailed { stderr, .. })
+            if stderr.contains("No such file or directory") =>
+        {
+            Ok(LiveTable::default())
+        }
+        Err(nftables::helper::NftablesError::NftExecution { inner, .. }) => Err(nft_missing(inner)),
+        Err(err) => Err(anyhow!(
+            "listing nftables table {} {}: {err}",
+            zones::FAMILY,
+            zones::TABLE
+        )),
+    }
+}
+
+/// Loads a batch in one nft transaction (`check_only`: nft -c, changes
+/// nothing). A refused batch leaves the previous ruleset in force.
+pub fn load(batch: &Value, check_only: bool) -> Result<()> {
+    // Typing the batch with the crate's schema catches malformed objects
+    // before nft sees them.
+    let typed: nftables::schema::Nftables = serde_json::from_value(batch.clone())
+        .context("the zone ruleset does not fit the nftables JSON schema")?;
+    if typed.objects.is_empty() {
+        return Ok(());
+    }
+    let payload = serde_json::to_string(&typed).context("serializing the zone ruleset")?;
+    let program = program();
+    let mut command = Command::new(&program);
+    if check_only {
+        command.arg("-c");
+    }
+    let mut child = command
+        .args(["-j", "-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(nft_missing)?;
+    child
+        .stdin
+        .take()
+        .context("nft's stdin")?
+        .write_all(payload.as_bytes())
+        .with_context(|| format!("writing the ruleset to {program}"))?;
+    let output = child
+        .wait_with_output()
+        .with_context(|| format!("waiting for {program}"))?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let reason = stderr
+            .lines()
+            .find(|l| l.contains("Error"))
+            .unwrap_or(stderr.trim())
+            .trim()
+            .to_string();
+        bail!(
+            "nft refused the zone ruleset ({}); the previous ruleset stays in force",
+            if reason.is_empty() {
+                format!("exit status {}", output.status)
+            } else {
+                reason
+            }
+        );
+    }
+    Ok(())
+}
 
 /// One named counter of a zone, read with u64 precision.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -14,6 +122,90 @@ pub struct ZoneCounter {
 }
 
 /// Every zone counter of alias-mgr's table; empty when the table does not exist.
-pub fn zone_counters() -> anyhow::Result<Vec<ZoneCounter>> {
-    Ok(Vec::new())
+pub fn zone_counters() -> Result<Vec<ZoneCounter>> {
+    Ok(counters_of(&live_table()?))
+}
+
+/// The zone counters in a listing, by their names (`in_ZONE_accept`...).
+pub fn counters_of(live: &LiveTable) -> Vec<ZoneCounter> {
+    live.counters
+        .iter()
+        .filter_map(|(name, (packets, bytes))| {
+            let (direction, rest) = if let Some(rest) = name.strip_prefix("in_") {
+                ("input", rest)
+            } else {
+                ("forward", name.strip_prefix("fwd_")?)
+            };
+            let (zone, verdict) = if let Some(zone) = rest.strip_suffix("_accept") {
+                (zone, "accept")
+            } else {
+                (rest.strip_suffix("_drop")?, "drop")
+            };
+            Some(ZoneCounter {
+                zone: zone.to_string(),
+                direction,
+                verdict,
+                packets: *packets,
+                bytes: *bytes,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        config::{Verdict, ZoneSpec},
+        model::AliasSpec,
+        zones::LiveTable,
+    };
+
+    /// Every command of a rendered batch must fit the crate's schema, or
+    /// `load` would refuse it before nft is even asked.
+    #[test]
+    fn rendered_batches_fit_the_nftables_schema() {
+        let zones = [
+            ZoneSpec {
+                name: "lab".into(),
+                subnets: vec!["10.50.0.0/16".parse().unwrap()],
+                input: Verdict::Drop,
+                allow: ["tcp/22", "udp/5000-5010", "icmp", "icmpv6", "tcp"]
+                    .iter()
+                    .map(|s| s.parse().unwrap())
+                    .collect(),
+                forward: [("dmz".to_string(), Verdict::Accept)].into(),
+            },
+            ZoneSpec {
+                name: "dmz".into(),
+                subnets: vec!["2001:db8:9::/48".parse().unwrap()],
+                input: Verdict::Reject,
+                allow: vec![],
+                forward: Default::default(),
+            },
+        ];
+        let aliases = [AliasSpec {
+            interface: "eth1".into(),
+            address: "192.168.0.1/24".parse().unwrap(),
+            label: None,
+            zone: Some("lab".into()),
+            routes: vec![],
+        }];
+        let ruleset = crate::zones::render(&zones, &aliases).unwrap();
+        let live = LiveTable {
+            exists: true,
+            chains: ["in_old".to_string()].into(),
+            sets: [("z_old_v4".to_string(), vec![])].into(),
+            counters: [("in_old_drop".to_string(), (1, 1))].into(),
+            fingerprint: None,
+        };
+        let batch = crate::zones::batch(Some(&ruleset), &live);
+        for command in batch["nftables"].as_array().unwrap() {
+            let one = serde_json::json!({"nftables": [command]});
+            let parsed: Result<nftables::schema::Nftables, _> = serde_json::from_value(one);
+            assert!(parsed.is_ok(), "{command}: {:?}", parsed.err());
+        }
+        let removal = crate::zones::batch(None, &live);
+        assert!(serde_json::from_value::<nftables::schema::Nftables>(removal).is_ok());
+    }
 }

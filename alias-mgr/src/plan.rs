@@ -19,7 +19,10 @@ use std::{
 use ipnet::IpNet;
 use serde::Serialize;
 
-use crate::model::{AliasSpec, Interface, LiveAddress, LiveRoute, RouteSpec};
+use crate::{
+    config::ZoneSpec,
+    model::{AliasSpec, Interface, LiveAddress, LiveRoute, RouteSpec},
+};
 
 /// What the kernel holds now, as far as planning needs it.
 #[derive(Debug, Clone, Default)]
@@ -41,6 +44,8 @@ pub struct Desired<'a> {
     pub aliases: &'a [AliasSpec],
     /// Turn on promote_secondaries where alias-mgr manages IPv4 aliases.
     pub manage_promote_secondaries: bool,
+    /// Firewall zones; their members come from `aliases`.
+    pub zones: &'a [ZoneSpec],
 }
 
 /// Which part of the state a run may change: everything (`apply`) or only
@@ -241,11 +246,17 @@ pub struct Plan {
     pub pending: Vec<String>,
     /// Things worth telling the user that need no action.
     pub notes: Vec<String>,
+    /// What reloading alias-mgr's nftables table would change (filled in
+    /// by the caller, which reads the live table).
+    pub zone_changes: Vec<String>,
+    /// The nft batch that makes those changes, in one transaction.
+    #[serde(skip)]
+    pub zone_batch: Option<serde_json::Value>,
 }
 
 impl Plan {
     pub fn is_empty(&self) -> bool {
-        self.actions.is_empty()
+        self.actions.is_empty() && self.zone_changes.is_empty()
     }
 }
 
@@ -616,6 +627,7 @@ mod tests {
         Desired {
             aliases,
             manage_promote_secondaries: true,
+            zones: &[],
         }
     }
 
@@ -737,6 +749,7 @@ mod tests {
         let unmanaged = Desired {
             aliases: &[],
             manage_promote_secondaries: false,
+            zones: &[],
         };
         let plan = plan(&unmanaged, &observed, Scope::All);
         assert_eq!(plan.conflicts.len(), 1, "{plan:?}");

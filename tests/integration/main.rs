@@ -3,3 +3,4 @@
 mod aliases;
 mod counters;
 mod util;
+mod zones;

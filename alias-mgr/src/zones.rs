@@ -1,0 +1,630 @@
+//! Firewall zones, pure: the config's zones and aliases -> the contents of
+//! alias-mgr's own nftables table, the JSON batch that loads it in one
+//! transaction, and a readable diff against what the kernel holds.
+//!
+//! The table (`inet alias_mgr`) is only ever extended by that one batch:
+//! - `input` / `forward` base chains (policy accept: alias-mgr only adds
+//!   per-zone restrictions, any other firewall keeps its own say) that accept
+//!   established and related traffic first, so reloads cut no connection, then
+//!   jump by source address to the zone's chain;
+//! - one interval set per zone and family with the zone's subnets;
+//! - named counters per zone (`in_ZONE_accept`, `in_ZONE_drop`,
+//!   `fwd_ZONE_accept`, `fwd_ZONE_drop`), which survive reloads because the
+//!   batch flushes rules but re-adds counters (adding an existing one keeps it).
+//!
+//! Forwarding follows shorewall's policy file: from zone A to zone B the verdict
+//! is `A.forward[B]` (default drop); inside one zone it is accept; to addresses
+//! in no zone alias-mgr has no say.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use ipnet::IpNet;
+use serde_json::{json, Value};
+
+use crate::{
+    config::{Service, ServiceProtocol, Verdict, ZoneSpec},
+    model::AliasSpec,
+};
+
+pub const TABLE: &str = "alias_mgr";
+pub const FAMILY: &str = "inet";
+const FINGERPRINT_PREFIX: &str = "alias-mgr ruleset ";
+
+/// What alias-mgr's table should hold.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Ruleset {
+    /// Set name -> (IPv4?, elements).
+    pub sets: BTreeMap<String, (bool, Vec<IpNet>)>,
+    pub counters: BTreeSet<String>,
+    /// Chain name -> its rules (each a list of nft JSON statements).
+    pub chains: BTreeMap<String, Vec<Vec<Value>>>,
+    /// Zone name -> its subnets, for display and diffs.
+    pub members: BTreeMap<String, Vec<IpNet>>,
+}
+
+/// What the kernel's copy of the table holds, parsed from `nft -j list table`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LiveTable {
+    pub exists: bool,
+    pub sets: BTreeMap<String, Vec<IpNet>>,
+    pub chains: BTreeSet<String>,
+    /// Counter name -> (packets, bytes), u64 (the nftables crate's own type is u32).
+    pub counters: BTreeMap<String, (u64, u64)>,
+    pub fingerprint: Option<String>,
+}
+
+pub fn set_name(zone: &str, ipv4: bool) -> String {
+    format!("z_{zone}_{}", if ipv4 { "v4" } else { "v6" })
+}
+
+pub fn counter_name(zone: &str, direction: &str, verdict: &str) -> String {
+    let dir = if direction == "input" { "in" } else { "fwd" };
+    format!("{dir}_{zone}_{verdict}")
+}
+
+fn matches(left: Value, right: Value) -> Value {
+    json!({"match": {"op": "==", "left": left, "right": right}})
+}
+
+fn addr_match(ipv4: bool, field: &str, set: &str) -> Value {
+    matches(
+        json!({"payload": {"protocol": if ipv4 { "ip" } else { "ip6" }, "field": field}}),
+        json!(format!("@{set}")),
+    )
+}
+
+fn verdict_statements(verdict: Verdict, accept_counter: &str, drop_counter: &str) -> Vec<Value> {
+    match verdict {
+        Verdict::Accept => vec![json!({"counter": accept_counter}), json!({"accept": null})],
+        Verdict::Drop => vec![json!({"counter": drop_counter}), json!({"drop": null})],
+        Verdict::Reject => vec![json!({"counter": drop_counter}), json!({"reject": null})],
+    }
+}
+
+fn service_match(service: &Service) -> Vec<Value> {
+    let l4 = |proto: &str| matches(json!({"meta": {"key": "l4proto"}}), json!(proto));
+    match (service.protocol, service.ports) {
+        (ServiceProtocol::Icmp, _) => vec![l4("icmp")],
+        (ServiceProtocol::Icmpv6, _) => vec![l4("ipv6-icmp")],
+        (protocol, ports) => {
+            let proto = if protocol == ServiceProtocol::Tcp {
+                "tcp"
+            } else {
+                "udp"
+            };
+            match ports {
+                None => vec![l4(proto)],
+                Some((first, last)) => {
+                    let right = if first == last {
+                        json!(first)
+                    } else {
+                        json!({"range": [first, last]})
+                    };
+                    vec![matches(
+                        json!({"payload": {"protocol": proto, "field": "dport"}}),
+                        right,
+                    )]
+                }
+            }
+        }
+    }
+}
+
+/// The table contents for these zones and the aliases assigned to them.
+/// None when there is no zone: then alias-mgr's table should not exist.
+pub fn render(zones: &[ZoneSpec], aliases: &[AliasSpec]) -> Option<Ruleset> {
+    if zones.is_empty() {
+        return None;
+    }
+    let mut ruleset = Ruleset::default();
+    for zone in zones {
+        let mut nets: Vec<IpNet> = zone.subnets.clone();
+        nets.extend(
+            aliases
+                .iter()
+                .filter(|a| a.zone.as_deref() == Some(&zone.name))
+                .map(|a| a.address.trunc()),
+        );
+        // Interval sets refuse overlapping elements: merge them first.
+        let nets = IpNet::aggregate(&nets);
+        ruleset.members.insert(zone.name.clone(), nets.clone());
+        for ipv4 in [true, false] {
+            let family: Vec<IpNet> = nets
+                .iter()
+                .copied()
+                .filter(|n| n.addr().is_ipv4() == ipv4)
+                .collect();
+            if !family.is_empty() {
+                ruleset
+                    .sets
+                    .insert(set_name(&zone.name, ipv4), (ipv4, family));
+            }
+        }
+        for direction in ["input", "forward"] {
+            for verdict in ["accept", "drop"] {
+                ruleset
+                    .counters
+                    .insert(counter_name(&zone.name, direction, verdict));
+            }
+        }
+    }
+
+    let established = vec![
+        json!({"match": {"op": "in", "left": {"ct": {"key": "state"}}, "right": ["established", "related"]}}),
+        json!({"accept": null}),
+    ];
+    // IPv6 neighbour discovery often uses global source addresses: a zone
+    // policy must never break address resolution on its own subnet.
+    let neighbour_discovery = vec![
+        matches(
+            json!({"payload": {"protocol": "icmpv6", "field": "type"}}),
+            json!({"set": ["nd-neighbor-solicit", "nd-neighbor-advert", "nd-router-solicit", "nd-router-advert"]}),
+        ),
+        json!({"accept": null}),
+    ];
+    let loopback = vec![
+        matches(json!({"meta": {"key": "iifname"}}), json!("lo")),
+        json!({"accept": null}),
+    ];
+    let mut input = vec![established.clone(), loopback, neighbour_discovery];
+    let mut forward = vec![established];
+    for zone in zones {
+        for ipv4 in [true, false] {
+            let set = set_name(&zone.name, ipv4);
+            if ruleset.sets.contains_key(&set) {
+                input.push(vec![
+                    addr_match(ipv4, "saddr", &set),
+                    json!({"jump": {"target": format!("in_{}", zone.name)}}),
+                ]);
+                forward.push(vec![
+                    addr_match(ipv4, "saddr", &set),
+                    json!({"jump": {"target": format!("fwd_{}", zone.name)}}),
+                ]);
+            }
+        }
+        let accept = counter_name(&zone.name, "input", "accept");
+        let drop = counter_name(&zone.name, "input", "drop");
+        let mut zone_input: Vec<Vec<Value>> = zone
+            .allow
+            .iter()
+            .map(|service| {
+                let mut rule = service_match(service);
+                rule.extend(verdict_statements(Verdict::Accept, &accept, &drop));
+                rule
+            })
+            .collect();
+        zone_input.push(verdict_statements(zone.input, &accept, &drop));
+        ruleset
+            .chains
+            .insert(format!("in_{}", zone.name), zone_input);
+
+        let accept = counter_name(&zone.name, "forward", "accept");
+        let drop = counter_name(&zone.name, "forward", "drop");
+        let mut zone_forward = Vec::new();
+        for other in zones {
+            let verdict = if other.name == zone.name {
+                Verdict::Accept
+            } else {
+                zone.forward
+                    .get(&other.name)
+                    .copied()
+                    .unwrap_or(Verdict::Drop)
+            };
+            for ipv4 in [true, false] {
+                let set = set_name(&other.name, ipv4);
+                if ruleset.sets.contains_key(&set) {
+                    let mut rule = vec![addr_match(ipv4, "daddr", &set)];
+                    if other.name == zone.name {
+                        rule.push(json!({"accept": null}));
+                    } else {
+                        rule.extend(verdict_statements(verdict, &accept, &drop));
+                    }
+                    zone_forward.push(rule);
+                }
+            }
+        }
+        ruleset
+            .chains
+            .insert(format!("fwd_{}", zone.name), zone_forward);
+    }
+    ruleset.chains.insert("input".into(), input);
+    ruleset.chains.insert("forward".into(), forward);
+    Some(ruleset)
+}
+
+impl Ruleset {
+    /// A short hash of everything the batch would load: equal fingerprints
+    /// mean the kernel already holds this ruleset.
+    pub fn fingerprint(&self) -> String {
+        // FNV-1a: stable across Rust releases, unlike std's hasher.
+        let text =
+            serde_json::to_string(&(&self.sets, &self.counters, &self.chains)).unwrap_or_default();
+        let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+        });
+        format!("{hash:016x}")
+    }
+}
+
+/// A set named in a delete or flush: the crate's schema wants its type even
+/// there, and alias-mgr's set names say it.
+fn set_ref(name: &str) -> Value {
+    let set_type = if name.ends_with("_v6") {
+        "ipv6_addr"
+    } else {
+        "ipv4_addr"
+    };
+    json!({"family": FAMILY, "table": TABLE, "name": name, "type": set_type})
+}
+
+fn table() -> Value {
+    json!({"family": FAMILY, "name": TABLE})
+}
+
+/// The one-transaction nft JSON batch that turns `live` into `desired`
+/// (or removes the table when `desired` is None).
+pub fn batch(desired: Option<&Ruleset>, live: &LiveTable) -> Value {
+    let mut cmds = Vec::new();
+    let Some(desired) = desired else {
+        if live.exists {
+            cmds.push(json!({"delete": {"table": table()}}));
+        }
+        return json!({"nftables": cmds});
+    };
+    cmds.push(json!({"add": {"table": table()}}));
+    // Rules go first (so nothing references what is deleted next); sets,
+    // chains and counters that stay are kept, with their counts.
+    cmds.push(json!({"flush": {"table": table()}}));
+    for chain in live
+        .chains
+        .iter()
+        .filter(|c| !desired.chains.contains_key(*c))
+    {
+        cmds.push(json!({"delete": {"chain": {"family": FAMILY, "table": TABLE, "name": chain}}}));
+    }
+    for set in live.sets.keys().filter(|s| !desired.sets.contains_key(*s)) {
+        cmds.push(json!({"delete": {"set": set_ref(set)}}));
+    }
+    for counter in live
+        .counters
+        .keys()
+        .filter(|c| !desired.counters.contains(*c))
+    {
+        cmds.push(
+            json!({"delete": {"counter": {"family": FAMILY, "table": TABLE, "name": counter}}}),
+        );
+    }
+    for (name, (ipv4, nets)) in &desired.sets {
+        let set = json!({"family": FAMILY, "table": TABLE, "name": name,
+            "type": if *ipv4 { "ipv4_addr" } else { "ipv6_addr" }, "flags": ["interval"]});
+        cmds.push(json!({"add": {"set": set}}));
+        cmds.push(json!({"flush": {"set": set_ref(name)}}));
+        let elem: Vec<Value> = nets
+            .iter()
+            .map(|n| json!({"prefix": {"addr": n.network().to_string(), "len": n.prefix_len()}}))
+            .collect();
+        cmds.push(json!({"add": {"element": {"family": FAMILY, "table": TABLE, "name": name, "elem": elem}}}));
+    }
+    for counter in &desired.counters {
+        cmds.push(json!({"add": {"counter": {"family": FAMILY, "table": TABLE, "name": counter}}}));
+    }
+    for name in desired.chains.keys() {
+        let mut chain = json!({"family": FAMILY, "table": TABLE, "name": name});
+        if name == "input" || name == "forward" {
+            chain["type"] = json!("filter");
+            chain["hook"] = json!(name);
+            chain["prio"] = json!(0);
+            chain["policy"] = json!("accept");
+        }
+        cmds.push(json!({"add": {"chain": chain}}));
+    }
+    for (name, rules) in &desired.chains {
+        for (index, rule) in rules.iter().enumerate() {
+            let mut object = json!({"family": FAMILY, "table": TABLE, "chain": name, "expr": rule});
+            if name == "input" && index == 0 {
+                object["comment"] = json!(format!("{FINGERPRINT_PREFIX}{}", desired.fingerprint()));
+            }
+            cmds.push(json!({"add": {"rule": object}}));
+        }
+    }
+    json!({"nftables": cmds})
+}
+
+/// Parses `nft -j list table inet alias_mgr` output with u64 counters.
+pub fn parse_live(json: &Value) -> LiveTable {
+    let mut live = LiveTable::default();
+    for object in json["nftables"].as_array().into_iter().flatten() {
+        if object.get("table").is_some() {
+            live.exists = true;
+        }
+        if let Some(set) = object.get("set") {
+            let name = set["name"].as_str().unwrap_or_default().to_string();
+            let elems = set["elem"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(parse_elem)
+                .collect();
+            live.sets.insert(name, elems);
+        }
+        if let Some(chain) = object.get("chain") {
+            live.chains
+                .insert(chain["name"].as_str().unwrap_or_default().to_string());
+        }
+        if let Some(counter) = object.get("counter") {
+            let name = counter["name"].as_str().unwrap_or_default().to_string();
+            live.counters.insert(
+                name,
+                (
+                    counter["packets"].as_u64().unwrap_or(0),
+                    counter["bytes"].as_u64().unwrap_or(0),
+                ),
+            );
+        }
+        if let Some(rule) = object.get("rule") {
+            if let Some(comment) = rule["comment"]
+                .as_str()
+                .and_then(|c| c.strip_prefix(FINGERPRINT_PREFIX))
+            {
+                live.fingerprint = Some(comment.to_string());
+            }
+        }
+    }
+    live
+}
+
+fn parse_elem(elem: &Value) -> Option<IpNet> {
+    if let Some(prefix) = elem.get("prefix") {
+        let addr = prefix["addr"].as_str()?.parse().ok()?;
+        return IpNet::new(addr, prefix["len"].as_u64()? as u8).ok();
+    }
+    if let Some(range) = elem.get("range") {
+        // nft prints an interval that is not a prefix as a range; keep it
+        // visible as its first address.
+        let first: std::net::IpAddr = range[0].as_str()?.parse().ok()?;
+        return Some(IpNet::from(first));
+    }
+    let addr: std::net::IpAddr = elem.as_str()?.parse().ok()?;
+    Some(IpNet::from(addr))
+}
+
+/// Human lines for `plan`: what a reload would change. Empty when the kernel
+/// already holds `desired`.
+pub fn diff(desired: Option<&Ruleset>, live: &LiveTable) -> Vec<String> {
+    let Some(desired) = desired else {
+        return if live.exists {
+            vec![format!(
+                "- nftables table {FAMILY} {TABLE} (no zones configured)"
+            )]
+        } else {
+            vec![]
+        };
+    };
+    if live.fingerprint.as_deref() == Some(desired.fingerprint().as_str()) {
+        return vec![];
+    }
+    let mut lines = Vec::new();
+    if !live.exists {
+        lines.push(format!("+ nftables table {FAMILY} {TABLE}"));
+    }
+    for (zone, nets) in &desired.members {
+        let live_nets: BTreeSet<IpNet> = [true, false]
+            .iter()
+            .flat_map(|ipv4| {
+                live.sets
+                    .get(&set_name(zone, *ipv4))
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .collect();
+        for net in nets.iter().filter(|n| !live_nets.contains(n)) {
+            lines.push(format!("+ zone {zone}: {net}"));
+        }
+        for net in live_nets.iter().filter(|n| !nets.contains(n)) {
+            lines.push(format!("- zone {zone}: {net}"));
+        }
+    }
+    for chain in live
+        .chains
+        .iter()
+        .filter(|c| c.starts_with("in_") && !desired.chains.contains_key(*c))
+    {
+        lines.push(format!("- zone {}", &chain[3..]));
+    }
+    lines.push(format!(
+        "~ reload nftables table {FAMILY} {TABLE} (zone rules changed)"
+    ));
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn zone(name: &str, input: Verdict, allow: &[&str], forward: &[(&str, Verdict)]) -> ZoneSpec {
+        ZoneSpec {
+            name: name.into(),
+            subnets: vec![],
+            input,
+            allow: allow.iter().map(|s| s.parse().unwrap()).collect(),
+            forward: forward.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+        }
+    }
+
+    fn alias(cidr: &str, zone: &str) -> AliasSpec {
+        AliasSpec {
+            interface: "eth1".into(),
+            address: cidr.parse().unwrap(),
+            label: None,
+            zone: Some(zone.into()),
+            routes: vec![],
+        }
+    }
+
+    #[test]
+    fn no_zones_means_no_table() {
+        assert!(render(&[], &[]).is_none());
+        let live = LiveTable {
+            exists: true,
+            ..Default::default()
+        };
+        let removal = batch(None, &live);
+        assert_eq!(removal["nftables"][0]["delete"]["table"]["name"], TABLE);
+        assert_eq!(batch(None, &LiveTable::default())["nftables"], json!([]));
+    }
+
+    #[test]
+    fn zone_members_come_from_aliases_and_extra_subnets_merged() {
+        let mut lab = zone("lab", Verdict::Drop, &["tcp/22", "icmp"], &[]);
+        lab.subnets = vec![
+            "10.50.0.0/16".parse().unwrap(),
+            "192.168.0.0/16".parse().unwrap(),
+        ];
+        let aliases = [
+            alias("192.168.0.1/24", "lab"),
+            alias("2001:db8:1::1/64", "lab"),
+        ];
+        let ruleset = render(&[lab], &aliases).unwrap();
+        assert_eq!(
+            ruleset.sets["z_lab_v4"],
+            (
+                true,
+                vec![
+                    "10.50.0.0/16".parse().unwrap(),
+                    "192.168.0.0/16".parse().unwrap()
+                ]
+            )
+        );
+        assert_eq!(
+            ruleset.sets["z_lab_v6"].1,
+            vec!["2001:db8:1::/64".parse::<IpNet>().unwrap()]
+        );
+    }
+
+    #[test]
+    fn input_chain_accepts_established_first_then_jumps_by_source() {
+        let ruleset = render(
+            &[zone("lab", Verdict::Drop, &["tcp/22"], &[])],
+            &[alias("192.168.0.1/24", "lab")],
+        )
+        .unwrap();
+        let input = &ruleset.chains["input"];
+        assert_eq!(input[0][0]["match"]["left"]["ct"]["key"], "state");
+        assert_eq!(input[3][1]["jump"]["target"], "in_lab");
+        let zone_chain = &ruleset.chains["in_lab"];
+        assert_eq!(zone_chain[0][0]["match"]["right"], 22);
+        assert_eq!(zone_chain[0][2], json!({"accept": null}));
+        assert_eq!(zone_chain.last().unwrap()[1], json!({"drop": null}));
+        assert_eq!(
+            zone_chain.last().unwrap()[0],
+            json!({"counter": "in_lab_drop"})
+        );
+    }
+
+    #[test]
+    fn forward_matrix_defaults_to_drop_and_accepts_within_a_zone() {
+        let zones = [
+            zone("lab", Verdict::Drop, &[], &[("dmz", Verdict::Accept)]),
+            zone("dmz", Verdict::Reject, &[], &[]),
+        ];
+        let aliases = [
+            alias("192.168.0.1/24", "lab"),
+            alias("198.51.100.1/24", "dmz"),
+        ];
+        let ruleset = render(&zones, &aliases).unwrap();
+        let lab = &ruleset.chains["fwd_lab"];
+        let to = |rules: &Vec<Vec<Value>>, set: &str| {
+            rules
+                .iter()
+                .find(|r| r[0]["match"]["right"] == format!("@{set}"))
+                .cloned()
+                .unwrap()
+        };
+        assert_eq!(to(lab, "z_lab_v4")[1], json!({"accept": null}));
+        assert_eq!(to(lab, "z_dmz_v4")[2], json!({"accept": null}));
+        assert_eq!(
+            to(&ruleset.chains["fwd_dmz"], "z_lab_v4")[2],
+            json!({"drop": null})
+        );
+        assert_eq!(
+            ruleset.chains["in_dmz"].last().unwrap()[1],
+            json!({"reject": null})
+        );
+    }
+
+    #[test]
+    fn batch_keeps_counters_and_deletes_what_is_gone() {
+        let ruleset = render(
+            &[zone("lab", Verdict::Drop, &[], &[])],
+            &[alias("192.168.0.1/24", "lab")],
+        )
+        .unwrap();
+        let live = LiveTable {
+            exists: true,
+            chains: ["input".to_string(), "in_old".to_string()].into(),
+            sets: [("z_old_v4".to_string(), vec![])].into(),
+            counters: [
+                ("in_lab_accept".to_string(), (5, 500)),
+                ("in_old_drop".to_string(), (1, 1)),
+            ]
+            .into(),
+            fingerprint: None,
+        };
+        let text = batch(Some(&ruleset), &live).to_string();
+        assert!(text.contains(r#"{"flush":{"table""#));
+        assert!(
+            text.contains(r#""delete":{"chain":{"family":"inet","name":"in_old""#),
+            "{text}"
+        );
+        assert!(text.contains(r#""delete":{"counter":{"family":"inet","name":"in_old_drop""#));
+        assert!(!text.contains(r#""delete":{"counter":{"family":"inet","name":"in_lab_accept""#));
+        assert!(text.contains(&ruleset.fingerprint()));
+    }
+
+    #[test]
+    fn parse_live_reads_u64_counters_sets_and_fingerprint() {
+        let json = json!({"nftables": [
+            {"metainfo": {"version": "1.0.6"}},
+            {"table": {"family": "inet", "name": "alias_mgr", "handle": 1}},
+            {"counter": {"family": "inet", "name": "in_lab_accept", "table": "alias_mgr", "handle": 2, "packets": 5_000_000_000u64, "bytes": 9_000_000_000_000u64}},
+            {"set": {"family": "inet", "name": "z_lab_v4", "table": "alias_mgr", "type": "ipv4_addr", "flags": ["interval"],
+                     "elem": [{"prefix": {"addr": "192.168.0.0", "len": 24}}, "10.0.0.1"]}},
+            {"chain": {"family": "inet", "table": "alias_mgr", "name": "input", "handle": 3}},
+            {"rule": {"family": "inet", "table": "alias_mgr", "chain": "input", "handle": 4, "comment": "alias-mgr ruleset 00ff", "expr": []}}
+        ]});
+        let live = parse_live(&json);
+        assert!(live.exists);
+        assert_eq!(
+            live.counters["in_lab_accept"],
+            (5_000_000_000, 9_000_000_000_000)
+        );
+        assert_eq!(
+            live.sets["z_lab_v4"],
+            vec![
+                "192.168.0.0/24".parse::<IpNet>().unwrap(),
+                "10.0.0.1/32".parse().unwrap()
+            ]
+        );
+        assert_eq!(live.fingerprint.as_deref(), Some("00ff"));
+    }
+
+    #[test]
+    fn diff_names_membership_changes_and_is_empty_when_in_sync() {
+        let ruleset = render(
+            &[zone("lab", Verdict::Drop, &[], &[])],
+            &[alias("192.168.0.1/24", "lab")],
+        )
+        .unwrap();
+        let lines = diff(Some(&ruleset), &LiveTable::default());
+        assert!(
+            lines.contains(&"+ zone lab: 192.168.0.0/24".to_string()),
+            "{lines:?}"
+        );
+        let live = LiveTable {
+            exists: true,
+            fingerprint: Some(ruleset.fingerprint()),
+            ..Default::default()
+        };
+        assert!(diff(Some(&ruleset), &live).is_empty());
+    }
+}
