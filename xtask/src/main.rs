@@ -64,6 +64,12 @@ enum Task {
     },
     /// Set up, build, and run the demo in throwaway network namespaces.
     Demo,
+    /// Build (release) and install the binary, systemd units and config directory.
+    Install {
+        /// Stage under this directory instead of / (for packaging).
+        #[arg(long)]
+        destdir: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -75,6 +81,9 @@ fn main() -> ExitCode {
         Task::Demo => setup()
             .and_then(|()| cargo(&["build", "--release", "-p", "alias-mgr"]))
             .and_then(|()| demo::run(&workspace_root().join("target/release/alias-mgr"))),
+        Task::Install { destdir } => setup()
+            .and_then(|()| cargo(&["build", "--release", "-p", "alias-mgr"]))
+            .and_then(|()| install(destdir.as_deref())),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -220,6 +229,46 @@ fn cargo(args: &[&str]) -> Result<()> {
         .env("PATH", path_with_cargo_bin()))
 }
 
+/// Installs what a server needs. With `destdir`, only stages the files.
+fn install(destdir: Option<&Path>) -> Result<()> {
+    let root = destdir.unwrap_or(Path::new("/"));
+    let place = |from: &Path, to: &str, mode: u32| -> Result<()> {
+        let target = root.join(to.trim_start_matches('/'));
+        std::fs::create_dir_all(target.parent().expect("absolute target"))?;
+        std::fs::copy(from, &target).with_context(|| format!("installing {}", target.display()))?;
+        std::fs::set_permissions(&target, std::os::unix::fs::PermissionsExt::from_mode(mode))?;
+        step(&format!("installed {}", target.display()));
+        Ok(())
+    };
+    let repo = workspace_root();
+    place(&repo.join("target/release/alias-mgr"), "/usr/local/sbin/alias-mgr", 0o755)?;
+    let mut units = Vec::new();
+    for entry in std::fs::read_dir(repo.join("deploy"))? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "service") {
+            let name = path.file_name().expect("a file").to_string_lossy().into_owned();
+            place(&path, &format!("/etc/systemd/system/{name}"), 0o644)?;
+            units.push(name);
+        }
+    }
+    place(&repo.join("README.md"), "/usr/local/share/doc/alias-mgr/README.md", 0o644)?;
+    let config_dir = root.join("etc/alias-mgr");
+    std::fs::create_dir_all(&config_dir)?;
+    let config = config_dir.join("alias-mgr.toml");
+    if !config.exists() {
+        std::fs::write(&config, "# alias-mgr desired state: see `alias-mgr --help` and the README.\n")?;
+        step(&format!("created {}", config.display()));
+    }
+    if destdir.is_none() && Path::new("/run/systemd/system").is_dir() {
+        run(Command::new("systemctl").arg("daemon-reload"))?;
+        run(Command::new("systemctl").args(["enable", "alias-mgr-apply.service"]))?;
+        step("enabled alias-mgr-apply.service (applies the config at boot)");
+    } else if destdir.is_none() {
+        step(&format!("systemd is not running: enable {} yourself", units.join(", ")));
+    }
+    Ok(())
+}
+
 fn test(extra: &[String]) -> Result<()> {
     step("checking formatting");
     cargo(&["fmt", "--all", "--", "--check"])
@@ -238,6 +287,22 @@ fn test(extra: &[String]) -> Result<()> {
     if !extra.is_empty() {
         args.push("--");
         args.extend(extra.iter().map(String::as_str));
+        return cargo(&args);
     }
-    cargo(&args)
+    cargo(&args)?;
+    step("install step, staged into a temporary directory");
+    cargo(&["build", "--release", "-p", "alias-mgr"])?;
+    let stage = env::temp_dir().join(format!("alias-mgr-install-{}", std::process::id()));
+    let staged = install(Some(&stage)).and_then(|()| {
+        let binary = stage.join("usr/local/sbin/alias-mgr");
+        run(Command::new(&binary).arg("--version"))?;
+        for file in ["etc/systemd/system/alias-mgr-apply.service", "etc/alias-mgr/alias-mgr.toml"] {
+            if !stage.join(file).is_file() {
+                bail!("install did not stage {file}");
+            }
+        }
+        Ok(())
+    });
+    let _ = std::fs::remove_dir_all(&stage);
+    staged
 }
