@@ -11,7 +11,8 @@ const EBPF_TOOLCHAIN: &str = "deb196";
 fn main() {
     if let Err(problem) = check_toolchain() {
         // One line, naming what is missing and the command that fixes it.
-        panic!("alias-mgr: cannot build the eBPF classifier: {problem}; {SETUP_HINT}");
+        eprintln!("alias-mgr: cannot build the eBPF classifier: {problem}; {SETUP_HINT}");
+        std::process::exit(1);
     }
     // aya-ebpf needs one unstable feature; allow it for that crate only (a
     // plain RUSTC_BOOTSTRAP=1 would make aya-build ask for -Z build-std).
@@ -26,8 +27,10 @@ fn main() {
     };
     let toolchain = env::var("ALIAS_MGR_EBPF_TOOLCHAIN").unwrap_or_else(|_| EBPF_TOOLCHAIN.into());
     println!("cargo:rerun-if-env-changed=ALIAS_MGR_EBPF_TOOLCHAIN");
+    println!("cargo:rerun-if-env-changed=PATH");
     if let Err(err) = aya_build::build_ebpf([package], aya_build::Toolchain::Custom(&toolchain)) {
-        panic!("alias-mgr: building the eBPF classifier failed: {err:#}");
+        eprintln!("alias-mgr: building the eBPF classifier failed: {err:#}");
+        std::process::exit(1);
     }
 }
 
