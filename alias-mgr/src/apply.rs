@@ -125,15 +125,23 @@ impl Kernel {
             Action::SetPromoteSecondaries { interface, enabled } => {
                 sysctl::set_promote_secondaries(interface, *enabled)?;
             }
-            Action::RemoveRoute { ifindex, route, .. } => {
-                self.netlink.del_route(*ifindex, route).await?
-            }
+            Action::RemoveRoute {
+                ifindex,
+                route,
+                protocol,
+                ..
+            } => self.netlink.del_route(*ifindex, route, *protocol).await?,
             Action::AddRoute {
                 ifindex,
                 route,
                 source,
+                protocol,
                 ..
-            } => self.netlink.add_route(*ifindex, route, *source).await?,
+            } => {
+                self.netlink
+                    .add_route(*ifindex, route, *source, *protocol)
+                    .await?
+            }
             Action::RemoveAddress {
                 ifindex, address, ..
             } => self.netlink.del_address(*ifindex, *address).await?,
@@ -141,10 +149,11 @@ impl Kernel {
                 ifindex,
                 address,
                 label,
+                protocol,
                 ..
             } => {
                 self.netlink
-                    .add_address(*ifindex, *address, label.as_deref())
+                    .add_address(*ifindex, *address, label.as_deref(), *protocol)
                     .await?
             }
             Action::Track { address } => {
@@ -173,13 +182,26 @@ impl Kernel {
         Ok(())
     }
 
-    /// The whole `apply`: plans against the config and carries the plan out.
+    /// The whole `apply`: plans against the config and carries the plan out,
+    /// removing `--runtime` aliases too (the file is the desired state).
     /// Returns the plan that was applied (empty when nothing had to change).
     pub async fn reconcile(&self, file: &ConfigFile) -> Result<Plan> {
+        self.converge(file, false).await
+    }
+
+    /// Drift healing: like [`Kernel::reconcile`], but `--runtime` aliases
+    /// someone added on purpose stay (they are not drift).
+    pub async fn heal(&self, file: &ConfigFile) -> Result<Plan> {
+        self.converge(file, true).await
+    }
+
+    async fn converge(&self, file: &ConfigFile, keep_runtime: bool) -> Result<Plan> {
         let desired = Desired {
             aliases: &file.config().aliases,
             manage_promote_secondaries: file.config().settings.promote_secondaries,
             zones: &file.config().zones,
+            runtime: &[],
+            keep_runtime,
         };
         let (_, plan) = self.plan(&desired, Scope::All).await?;
         if !plan.is_empty() || !plan.conflicts.is_empty() {

@@ -108,6 +108,17 @@ pub enum Command {
     /// Low-level access to the classifier and its counters.
     #[command(subcommand)]
     Counters(CountersCommand),
+    /// Serve Prometheus metrics and keep the kernel matching the config:
+    /// re-applies within a second when an owned alias is changed by hand.
+    Daemon {
+        /// Where /metrics is served.
+        #[arg(long, value_name = "ADDR:PORT", default_value = crate::daemon::DEFAULT_LISTEN)]
+        listen: std::net::SocketAddr,
+        /// Seconds between safety-net reconciles (0: none; netlink events
+        /// and SIGHUP still trigger them).
+        #[arg(long, value_name = "SECS", default_value_t = 60)]
+        reconcile_interval: u64,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -188,6 +199,19 @@ pub async fn run(cli: Cli) -> Result<()> {
         } => import_command(&cli.config, &format, &file, write),
         Command::Zones { json } => zones_command(&cli.config, json),
         Command::Counters(command) => counters_command(pins, command).await,
+        Command::Daemon {
+            listen,
+            reconcile_interval,
+        } => {
+            crate::daemon::run(crate::daemon::Options {
+                config: cli.config,
+                pins,
+                listen,
+                reconcile_interval: (reconcile_interval > 0)
+                    .then(|| std::time::Duration::from_secs(reconcile_interval)),
+            })
+            .await
+        }
     }
 }
 
@@ -230,6 +254,8 @@ fn desired<'a>(file: &'a ConfigFile, aliases: &'a [AliasSpec]) -> Desired<'a> {
         aliases,
         manage_promote_secondaries: file.config().settings.promote_secondaries,
         zones: &file.config().zones,
+        runtime: &[],
+        keep_runtime: false,
     }
 }
 
@@ -395,7 +421,11 @@ async fn add(config: &Path, pins: PinDir, request: AddRequest) -> Result<()> {
     file.add_alias(&alias)?;
     let mut aliases = before;
     aliases.push(alias.clone());
-    let desired = desired(&file, &aliases);
+    let runtime = [ip];
+    let desired = Desired {
+        runtime: if request.runtime { &runtime } else { &[] },
+        ..desired(&file, &aliases)
+    };
     let (_, plan) = kernel.plan(&desired, Scope::Alias(ip)).await?;
     print_plan(&plan);
     kernel.apply(&desired, Scope::Alias(ip), &plan).await?;

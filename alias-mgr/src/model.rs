@@ -10,6 +10,10 @@ use serde::{Deserialize, Serialize};
 /// of the routes it adds, so it can tell its own from everybody else's.
 /// (Linux >= 6.1 stores IFA_PROTO; 0..3 are the kernel's own values.)
 pub const OWNER_PROTO: u8 = 0xa1;
+/// The mark of addresses and routes added with `--runtime`: alias-mgr's too,
+/// but not in the config file. `apply` removes them (it converges to the
+/// file); the daemon's drift healing leaves them alone; a reboot clears them.
+pub const RUNTIME_PROTO: u8 = 0xa2;
 
 /// Longest label the kernel accepts (IFNAMSIZ 16 with the NUL).
 pub const MAX_LABEL_LEN: usize = 15;
@@ -129,7 +133,11 @@ pub struct LiveAddress {
 
 impl LiveAddress {
     pub fn owned(&self) -> bool {
-        self.protocol == OWNER_PROTO
+        self.protocol == OWNER_PROTO || self.protocol == RUNTIME_PROTO
+    }
+
+    pub fn runtime(&self) -> bool {
+        self.protocol == RUNTIME_PROTO
     }
 }
 
@@ -145,7 +153,11 @@ pub struct LiveRoute {
 
 impl LiveRoute {
     pub fn owned(&self) -> bool {
-        self.protocol == OWNER_PROTO
+        self.protocol == OWNER_PROTO || self.protocol == RUNTIME_PROTO
+    }
+
+    pub fn runtime(&self) -> bool {
+        self.protocol == RUNTIME_PROTO
     }
 }
 

@@ -6,7 +6,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use futures::TryStreamExt;
+use futures::{future, Stream, StreamExt, TryStreamExt};
 use ipnet::IpNet;
 use netlink_packet_route::{
     address::{
@@ -16,9 +16,12 @@ use netlink_packet_route::{
     route::{RouteAddress, RouteAttribute, RouteMessage, RouteProtocol, RouteScope, RouteType},
     AddressFamily,
 };
-use rtnetlink::{Handle, RouteMessageBuilder};
+use rtnetlink::{
+    packet_core::NetlinkPayload, packet_route::RouteNetlinkMessage, sys::AsyncSocket, Handle,
+    MulticastGroup, RouteMessageBuilder,
+};
 
-use crate::model::{Interface, LiveAddress, LiveRoute, RouteSpec, OWNER_PROTO};
+use crate::model::{Interface, LiveAddress, LiveRoute, RouteSpec};
 
 const RT_TABLE_MAIN: u32 = 254;
 
@@ -141,12 +144,14 @@ impl Netlink {
             .collect())
     }
 
-    /// Adds `address` on the interface, marked as alias-mgr's (IFA_PROTO).
+    /// Adds `address` on the interface, marked with `protocol` (IFA_PROTO):
+    /// [`crate::model::OWNER_PROTO`] or [`crate::model::RUNTIME_PROTO`].
     pub async fn add_address(
         &self,
         ifindex: u32,
         address: IpNet,
         label: Option<&str>,
+        protocol: u8,
     ) -> Result<()> {
         let mut request = self
             .handle
@@ -156,9 +161,7 @@ impl Netlink {
         if let (Some(label), IpAddr::V4(_)) = (label, address.addr()) {
             attributes.push(AddressAttribute::Label(label.to_string()));
         }
-        attributes.push(AddressAttribute::Protocol(AddressProtocol::Other(
-            OWNER_PROTO,
-        )));
+        attributes.push(AddressAttribute::Protocol(AddressProtocol::Other(protocol)));
         request
             .execute()
             .await
@@ -208,10 +211,17 @@ impl Netlink {
         Ok(routes)
     }
 
-    /// Adds an alias's extra route, marked as alias-mgr's, with the alias as
-    /// preferred source so traffic to that network leaves from the alias.
-    pub async fn add_route(&self, ifindex: u32, route: &RouteSpec, source: IpAddr) -> Result<()> {
-        let message = route_message(ifindex, route, Some(source));
+    /// Adds an alias's extra route, marked with `protocol` like its alias,
+    /// with the alias as preferred source so traffic to that network leaves
+    /// from the alias.
+    pub async fn add_route(
+        &self,
+        ifindex: u32,
+        route: &RouteSpec,
+        source: IpAddr,
+        protocol: u8,
+    ) -> Result<()> {
+        let message = route_message(ifindex, route, Some(source), protocol);
         self.handle
             .route()
             .add(message)
@@ -220,14 +230,86 @@ impl Netlink {
             .map_err(kernel_error(format!("adding route {route}")))
     }
 
-    pub async fn del_route(&self, ifindex: u32, route: &RouteSpec) -> Result<()> {
-        let message = route_message(ifindex, route, None);
+    /// Removes the route marked with `protocol` (the kernel matches on it,
+    /// so a foreign route to the same place is never hit).
+    pub async fn del_route(&self, ifindex: u32, route: &RouteSpec, protocol: u8) -> Result<()> {
+        let message = route_message(ifindex, route, None, protocol);
         self.handle
             .route()
             .del(message)
             .execute()
             .await
             .map_err(kernel_error(format!("removing route {route}")))
+    }
+}
+
+/// What a kernel notification was about. Watchers only learn that something
+/// changed: they re-read the whole state anyway, so no detail is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Change {
+    Link,
+    Address,
+    Route,
+    /// The socket's receive buffer overflowed and notifications were lost:
+    /// anything may have changed.
+    Lost,
+}
+
+impl Change {
+    pub const ALL: [Change; 4] = [Change::Link, Change::Address, Change::Route, Change::Lost];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Change::Link => "link",
+            Change::Address => "address",
+            Change::Route => "route",
+            Change::Lost => "lost",
+        }
+    }
+}
+
+/// Receive buffer for notifications: deleting thousands of addresses at once
+/// (or an interface carrying them) sends one message each, more than the
+/// default buffer holds. An overflow is not fatal (it yields [`Change::Lost`]).
+const WATCH_BUFFER_BYTES: usize = 4 << 20;
+
+/// Follows link, address and route changes in the caller's network namespace
+/// (what `ip monitor link address route` shows), as a stream of [`Change`]s.
+/// The stream ends only if the socket fails; the caller can subscribe again.
+pub fn watch() -> Result<impl Stream<Item = Change> + Send + Unpin + 'static> {
+    let groups = [
+        MulticastGroup::Link,
+        MulticastGroup::Ipv4Ifaddr,
+        MulticastGroup::Ipv6Ifaddr,
+        MulticastGroup::Ipv4Route,
+        MulticastGroup::Ipv6Route,
+    ];
+    let (mut connection, _handle, messages) =
+        rtnetlink::new_multicast_connection(&groups).map_err(NetlinkError::Connect)?;
+    // Best effort: without the larger buffer a burst is reported as Lost.
+    let _ = connection
+        .socket_mut()
+        .socket_mut()
+        .set_rx_buf_sz(WATCH_BUFFER_BYTES);
+    // The connection runs as long as the returned stream is alive.
+    tokio::spawn(connection);
+    Ok(messages.filter_map(|(message, _)| {
+        future::ready(match message.payload {
+            NetlinkPayload::Overrun(_) => Some(Change::Lost),
+            NetlinkPayload::InnerMessage(inner) => change_of(&inner),
+            _ => None,
+        })
+    }))
+}
+
+fn change_of(message: &RouteNetlinkMessage) -> Option<Change> {
+    match message {
+        RouteNetlinkMessage::NewLink(_) | RouteNetlinkMessage::DelLink(_) => Some(Change::Link),
+        RouteNetlinkMessage::NewAddress(_) | RouteNetlinkMessage::DelAddress(_) => {
+            Some(Change::Address)
+        }
+        RouteNetlinkMessage::NewRoute(_) | RouteNetlinkMessage::DelRoute(_) => Some(Change::Route),
+        _ => None,
     }
 }
 
@@ -239,13 +321,18 @@ fn family(ip: IpAddr) -> AddressFamily {
     }
 }
 
-fn route_message(ifindex: u32, route: &RouteSpec, source: Option<IpAddr>) -> RouteMessage {
+fn route_message(
+    ifindex: u32,
+    route: &RouteSpec,
+    source: Option<IpAddr>,
+    protocol: u8,
+) -> RouteMessage {
     let mut builder = RouteMessageBuilder::<IpAddr>::new()
         .destination_prefix(route.destination.addr(), route.destination.prefix_len())
         .expect("destination family is set by the address")
         .output_interface(ifindex)
         .table_id(RT_TABLE_MAIN)
-        .protocol(RouteProtocol::Other(OWNER_PROTO))
+        .protocol(RouteProtocol::Other(protocol))
         .kind(RouteType::Unicast);
     builder = match route.gateway {
         Some(gateway) => builder

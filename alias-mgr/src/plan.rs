@@ -21,7 +21,7 @@ use serde::Serialize;
 
 use crate::{
     config::ZoneSpec,
-    model::{AliasSpec, Interface, LiveAddress, LiveRoute, RouteSpec},
+    model::{AliasSpec, Interface, LiveAddress, LiveRoute, RouteSpec, OWNER_PROTO, RUNTIME_PROTO},
 };
 
 /// What the kernel holds now, as far as planning needs it.
@@ -46,6 +46,11 @@ pub struct Desired<'a> {
     pub manage_promote_secondaries: bool,
     /// Firewall zones; their members come from `aliases`.
     pub zones: &'a [ZoneSpec],
+    /// Aliases (of `aliases`) to add with the runtime mark (`--runtime`).
+    pub runtime: &'a [IpAddr],
+    /// Leave runtime-marked addresses and routes that are not in `aliases`
+    /// alone (drift healing), instead of removing them (`apply`).
+    pub keep_runtime: bool,
 }
 
 /// Which part of the state a run may change: everything (`apply`) or only
@@ -63,29 +68,35 @@ pub enum Action {
         interface: String,
         enabled: bool,
     },
+    /// `protocol` (here and below) is the owner mark: OWNER_PROTO, or
+    /// RUNTIME_PROTO for `--runtime` aliases.
     RemoveRoute {
         interface: String,
         ifindex: u32,
         route: RouteSpec,
         source: IpAddr,
+        protocol: u8,
     },
     RemoveAddress {
         interface: String,
         ifindex: u32,
         address: IpNet,
         label: Option<String>,
+        protocol: u8,
     },
     AddAddress {
         interface: String,
         ifindex: u32,
         address: IpNet,
         label: Option<String>,
+        protocol: u8,
     },
     AddRoute {
         interface: String,
         ifindex: u32,
         route: RouteSpec,
         source: IpAddr,
+        protocol: u8,
     },
     Track {
         address: IpAddr,
@@ -116,44 +127,52 @@ impl Action {
                 ifindex,
                 route,
                 source,
+                protocol,
             } => Action::AddRoute {
                 interface,
                 ifindex,
                 route,
                 source,
+                protocol,
             },
             Action::AddRoute {
                 interface,
                 ifindex,
                 route,
                 source,
+                protocol,
             } => Action::RemoveRoute {
                 interface,
                 ifindex,
                 route,
                 source,
+                protocol,
             },
             Action::RemoveAddress {
                 interface,
                 ifindex,
                 address,
                 label,
+                protocol,
             } => Action::AddAddress {
                 interface,
                 ifindex,
                 address,
                 label,
+                protocol,
             },
             Action::AddAddress {
                 interface,
                 ifindex,
                 address,
                 label,
+                protocol,
             } => Action::RemoveAddress {
                 interface,
                 ifindex,
                 address,
                 label,
+                protocol,
             },
             Action::Track { address } => Action::Untrack { address },
             Action::Untrack { address } => Action::Track { address },
@@ -222,10 +241,15 @@ impl fmt::Display for Action {
                 interface,
                 address,
                 label,
+                protocol,
                 ..
             } => {
                 write!(f, "+ address {address} dev {interface}")?;
-                label.iter().try_for_each(|l| write!(f, " label {l}"))
+                label.iter().try_for_each(|l| write!(f, " label {l}"))?;
+                if *protocol == RUNTIME_PROTO {
+                    write!(f, " (runtime)")?;
+                }
+                Ok(())
             }
             Action::Track { address } => write!(f, "+ counters for {address}"),
             Action::Untrack { address } => write!(f, "- counters for {address}"),
@@ -289,6 +313,7 @@ fn remove_route(observed: &Observed, live: &LiveRoute) -> Action {
             gateway: live.gateway,
         },
         source: live.preferred_source.unwrap_or(live.destination.addr()),
+        protocol: live.protocol,
     }
 }
 
@@ -320,6 +345,11 @@ pub fn plan(desired: &Desired, observed: &Observed, scope: Scope) -> Plan {
         if !in_scope(ip) {
             continue;
         }
+        let protocol = if desired.runtime.contains(&ip) {
+            RUNTIME_PROTO
+        } else {
+            OWNER_PROTO
+        };
         let mut need_add = true;
         for live in observed.addresses.iter().filter(|a| a.address.addr() == ip) {
             let same_iface = live.ifindex == iface.index;
@@ -341,6 +371,7 @@ pub fn plan(desired: &Desired, observed: &Observed, scope: Scope) -> Plan {
                     ifindex: live.ifindex,
                     address: live.address,
                     label: live.label.clone(),
+                    protocol: live.protocol,
                 });
             }
         }
@@ -370,6 +401,7 @@ pub fn plan(desired: &Desired, observed: &Observed, scope: Scope) -> Plan {
                 } else {
                     None
                 },
+                protocol,
             });
         }
         for route in &alias.routes {
@@ -402,6 +434,7 @@ pub fn plan(desired: &Desired, observed: &Observed, scope: Scope) -> Plan {
                     ifindex: iface.index,
                     route: *route,
                     source: ip,
+                    protocol,
                 });
             }
         }
@@ -427,15 +460,24 @@ pub fn plan(desired: &Desired, observed: &Observed, scope: Scope) -> Plan {
             .preferred_source
             .map(in_scope)
             .unwrap_or(scope == Scope::All);
-        if !wanted_routes.contains(&key) && source_in_scope {
+        let kept = desired.keep_runtime && live.runtime();
+        if !wanted_routes.contains(&key) && source_in_scope && !kept {
             push_unique(&mut out.actions, remove_route(observed, live));
         }
     }
 
+    // Runtime aliases that drift healing leaves in place, with their counters.
+    let kept: BTreeMap<IpAddr, &str> = observed
+        .addresses
+        .iter()
+        .filter(|a| desired.keep_runtime && a.runtime() && !wanted.contains_key(&a.address.addr()))
+        .map(|a| (a.address.addr(), a.interface.as_str()))
+        .collect();
+
     // Owned addresses nobody wants any more.
     for live in observed.addresses.iter().filter(|a| a.owned()) {
         let ip = live.address.addr();
-        if !in_scope(ip) || removing.contains(&(live.ifindex, ip)) {
+        if !in_scope(ip) || removing.contains(&(live.ifindex, ip)) || kept.contains_key(&ip) {
             continue;
         }
         let still_wanted = wanted
@@ -454,6 +496,7 @@ pub fn plan(desired: &Desired, observed: &Observed, scope: Scope) -> Plan {
                 ifindex: live.ifindex,
                 address: live.address,
                 label: live.label.clone(),
+                protocol: live.protocol,
             });
         }
     }
@@ -540,6 +583,7 @@ pub fn plan(desired: &Desired, observed: &Observed, scope: Scope) -> Plan {
     for ip in &observed.tracked {
         if in_scope(*ip)
             && !wanted.contains_key(ip)
+            && !kept.contains_key(ip)
             && !desired.aliases.iter().any(|a| a.ip() == *ip)
         {
             out.actions.push(Action::Untrack { address: *ip });
@@ -551,7 +595,7 @@ pub fn plan(desired: &Desired, observed: &Observed, scope: Scope) -> Plan {
                 && (scope == Scope::All
                     || scope != Scope::Alias(a.ip())
                     || wanted.contains_key(&a.ip()))
-        });
+        }) || kept.values().any(|iface| iface == name);
         let relevant = scope == Scope::All || interfaces_touched.contains(name.as_str());
         if relevant && !still_needed {
             let ethernet = interface(name).map(|i| i.ethernet).unwrap_or(true);
@@ -628,6 +672,8 @@ mod tests {
             aliases,
             manage_promote_secondaries: true,
             zones: &[],
+            runtime: &[],
+            keep_runtime: false,
         }
     }
 
@@ -750,6 +796,8 @@ mod tests {
             aliases: &[],
             manage_promote_secondaries: false,
             zones: &[],
+            runtime: &[],
+            keep_runtime: false,
         };
         let plan = plan(&unmanaged, &observed, Scope::All);
         assert_eq!(plan.conflicts.len(), 1, "{plan:?}");
@@ -854,6 +902,58 @@ mod tests {
         observed.attached.insert("eth1".into());
         let aliases = [alias("eth1", "2001:db8::5/64", Some("eth1:v6"), &[])];
         assert!(plan(&desired(&aliases), &observed, Scope::All).is_empty());
+    }
+
+    #[test]
+    fn drift_healing_keeps_runtime_aliases_that_apply_removes() {
+        let mut observed = observed_eth1();
+        let mut runtime = live("eth1", 2, "192.168.7.1/24", true, false);
+        runtime.protocol = RUNTIME_PROTO;
+        observed.addresses.push(runtime);
+        observed.tracked.insert("192.168.7.1".parse().unwrap());
+        observed.attached.insert("eth1".into());
+        let healing = Desired {
+            keep_runtime: true,
+            ..desired(&[])
+        };
+        assert!(plan(&healing, &observed, Scope::All).is_empty());
+        let text: Vec<String> = plan(&desired(&[]), &observed, Scope::All)
+            .actions
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            text,
+            [
+                "- address 192.168.7.1/24 dev eth1",
+                "- counters for 192.168.7.1",
+                "- classifier on eth1"
+            ]
+        );
+    }
+
+    #[test]
+    fn runtime_aliases_are_added_with_the_runtime_mark() {
+        let aliases = [alias(
+            "eth1",
+            "192.168.0.1/24",
+            None,
+            &["10.9.0.0/16@192.168.0.254"],
+        )];
+        let runtime = ["192.168.0.1".parse().unwrap()];
+        let wanted = Desired {
+            runtime: &runtime,
+            ..desired(&aliases)
+        };
+        let plan = plan(&wanted, &observed_eth1(), Scope::All);
+        assert!(plan.actions.iter().any(
+            |a| matches!(a, Action::AddAddress { protocol, .. } if *protocol == RUNTIME_PROTO)
+        ));
+        assert!(plan
+            .actions
+            .iter()
+            .any(|a| matches!(a, Action::AddRoute { protocol, .. } if *protocol == RUNTIME_PROTO)));
+        assert!(plan.actions[0].to_string().ends_with("(runtime)"));
     }
 
     #[test]

@@ -334,7 +334,8 @@ fn concurrent_adds_are_serialized_and_all_recorded() {
 #[test]
 fn imported_ifupdown_and_iftab_aliases_apply_like_the_seeds_describe() {
     let lab = Lab::new();
-    lab.host.sh(&["ip", "addr", "add", "192.168.1.1/24", "dev", "eth1"]);
+    lab.host
+        .sh(&["ip", "addr", "add", "192.168.1.1/24", "dev", "eth1"]);
     let interfaces = lab.dir.join("interfaces");
     write(
         &interfaces,
@@ -343,19 +344,48 @@ fn imported_ifupdown_and_iftab_aliases_apply_like_the_seeds_describe() {
     );
     // Printing changes nothing; --write merges into the config.
     let printed = lab.ok(&["import", "ifupdown", interfaces.to_str().unwrap()]);
-    assert!(printed.contains("192.168.0.1/24") && printed.contains("eth1:0"), "{printed}");
+    assert!(
+        printed.contains("192.168.0.1/24") && printed.contains("eth1:0"),
+        "{printed}"
+    );
     assert_eq!(lab.config_text(), "");
-    lab.ok(&["import", "ifupdown", interfaces.to_str().unwrap(), "--write"]);
+    lab.ok(&[
+        "import",
+        "ifupdown",
+        interfaces.to_str().unwrap(),
+        "--write",
+    ]);
     let iftab = lab.dir.join("iftab");
-    write(&iftab, "eth1 inet 192.168.1.27 netmask 255.255.255.255 alias\n");
+    write(
+        &iftab,
+        "eth1 inet 192.168.1.27 netmask 255.255.255.255 alias\n",
+    );
     let out = lab.alias_mgr(&["import", "iftab", iftab.to_str().unwrap(), "--write"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     lab.ok(&["apply"]);
     let addresses = lab.host.addresses("eth1");
-    assert!(addresses.contains(&("192.168.0.1/24".into(), Some("eth1:0".into()))), "{addresses:?}");
-    assert!(lab.host.has_address("eth1", "192.168.1.27/32") || lab.host.has_address("eth1", "192.168.1.27/24"));
-    assert!(lab.host.has_address("eth1", "192.168.1.1/24"), "the primary is not imported or touched");
+    assert!(
+        addresses.contains(&("192.168.0.1/24".into(), Some("eth1:0".into()))),
+        "{addresses:?}"
+    );
+    assert!(
+        lab.host.has_address("eth1", "192.168.1.27/32")
+            || lab.host.has_address("eth1", "192.168.1.27/24")
+    );
+    assert!(
+        lab.host.has_address("eth1", "192.168.1.1/24"),
+        "the primary is not imported or touched"
+    );
     // Importing again adds nothing.
-    let again = lab.ok(&["import", "ifupdown", interfaces.to_str().unwrap(), "--write"]);
+    let again = lab.ok(&[
+        "import",
+        "ifupdown",
+        interfaces.to_str().unwrap(),
+        "--write",
+    ]);
     assert!(again.contains("merged 0"), "{again}");
 }

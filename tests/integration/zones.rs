@@ -223,7 +223,7 @@ fn other_tables_are_untouched_by_apply_reload_and_removal() {
 fn an_established_connection_survives_100_reloads() {
     let lab = zone_lab("input = \"drop\"\nallow = [\"tcp/5201\"]");
     let _server = iperf_server(&lab.host, 5201);
-    let mut client = lab
+    let client = lab
         .peer
         .command("iperf3")
         .args([

@@ -241,22 +241,37 @@ fn install(destdir: Option<&Path>) -> Result<()> {
         Ok(())
     };
     let repo = workspace_root();
-    place(&repo.join("target/release/alias-mgr"), "/usr/local/sbin/alias-mgr", 0o755)?;
+    place(
+        &repo.join("target/release/alias-mgr"),
+        "/usr/local/sbin/alias-mgr",
+        0o755,
+    )?;
     let mut units = Vec::new();
     for entry in std::fs::read_dir(repo.join("deploy"))? {
         let path = entry?.path();
         if path.extension().is_some_and(|e| e == "service") {
-            let name = path.file_name().expect("a file").to_string_lossy().into_owned();
+            let name = path
+                .file_name()
+                .expect("a file")
+                .to_string_lossy()
+                .into_owned();
             place(&path, &format!("/etc/systemd/system/{name}"), 0o644)?;
             units.push(name);
         }
     }
-    place(&repo.join("README.md"), "/usr/local/share/doc/alias-mgr/README.md", 0o644)?;
+    place(
+        &repo.join("README.md"),
+        "/usr/local/share/doc/alias-mgr/README.md",
+        0o644,
+    )?;
     let config_dir = root.join("etc/alias-mgr");
     std::fs::create_dir_all(&config_dir)?;
     let config = config_dir.join("alias-mgr.toml");
     if !config.exists() {
-        std::fs::write(&config, "# alias-mgr desired state: see `alias-mgr --help` and the README.\n")?;
+        std::fs::write(
+            &config,
+            "# alias-mgr desired state: see `alias-mgr --help` and the README.\n",
+        )?;
         step(&format!("created {}", config.display()));
     }
     if destdir.is_none() && Path::new("/run/systemd/system").is_dir() {
@@ -264,7 +279,10 @@ fn install(destdir: Option<&Path>) -> Result<()> {
         run(Command::new("systemctl").args(["enable", "alias-mgr-apply.service"]))?;
         step("enabled alias-mgr-apply.service (applies the config at boot)");
     } else if destdir.is_none() {
-        step(&format!("systemd is not running: enable {} yourself", units.join(", ")));
+        step(&format!(
+            "systemd is not running: enable {} yourself",
+            units.join(", ")
+        ));
     }
     Ok(())
 }
@@ -296,7 +314,10 @@ fn test(extra: &[String]) -> Result<()> {
     let staged = install(Some(&stage)).and_then(|()| {
         let binary = stage.join("usr/local/sbin/alias-mgr");
         run(Command::new(&binary).arg("--version"))?;
-        for file in ["etc/systemd/system/alias-mgr-apply.service", "etc/alias-mgr/alias-mgr.toml"] {
+        for file in [
+            "etc/systemd/system/alias-mgr-apply.service",
+            "etc/alias-mgr/alias-mgr.toml",
+        ] {
             if !stage.join(file).is_file() {
                 bail!("install did not stage {file}");
             }
