@@ -204,37 +204,40 @@ impl PinDir {
                 fs::remove_file(&pin)
                     .map_err(io_error(format!("removing stale pin {}", pin.display())))?;
             }
-            let this = match state {
-                PinnedLinkState::Current { tag, link } => {
-                    if tag == new_tag {
-                        continue;
-                    }
-                    // Another build of the program: swap it in the same link.
+            match state {
+                PinnedLinkState::Current { tag, .. } if tag == new_tag => {}
+                PinnedLinkState::Current { link, .. } => {
+                    // Another build of the program: swap it into the same
+                    // link, atomically, so no packet goes uncounted. The pin
+                    // keeps referring to that link.
                     let link = link
                         .try_into()
                         .map_err(|err| aya_error("reusing the pinned TCX link", err))?;
                     let id = program.attach_to_link(link).map_err(|err| {
                         aya_error(format!("replacing the program on {iface} {hook:?}"), err)
                     })?;
-                    fs::remove_file(&pin)
-                        .map_err(io_error(format!("replacing pin {}", pin.display())))?;
-                    (id, AttachOutcome::Upgraded)
+                    // Closing our fd leaves the pinned link attached.
+                    drop(
+                        program
+                            .take_link(id)
+                            .map_err(|err| aya_error("taking the TCX link", err))?,
+                    );
+                    outcome = AttachOutcome::Upgraded;
                 }
                 PinnedLinkState::Missing | PinnedLinkState::Stale => {
                     let id = program.attach(iface, hook.attach_type()).map_err(|err| {
                         aya_error(format!("attaching to {iface} {hook:?} with TCX"), err)
                     })?;
-                    (id, AttachOutcome::Attached)
+                    let link: FdLink = program
+                        .take_link(id)
+                        .map_err(|err| aya_error("taking the TCX link", err))?
+                        .try_into()
+                        .map_err(|err| aya_error("TCX link as an fd link", err))?;
+                    link.pin(&pin)
+                        .map_err(|err| aya_error(format!("pinning {}", pin.display()), err))?;
+                    outcome = AttachOutcome::Attached;
                 }
-            };
-            let link: FdLink = program
-                .take_link(this.0)
-                .map_err(|err| aya_error("taking the TCX link", err))?
-                .try_into()
-                .map_err(|err| aya_error("TCX link as an fd link", err))?;
-            link.pin(&pin)
-                .map_err(|err| aya_error(format!("pinning {}", pin.display()), err))?;
-            outcome = this.1;
+            }
         }
         Ok(outcome)
     }

@@ -348,7 +348,12 @@ async fn add(config: &Path, pins: PinDir, request: AddRequest) -> Result<()> {
                     subnet.address.prefix_len()
                 }
                 (None, Some(classful)) => {
-                    println!("note: no prefix given; using /{classful} (the classful default)");
+                    let why = if ip.is_ipv4() {
+                        "the classful default, as ifconfig"
+                    } else {
+                        "the standard IPv6 subnet size"
+                    };
+                    println!("note: no prefix given; using /{classful} ({why})");
                     classful
                 }
                 (None, None) => {
