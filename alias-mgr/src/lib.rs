@@ -15,11 +15,16 @@
 //! - [`bpf`]: the TC classifier, its pinned counters map and TCX links (aya).
 //! - [`apply`]: runs a plan against the kernel, rolling back on failure.
 //! - [`cli`]: command-line parsing and the commands (thin; calls the rest).
+//! - [`daemon`]: `alias-mgr daemon`: reconciles on netlink events, SIGHUP and a timer.
+//! - [`metrics`]: the Prometheus collector (reads the pinned maps and nft when
+//!   scraped) and the `/metrics` HTTP endpoint.
 pub mod apply;
 pub mod bpf;
 pub mod cli;
 pub mod config;
+pub mod daemon;
 pub mod import;
+pub mod metrics;
 pub mod model;
 pub mod netlink;
 pub mod nft;

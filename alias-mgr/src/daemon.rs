@@ -1,0 +1,566 @@
+//! `alias-mgr daemon`: serves Prometheus metrics and keeps the kernel matching
+//! the config.
+//!
+//! The daemon is thin: every reconcile is `alias-mgr apply` except that
+//! `--runtime` aliases stay ([`Kernel::heal`], under the same lock as the
+//! CLI), run
+//! - at startup;
+//! - after netlink notifications (someone ran `ip addr del` on an owned alias,
+//!   an interface with pending aliases appeared), debounced so a burst of
+//!   changes costs one reconcile: [`DEBOUNCE`] after the last notification,
+//!   at most [`MAX_DELAY`] after the first;
+//! - periodically, as a safety net (`--reconcile-interval`, default 60 s);
+//! - on SIGHUP, which also re-reads the config.
+//!
+//! Each reconcile first re-reads the config file if it changed (so edits made
+//! by `alias-mgr add`/`del` while the daemon runs are honoured, never fought);
+//! a file that does not parse leaves the previous config in force and is
+//! reported in the log and in `alias_mgr_config_last_reload_success`.
+//! SIGTERM and SIGINT stop the daemon and leave addresses, routes, zones and
+//! the pinned counters in place. With `Type=notify`, systemd is told READY=1
+//! once the first reconcile is done.
+
+use std::{
+    ffi::OsStr,
+    fmt,
+    hash::{DefaultHasher, Hash, Hasher},
+    io::{self, Write as _},
+    net::SocketAddr,
+    os::unix::{ffi::OsStrExt, net::UnixDatagram},
+    path::{Path, PathBuf},
+    pin::Pin,
+    sync::{Arc, OnceLock},
+    time::Duration,
+};
+
+use anyhow::{anyhow, Context, Result};
+use futures::{Stream, StreamExt};
+use tokio::{
+    net::TcpListener,
+    signal::unix::{signal, SignalKind},
+    sync::watch,
+    time::{sleep_until, Instant},
+};
+
+use crate::{
+    apply::Kernel,
+    bpf::PinDir,
+    cli,
+    config::{ConfigError, ConfigFile},
+    metrics::{self, AddressIndex, Exporter, KernelSources, Trigger},
+    netlink::{self, Change},
+};
+
+/// The default listen address. Port 16100: the Prometheus project's registry
+/// of exporter ports (9100-9999) has been full since 2023, so any port in it
+/// may belong to another exporter on the same host; 16100 lies outside it,
+/// below Linux's ephemeral range (32768-60999, so an outgoing connection
+/// never holds it) and is no well-known service's. Loopback only by default:
+/// the metrics name the host's addresses.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:16100";
+/// Quiet time after a netlink notification before reconciling.
+pub const DEBOUNCE: Duration = Duration::from_millis(200);
+/// Longest wait after the first notification of a burst that never ends.
+pub const MAX_DELAY: Duration = Duration::from_millis(800);
+/// How long after the notification stream broke to subscribe again.
+const RESUBSCRIBE_DELAY: Duration = Duration::from_secs(1);
+/// Identical reconcile errors are logged at most this often.
+const REPEAT_ERROR_EVERY: Duration = Duration::from_secs(300);
+/// Longest list of changes logged for one reconcile.
+const MAX_LOGGED_CHANGES: usize = 20;
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub config: PathBuf,
+    pub pins: PinDir,
+    pub listen: SocketAddr,
+    /// None: no periodic reconcile (netlink events and SIGHUP still trigger one).
+    pub reconcile_interval: Option<Duration>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum Level {
+    Error,
+    Warning,
+    Info,
+}
+
+/// One log line on stderr. Under systemd (JOURNAL_STREAM set) the line
+/// starts with its syslog priority (`<3>`), which journald turns into the
+/// entry's priority; elsewhere with `alias-mgr: LEVEL:`. Multi-line messages
+/// (conflict lists) are joined so one event stays one line.
+pub(crate) fn log(level: Level, message: fmt::Arguments<'_>) {
+    static JOURNAL: OnceLock<bool> = OnceLock::new();
+    let journal = *JOURNAL.get_or_init(|| std::env::var_os("JOURNAL_STREAM").is_some());
+    let text = message.to_string();
+    let mut lines = text.lines();
+    let first = lines.next().unwrap_or("").trim_end();
+    let text = lines
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .fold(first.to_string(), |joined, l| joined + "; " + l);
+    let line = match (journal, level) {
+        (true, Level::Error) => format!("<3>{text}"),
+        (true, Level::Warning) => format!("<4>{text}"),
+        (true, Level::Info) => format!("<6>{text}"),
+        (false, Level::Error) => format!("alias-mgr: error: {text}"),
+        (false, Level::Warning) => format!("alias-mgr: warning: {text}"),
+        (false, Level::Info) => format!("alias-mgr: {text}"),
+    };
+    // A closed stderr must not take the daemon down (eprintln! would panic).
+    let _ = writeln!(io::stderr().lock(), "{line}");
+}
+
+macro_rules! info {
+    ($($arg:tt)*) => { log(Level::Info, format_args!($($arg)*)) };
+}
+macro_rules! warning {
+    ($($arg:tt)*) => { log(Level::Warning, format_args!($($arg)*)) };
+}
+macro_rules! error {
+    ($($arg:tt)*) => { log(Level::Error, format_args!($($arg)*)) };
+}
+
+/// Sends a state change to systemd (sd_notify(3)); nothing without
+/// $NOTIFY_SOCKET. A plain datagram: no library needed.
+fn notify(state: &str) {
+    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
+        return;
+    };
+    if let Err(err) = send_notify(&path, state) {
+        warning!(
+            "telling systemd {:?} through {}: {err}",
+            state.lines().next().unwrap_or(""),
+            path.to_string_lossy()
+        );
+    }
+}
+
+fn send_notify(path: &OsStr, state: &str) -> io::Result<()> {
+    let socket = UnixDatagram::unbound()?;
+    match path.as_bytes().strip_prefix(b"@") {
+        Some(name) => {
+            use std::os::linux::net::SocketAddrExt;
+            let address = std::os::unix::net::SocketAddr::from_abstract_name(name)?;
+            socket.send_to_addr(state.as_bytes(), &address)?;
+        }
+        None => {
+            socket.send_to(state.as_bytes(), Path::new(path))?;
+        }
+    }
+    Ok(())
+}
+
+type Changes = Pin<Box<dyn Stream<Item = Change> + Send>>;
+
+fn subscribe() -> Result<Changes> {
+    let stream =
+        netlink::watch().context("subscribing to netlink link/address/route notifications")?;
+    Ok(Box::pin(stream))
+}
+
+async fn next_change(changes: &mut Option<Changes>) -> Option<Change> {
+    match changes {
+        Some(stream) => stream.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// What re-reading the config found.
+enum Reload {
+    /// The file is as it was last read.
+    Unchanged,
+    /// A new version is in force.
+    Reloaded,
+    /// A new version did not load; the previous config stays in force.
+    Failed(anyhow::Error),
+}
+
+struct Daemon {
+    options: Options,
+    exporter: Arc<Exporter>,
+    /// The config in force: the last version of the file that loaded.
+    config: ConfigFile,
+    /// Hash of what the file held (or the read error) when last read.
+    fingerprint: u64,
+    last_error: Option<(String, Instant)>,
+    last_pending: Vec<String>,
+    listening: SocketAddr,
+}
+
+/// The config file's text as read (a missing file is an empty config, as
+/// for the CLI) and a hash of it (or of the read error), to tell whether it
+/// changed without parsing it.
+struct ConfigText {
+    fingerprint: u64,
+    text: io::Result<String>,
+}
+
+fn read_config(path: &Path) -> ConfigText {
+    let text = match std::fs::read_to_string(path) {
+        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(String::new()),
+        other => other,
+    };
+    let mut hasher = DefaultHasher::new();
+    match &text {
+        Ok(text) => text.hash(&mut hasher),
+        Err(err) => err.to_string().hash(&mut hasher),
+    }
+    ConfigText {
+        fingerprint: hasher.finish(),
+        text,
+    }
+}
+
+fn parse_config(path: &Path, text: io::Result<String>) -> Result<ConfigFile> {
+    match text {
+        Ok(text) => ConfigFile::parse(path, &text).map_err(anyhow::Error::new),
+        Err(source) => Err(anyhow::Error::new(ConfigError::Io {
+            path: path.to_path_buf(),
+            source,
+        })),
+    }
+}
+
+/// Runs the daemon until SIGTERM or SIGINT. Fails only at startup: the port
+/// is taken, the config does not load, or netlink refuses the subscription.
+pub async fn run(options: Options) -> Result<()> {
+    // Before anything else: SIGHUP's default action would end the process.
+    let mut hangup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
+    let mut terminate =
+        signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+
+    let listener = TcpListener::bind(options.listen).await.map_err(|err| {
+        let hint = match err.kind() {
+            io::ErrorKind::AddrInUse => {
+                "; another process (another alias-mgr daemon?) has the port: stop it or pick another port with --listen ADDR:PORT"
+            }
+            io::ErrorKind::AddrNotAvailable => {
+                "; no interface has that address: use 127.0.0.1 or an address of this host"
+            }
+            _ => "",
+        };
+        anyhow!("cannot listen on {}: {err}{hint}", options.listen)
+    })?;
+    let listening = listener.local_addr().unwrap_or(options.listen);
+
+    let read = read_config(&options.config);
+    let fingerprint = read.fingerprint;
+    let config = parse_config(&options.config, read.text).context("loading the config")?;
+    let exporter = Arc::new(Exporter::new(Box::new(KernelSources::new(
+        options.pins.clone(),
+    ))));
+    exporter.stats().config_loaded(true);
+    let mut changes = Some(subscribe()?);
+
+    let (stop, stopped) = watch::channel(false);
+    let server = tokio::spawn(metrics::serve(listener, exporter.clone(), async move {
+        let mut stopped = stopped;
+        // Also resolves when the sender is gone.
+        let _ = stopped.wait_for(|stop| *stop).await;
+    }));
+    info!(
+        "daemon started: metrics on http://{listening}/metrics, config {}, pins {}",
+        options.config.display(),
+        options.pins.path().display()
+    );
+
+    let mut daemon = Daemon {
+        exporter,
+        config,
+        fingerprint,
+        last_error: None,
+        last_pending: Vec::new(),
+        listening,
+        options,
+    };
+    daemon.reconcile(Trigger::Startup).await;
+    notify("READY=1");
+
+    let far_future = || Instant::now() + Duration::from_secs(86_400 * 365);
+    let mut periodic = daemon.options.reconcile_interval.map(|every| {
+        let mut timer = tokio::time::interval_at(Instant::now() + every, every);
+        timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        timer
+    });
+    // The burst being debounced: (first, last) notification.
+    let mut burst: Option<(Instant, Instant)> = None;
+    let mut resubscribe_at = far_future();
+    loop {
+        let due = burst
+            .map(|(first, last)| (last + DEBOUNCE).min(first + MAX_DELAY))
+            .unwrap_or_else(far_future);
+        tokio::select! {
+            _ = terminate.recv() => {
+                info!("SIGTERM: stopping");
+                break;
+            }
+            _ = interrupt.recv() => {
+                info!("SIGINT: stopping");
+                break;
+            }
+            _ = hangup.recv() => {
+                info!("SIGHUP: re-reading {} and reconciling", daemon.options.config.display());
+                burst = None;
+                daemon.reconcile(Trigger::Reload).await;
+            }
+            change = next_change(&mut changes) => match change {
+                Some(change) => {
+                    daemon.exporter.stats().netlink_event(change);
+                    let now = Instant::now();
+                    burst = Some(burst.map_or((now, now), |(first, _)| (first, now)));
+                }
+                None => {
+                    warning!("the netlink notification stream ended; subscribing again");
+                    changes = None;
+                    resubscribe_at = Instant::now() + RESUBSCRIBE_DELAY;
+                }
+            },
+            () = sleep_until(resubscribe_at), if changes.is_none() => {
+                match subscribe() {
+                    Ok(stream) => {
+                        changes = Some(stream);
+                        resubscribe_at = far_future();
+                        // Whatever happened meanwhile went unseen.
+                        let now = Instant::now();
+                        burst = Some((now, now));
+                    }
+                    Err(err) => {
+                        warning!("{err:#}; trying again in 5 s (periodic reconciles go on)");
+                        resubscribe_at = Instant::now() + Duration::from_secs(5);
+                    }
+                }
+            }
+            () = sleep_until(due), if burst.is_some() => {
+                burst = None;
+                daemon.reconcile(Trigger::Netlink).await;
+            }
+            _ = tick(&mut periodic) => {
+                daemon.reconcile(Trigger::Periodic).await;
+            }
+        }
+    }
+    notify("STOPPING=1");
+    let _ = stop.send(true);
+    if tokio::time::timeout(Duration::from_secs(2), server)
+        .await
+        .is_err()
+    {
+        warning!("the metrics server did not stop within 2 s");
+    }
+    info!("stopped; addresses, routes, zones and counters stay in place");
+    Ok(())
+}
+
+async fn tick(timer: &mut Option<tokio::time::Interval>) {
+    match timer {
+        Some(timer) => {
+            timer.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+impl Daemon {
+    /// Re-reads the config (always when `force`, else only if the file
+    /// changed) under the caller's lock.
+    fn refresh_config(&mut self, force: bool) -> Reload {
+        let read = read_config(&self.options.config);
+        if !force && read.fingerprint == self.fingerprint {
+            return Reload::Unchanged;
+        }
+        self.fingerprint = read.fingerprint;
+        match parse_config(&self.options.config, read.text) {
+            Ok(config) => {
+                self.exporter.stats().config_loaded(true);
+                self.config = config;
+                info!("loaded {}", self.options.config.display());
+                Reload::Reloaded
+            }
+            Err(err) => {
+                self.exporter.stats().config_loaded(false);
+                Reload::Failed(err)
+            }
+        }
+    }
+
+    /// One `alias-mgr apply`, with the outcome logged and counted. Never
+    /// fails: the next trigger tries again.
+    async fn reconcile(&mut self, trigger: Trigger) {
+        let config_path = self.options.config.clone();
+        let lock = match tokio::task::spawn_blocking(move || cli::lock(&config_path)).await {
+            Ok(Ok(lock)) => lock,
+            Ok(Err(err)) => return self.failed(trigger, err),
+            Err(err) => return self.failed(trigger, anyhow!("taking the run lock: {err}")),
+        };
+        let reload = self.refresh_config(trigger == Trigger::Reload);
+        if let Reload::Failed(err) = &reload {
+            error!("config not reloaded, the previous one stays in force: {err:#}");
+        }
+        let kernel = match Kernel::new(self.options.pins.clone()) {
+            Ok(kernel) => kernel,
+            Err(err) => return self.failed(trigger, err),
+        };
+        // `heal`: `apply` that leaves --runtime aliases alone (deliberate, not drift).
+        match kernel.heal(&self.config).await {
+            Ok(plan) => {
+                let changes: Vec<String> = plan
+                    .actions
+                    .iter()
+                    .map(ToString::to_string)
+                    .chain(plan.zone_changes.iter().cloned())
+                    .collect();
+                let drift = !changes.is_empty()
+                    && matches!(reload, Reload::Unchanged)
+                    && matches!(trigger, Trigger::Netlink | Trigger::Periodic);
+                self.exporter
+                    .stats()
+                    .reconciled(trigger, changes.len(), drift);
+                self.last_error = None;
+                if !changes.is_empty() {
+                    let what = if drift { "drift repaired" } else { "applied" };
+                    info!(
+                        "reconcile ({}): {what}: {} change(s)",
+                        trigger.as_str(),
+                        changes.len()
+                    );
+                    for change in changes.iter().take(MAX_LOGGED_CHANGES) {
+                        info!("  {change}");
+                    }
+                    if changes.len() > MAX_LOGGED_CHANGES {
+                        info!("  ... and {} more", changes.len() - MAX_LOGGED_CHANGES);
+                    }
+                }
+                if plan.pending != self.last_pending {
+                    for pending in &plan.pending {
+                        info!("pending: {pending}");
+                    }
+                    self.last_pending = plan.pending;
+                }
+            }
+            Err(err) => self.failed(trigger, err),
+        }
+        self.refresh_index(&kernel).await;
+        drop(lock);
+        notify(&format!(
+            "STATUS=metrics on {}; last reconcile ({}) {}",
+            self.listening,
+            trigger.as_str(),
+            if self.last_error.is_none() {
+                "succeeded"
+            } else {
+                "failed, see the log"
+            }
+        ));
+    }
+
+    fn failed(&mut self, trigger: Trigger, err: anyhow::Error) {
+        self.exporter.stats().reconcile_failed(trigger);
+        let text = format!("{err:#}");
+        let repeated = self
+            .last_error
+            .as_ref()
+            .is_some_and(|(last, at)| *last == text && at.elapsed() < REPEAT_ERROR_EVERY);
+        if !repeated {
+            error!("reconcile ({}) failed: {text}", trigger.as_str());
+            self.last_error = Some((text, Instant::now()));
+        }
+    }
+
+    /// Rebuilds the labels the metrics join with the counters.
+    async fn refresh_index(&self, kernel: &Kernel) {
+        let observed = async {
+            let interfaces = kernel.netlink.interfaces().await?;
+            let addresses = kernel.netlink.addresses(&interfaces).await?;
+            Ok::<_, netlink::NetlinkError>((interfaces, addresses))
+        };
+        match observed.await {
+            Ok((interfaces, addresses)) => self.exporter.set_index(AddressIndex::build(
+                self.config.config(),
+                &interfaces,
+                &addresses,
+            )),
+            Err(err) => warning!("reading addresses for the metrics labels: {err}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_changes_are_seen_by_fingerprint_and_errors_name_the_line() {
+        let dir = std::env::temp_dir().join(format!("alias-mgr-daemon-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("alias-mgr.toml");
+        let _ = std::fs::remove_file(&path);
+
+        // Missing: an empty config, as for the CLI.
+        let missing = read_config(&path);
+        assert!(parse_config(&path, missing.text)
+            .unwrap()
+            .config()
+            .aliases
+            .is_empty());
+        assert_eq!(read_config(&path).fingerprint, missing.fingerprint);
+
+        std::fs::write(
+            &path,
+            "[[alias]]\ninterface = \"eth1\"\naddress = \"192.0.2.1/24\"\n",
+        )
+        .unwrap();
+        let good = read_config(&path);
+        assert_ne!(good.fingerprint, missing.fingerprint);
+        assert_eq!(
+            parse_config(&path, good.text)
+                .unwrap()
+                .config()
+                .aliases
+                .len(),
+            1
+        );
+
+        std::fs::write(&path, "[[alias]]\ninterface = 3\n").unwrap();
+        let bad = read_config(&path);
+        assert_ne!(bad.fingerprint, good.fingerprint);
+        let err = format!("{:#}", parse_config(&path, bad.text).unwrap_err());
+        assert!(err.contains("alias-mgr.toml:2:"), "{err}");
+
+        // A directory where the file should be: a read error, reported with the path.
+        std::fs::remove_file(&path).unwrap();
+        std::fs::create_dir(&path).unwrap();
+        let err = format!(
+            "{:#}",
+            parse_config(&path, read_config(&path).text).unwrap_err()
+        );
+        assert!(err.contains("alias-mgr.toml"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn notify_sends_one_datagram_to_the_socket() {
+        let dir = std::env::temp_dir().join(format!("alias-mgr-notify-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("notify.sock");
+        let _ = std::fs::remove_file(&path);
+        let receiver = UnixDatagram::bind(&path).unwrap();
+        send_notify(path.as_os_str(), "READY=1").unwrap();
+        let mut buf = [0u8; 64];
+        let n = receiver.recv(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"READY=1");
+
+        // Abstract sockets ("@name") as systemd may hand out.
+        let name = format!("alias-mgr-test-{}", std::process::id());
+        let address = {
+            use std::os::linux::net::SocketAddrExt;
+            std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).unwrap()
+        };
+        let abstract_receiver = UnixDatagram::bind_addr(&address).unwrap();
+        send_notify(OsStr::new(&format!("@{name}")), "STOPPING=1").unwrap();
+        let n = abstract_receiver.recv(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"STOPPING=1");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
