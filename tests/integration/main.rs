@@ -2,5 +2,6 @@
 //! bpffs pin directory and removes them on drop, also when it fails.
 mod aliases;
 mod counters;
+mod daemon;
 mod util;
 mod zones;
