@@ -1171,3 +1171,44 @@ fn bad_input_never_crashes_the_daemon() {
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(err.contains("alias-mgr.toml:3:"), "{err}");
 }
+
+#[test]
+fn the_systemd_unit_verifies_and_its_sandbox_is_tight() {
+    // systemd-analyze checks the binary exists: point the unit at the test build.
+    let lab_dir = std::env::temp_dir().join(format!("alias-mgr-unit-{}", std::process::id()));
+    std::fs::create_dir_all(&lab_dir).unwrap();
+    let unit = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/alias-mgr.service");
+    let text = std::fs::read_to_string(&unit)
+        .unwrap()
+        .replace("/usr/local/sbin/alias-mgr", env!("CARGO_BIN_EXE_alias-mgr"));
+    assert!(text.contains("Type=notify") && text.contains("ExecReload=/bin/kill -HUP $MAINPID"));
+    let copy = lab_dir.join("alias-mgr.service");
+    write(&copy, &text);
+    let verify = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&copy)
+        .output()
+        .expect("systemd-analyze (package systemd)");
+    let security = Command::new("systemd-analyze")
+        .args(["security", "--offline=yes", "--no-pager"])
+        .arg(&copy)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&lab_dir);
+    assert!(
+        verify.status.success() && verify.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&verify.stderr)
+    );
+    let report = String::from_utf8_lossy(&security.stdout);
+    let exposure: f64 = report
+        .lines()
+        .find_map(|l| {
+            l.split("Overall exposure level for alias-mgr.service: ")
+                .nth(1)
+        })
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no exposure level in:\n{report}"));
+    assert!(exposure <= 3.0, "exposure {exposure}:\n{report}");
+}
