@@ -363,6 +363,9 @@ struct AddressEntry {
 #[derive(Debug, Default)]
 pub struct AddressIndex {
     entries: HashMap<IpAddr, AddressEntry>,
+    /// Whether the config in force has zones: without any, scrapes do not
+    /// run nft (which need not even be installed then).
+    zones: bool,
 }
 
 impl AddressIndex {
@@ -438,7 +441,10 @@ impl AddressIndex {
                 },
             );
         }
-        Self { entries }
+        Self {
+            entries,
+            zones: !config.zones.is_empty(),
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -550,11 +556,16 @@ impl Exporter {
     /// Reads every source once. Blocking (bpf syscalls, runs nft): call it
     /// off the async runtime's threads.
     pub fn scrape(&self) -> Scrape {
+        let index = self.index();
         let started = Instant::now();
         let traffic = self.sources.traffic();
         let traffic_took = started.elapsed();
         let started = Instant::now();
-        let zones = self.sources.zones();
+        let zones = if index.zones {
+            self.sources.zones()
+        } else {
+            Ok(Vec::new())
+        };
         let zones_took = started.elapsed();
         let started = Instant::now();
         let process = ProcessStats::read();
@@ -577,7 +588,7 @@ impl Exporter {
             }
         }
         Scrape {
-            index: self.index(),
+            index,
             traffic: traffic.ok(),
             zones: zones.ok(),
             process: process.ok(),
@@ -1398,6 +1409,33 @@ input = "accept"
         // Everything else is still there.
         assert!(text.contains("alias_mgr_zone_packets_total{"));
         assert!(text.contains("alias_mgr_address_info{"));
+    }
+
+    #[test]
+    fn without_zones_in_the_config_nft_is_not_asked() {
+        struct NoNft;
+        impl Sources for NoNft {
+            fn traffic(&self) -> Result<Vec<(IpAddr, TrafficCounters)>> {
+                Ok(vec![])
+            }
+            fn zones(&self) -> Result<Vec<ZoneCounter>> {
+                anyhow::bail!("`nft` was not found")
+            }
+        }
+        let exporter = Exporter::new(Box::new(NoNft));
+        let file = ConfigFile::parse(
+            Path::new("t.toml"),
+            "[[alias]]\ninterface = \"eth1\"\naddress = \"192.0.2.1/24\"\n",
+        )
+        .unwrap();
+        exporter.set_index(AddressIndex::build(file.config(), &[], &[]));
+        let text = text(&exporter);
+        assert!(text.contains(r#"alias_mgr_scrape_collector_success{collector="zones"} 1"#));
+        // With zones it is, and its failure is reported.
+        let file = ConfigFile::parse(Path::new("t.toml"), CONFIG).unwrap();
+        exporter.set_index(AddressIndex::build(file.config(), &[], &[]));
+        let text = exporter.scrape().to_text().unwrap();
+        assert!(text.contains(r#"alias_mgr_scrape_collector_success{collector="zones"} 0"#));
     }
 
     #[test]
