@@ -409,7 +409,7 @@ impl AddressIndex {
                 .or_default()
                 .push(address);
         }
-        let names: HashSet<&str> = interfaces.iter().map(|i| i.name.as_str()).collect();
+        let existing: HashSet<&str> = interfaces.iter().map(|i| i.name.as_str()).collect();
         for alias in &config.aliases {
             let ip = alias.ip();
             let same_ip = by_ip.get(&ip).map(Vec::as_slice).unwrap_or_default();
@@ -422,7 +422,7 @@ impl AddressIndex {
                 (Some(a), _) if a.owned() => AddressState::Applied,
                 (Some(_), _) => AddressState::Conflict,
                 (None, Some(a)) if !a.owned() => AddressState::Conflict,
-                _ if !names.contains(alias.interface.as_str()) => AddressState::Pending,
+                _ if !existing.contains(alias.interface.as_str()) => AddressState::Pending,
                 _ => AddressState::Missing,
             };
             // IPv4 labels live in the kernel; IPv6 ones only in the config.
