@@ -305,9 +305,12 @@ fn test(extra: &[String]) -> Result<()> {
     if !extra.is_empty() {
         args.push("--");
         args.extend(extra.iter().map(String::as_str));
-        return cargo(&args);
     }
-    cargo(&args)?;
+    let (passed, failed) = cargo_test(&args)?;
+    if !extra.is_empty() {
+        println!("tests: {passed} passed, {failed} failed");
+        return Ok(());
+    }
     step("install step, staged into a temporary directory");
     cargo(&["build", "--release", "-p", "alias-mgr"])?;
     let stage = env::temp_dir().join(format!("alias-mgr-install-{}", std::process::id()));
@@ -316,6 +319,7 @@ fn test(extra: &[String]) -> Result<()> {
         run(Command::new(&binary).arg("--version"))?;
         for file in [
             "etc/systemd/system/alias-mgr-apply.service",
+            "etc/systemd/system/alias-mgr.service",
             "etc/alias-mgr/alias-mgr.toml",
         ] {
             if !stage.join(file).is_file() {
@@ -325,5 +329,43 @@ fn test(extra: &[String]) -> Result<()> {
         Ok(())
     });
     let _ = std::fs::remove_dir_all(&stage);
-    staged
+    staged?;
+    // One closing line for the whole suite (cargo prints one per test binary).
+    println!("tests: {passed} passed, {failed} failed");
+    Ok(())
+}
+
+/// Runs `cargo test`, passing its output through, and adds up the
+/// `test result:` lines of every test binary.
+fn cargo_test(args: &[&str]) -> Result<(u64, u64)> {
+    let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut child = Command::new(cargo)
+        .args(args)
+        .current_dir(workspace_root())
+        .env("PATH", path_with_cargo_bin())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .context("running cargo test")?;
+    let stdout = child.stdout.take().context("cargo test's stdout")?;
+    let (mut passed, mut failed) = (0, 0);
+    for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)) {
+        let line = line.context("reading cargo test's output")?;
+        println!("{line}");
+        if let Some(result) = line.strip_prefix("test result: ") {
+            let count = |word: &str| {
+                result
+                    .split(&[';', '.'][..])
+                    .find_map(|part| part.trim().strip_suffix(word)?.trim().parse::<u64>().ok())
+                    .unwrap_or(0)
+            };
+            passed += count("passed");
+            failed += count("failed");
+        }
+    }
+    let status = child.wait().context("waiting for cargo test")?;
+    if !status.success() {
+        println!("tests: {passed} passed, {failed} failed");
+        bail!("cargo test failed with {status}");
+    }
+    Ok((passed, failed))
 }
