@@ -658,6 +658,17 @@ mod tests {
         }
     }
 
+    /// A route alias-mgr added on eth1 (index 2).
+    fn owned_route(destination: &str, gateway: &str, source: &str) -> LiveRoute {
+        LiveRoute {
+            destination: destination.parse().unwrap(),
+            gateway: Some(gateway.parse().unwrap()),
+            ifindex: Some(2),
+            protocol: OWNER_PROTO,
+            preferred_source: Some(source.parse().unwrap()),
+        }
+    }
+
     fn observed_eth1() -> Observed {
         Observed {
             interfaces: vec![eth("eth1", 2)],
@@ -711,13 +722,9 @@ mod tests {
         let mut a = live("eth1", 2, "192.168.0.1/24", true, false);
         a.label = Some("eth1:0".into());
         observed.addresses.push(a);
-        observed.routes.push(LiveRoute {
-            destination: "10.9.0.0/16".parse().unwrap(),
-            gateway: Some("192.168.0.254".parse().unwrap()),
-            ifindex: Some(2),
-            protocol: OWNER_PROTO,
-            preferred_source: Some("192.168.0.1".parse().unwrap()),
-        });
+        observed
+            .routes
+            .push(owned_route("10.9.0.0/16", "192.168.0.254", "192.168.0.1"));
         observed.tracked.insert("192.168.0.1".parse().unwrap());
         observed.attached.insert("eth1".into());
         let plan = plan(&desired(&aliases), &observed, Scope::All);
@@ -745,13 +752,9 @@ mod tests {
         observed
             .addresses
             .push(live("eth1", 2, "192.168.0.1/24", true, false));
-        observed.routes.push(LiveRoute {
-            destination: "10.9.0.0/16".parse().unwrap(),
-            gateway: Some("192.168.0.254".parse().unwrap()),
-            ifindex: Some(2),
-            protocol: OWNER_PROTO,
-            preferred_source: Some("192.168.0.1".parse().unwrap()),
-        });
+        observed
+            .routes
+            .push(owned_route("10.9.0.0/16", "192.168.0.254", "192.168.0.1"));
         observed.tracked.insert("192.168.0.1".parse().unwrap());
         observed.attached.insert("eth1".into());
         let plan = plan(&desired(&[]), &observed, Scope::All);
@@ -866,13 +869,9 @@ mod tests {
         observed
             .addresses
             .push(live("eth1", 2, "192.168.0.1/24", true, false));
-        observed.routes.push(LiveRoute {
-            destination: "10.9.0.0/16".parse().unwrap(),
-            gateway: Some("192.168.0.253".parse().unwrap()),
-            ifindex: Some(2),
-            protocol: crate::model::OWNER_PROTO,
-            preferred_source: Some("192.168.0.1".parse().unwrap()),
-        });
+        observed
+            .routes
+            .push(owned_route("10.9.0.0/16", "192.168.0.253", "192.168.0.1"));
         observed.tracked.insert("192.168.0.1".parse().unwrap());
         observed.attached.insert("eth1".into());
         let aliases = [alias(
