@@ -2,7 +2,15 @@
 //! planner and the kernel-facing modules. A failed step rolls back every step
 //! this run made, in reverse order, so a run changes all or nothing.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    net::IpAddr,
+    time::Duration,
+};
+
+/// Linux probes 1 time, 1 s apart, by default (dad_transmits, retrans_time);
+/// generous for links that probe more.
+const DAD_TIMEOUT: Duration = Duration::from_secs(10);
 
 use anyhow::{Context, Result};
 
@@ -10,7 +18,7 @@ use crate::{
     bpf::{LinkLayer, PinDir},
     config::ConfigFile,
     model::AliasSpec,
-    netlink::Netlink,
+    netlink::{DadState, Netlink},
     nft,
     plan::{self, Action, Desired, Observed, Plan, Scope},
     sysctl,
@@ -138,6 +146,9 @@ impl Kernel {
                 protocol,
                 ..
             } => {
+                if source.is_ipv6() {
+                    self.wait_for_dad(*ifindex, *source).await?;
+                }
                 self.netlink
                     .add_route(*ifindex, route, *source, *protocol)
                     .await?
@@ -180,6 +191,26 @@ impl Kernel {
             }
         }
         Ok(())
+    }
+
+    /// Waits until IPv6 duplicate address detection for `ip` is over: the
+    /// kernel refuses a tentative address as a route's preferred source.
+    /// A failed detection means another host uses the address.
+    async fn wait_for_dad(&self, ifindex: u32, ip: IpAddr) -> Result<()> {
+        let deadline = tokio::time::Instant::now() + DAD_TIMEOUT;
+        loop {
+            match self.netlink.dad_state(ifindex, ip).await? {
+                Some(DadState::Done) | None => return Ok(()),
+                Some(DadState::Failed) => anyhow::bail!(
+                    "{ip} failed duplicate address detection: another host on the link uses it; pick another address"
+                ),
+                Some(DadState::Tentative) if tokio::time::Instant::now() >= deadline => anyhow::bail!(
+                    "{ip} is still tentative (duplicate address detection) after {} s; is the link up, with carrier?",
+                    DAD_TIMEOUT.as_secs()
+                ),
+                Some(DadState::Tentative) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
     }
 
     /// The whole `apply`: plans against the config and carries the plan out,

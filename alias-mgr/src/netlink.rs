@@ -186,6 +186,37 @@ impl Netlink {
             .map_err(kernel_error(format!("removing {address}")))
     }
 
+    /// Where IPv6 duplicate address detection stands for `ip` on the
+    /// interface; None when the address is not there.
+    pub async fn dad_state(&self, ifindex: u32, ip: IpAddr) -> Result<Option<DadState>> {
+        let messages: Vec<AddressMessage> = self
+            .handle
+            .address()
+            .get()
+            .set_link_index_filter(ifindex)
+            .set_address_filter(ip)
+            .execute()
+            .try_collect()
+            .await
+            .map_err(kernel_error(format!("reading the state of {ip}")))?;
+        Ok(messages.first().map(|msg| {
+            let mut flags = u32::from(msg.header.flags.bits());
+            for attribute in &msg.attributes {
+                if let AddressAttribute::Flags(all) = attribute {
+                    flags |= all.bits();
+                }
+            }
+            let flags = AddressFlags::from_bits_retain(flags);
+            if flags.contains(AddressFlags::Dadfailed) {
+                DadState::Failed
+            } else if flags.contains(AddressFlags::Tentative) {
+                DadState::Tentative
+            } else {
+                DadState::Done
+            }
+        }))
+    }
+
     /// Routes of the main table, both families.
     pub async fn routes(&self) -> Result<Vec<LiveRoute>> {
         let mut routes = Vec::new();
@@ -241,6 +272,16 @@ impl Netlink {
             .await
             .map_err(kernel_error(format!("removing route {route}")))
     }
+}
+
+/// IPv6 duplicate address detection of one address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DadState {
+    /// Still probing: the address cannot be a route's source yet.
+    Tentative,
+    /// Another host on the link has this address.
+    Failed,
+    Done,
 }
 
 /// What a kernel notification was about. Watchers only learn that something

@@ -141,7 +141,17 @@ fn aliases_survive_a_reboot_through_the_config_file() {
         "--route",
         "198.51.100.0/24@192.168.0.254",
     ]);
-    lab.ok(&["add", "eth1", "2001:db8:5::1/64", "--label", "eth1:v6"]);
+    // An IPv6 route's source must have passed duplicate address detection.
+    lab.ok(&[
+        "add",
+        "eth1",
+        "2001:db8:5::1/64",
+        "--label",
+        "eth1:v6",
+        "--route",
+        "2001:db8:99::/48@2001:db8:5::fe",
+    ]);
+    assert!(lab.host.has_route("-6", "2001:db8:99::/48"));
     let before = lab.host.addresses("eth1");
 
     // "Reboot": every address, route and counter attachment is gone.
@@ -160,6 +170,7 @@ fn aliases_survive_a_reboot_through_the_config_file() {
         &lab.peer.name,
     ]);
     lab.host.sh(&["ip", "link", "set", "eth1", "up"]);
+    lab.peer.sh(&["ip", "link", "set", "eth0", "up"]);
     lab.host
         .sh(&["ip", "addr", "add", "192.168.1.1/24", "dev", "eth1"]);
 
@@ -178,6 +189,7 @@ fn aliases_survive_a_reboot_through_the_config_file() {
         );
     }
     assert!(lab.host.has_route("-4", "198.51.100.0/24"));
+    assert!(lab.host.has_route("-6", "2001:db8:99::/48"));
     assert!(lab.ok(&["apply"]).contains("nothing to do"));
     // The IPv6 label lives in the config only.
     let listed = lab.ok(&["list", "eth1"]);
