@@ -127,6 +127,35 @@ fn host(ns: &str, cidr: &str) -> Result<()> {
     Ok(())
 }
 
+/// Prints whether `target` answers ping from the router.
+fn reach(demo: &Demo, what: &str, target: &str) {
+    let answer = if demo.ping(target) {
+        "reachable"
+    } else {
+        "unreachable"
+    };
+    println!("router -> {target} ({what}): {answer}");
+}
+
+/// A process killed (SIGTERM, then waited for) on drop.
+struct Daemon(std::process::Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(self.0.id() as libc::pid_t, libc::SIGTERM) };
+        let _ = self.0.wait();
+    }
+}
+
+/// GETs a URL from inside the router namespace (python3's urllib).
+fn http_get(url: &str) -> Result<String> {
+    in_ns(
+        NS_ROUTER,
+        &["python3", "-c", "import sys,urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())", url],
+    )
+}
+
 pub fn run(alias_mgr: &Path) -> Result<()> {
     let dir = std::env::temp_dir().join(format!("alias-mgr-demo-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
@@ -138,6 +167,7 @@ pub fn run(alias_mgr: &Path) -> Result<()> {
     for ns in [NS_ROUTER, NS_SWITCH, NS_DEVICE, NS_LAN] {
         let _ = Command::new("ip").args(["netns", "del", ns]).output();
     }
+    let config = demo.dir.join("alias-mgr.toml");
 
     say("Building the lab: a switch, a router (eth1 192.168.1.1/24), a LAN host 192.168.1.50 and a device preset to 192.168.0.50");
     sh(&["ip", "netns", "add", NS_SWITCH])?;
@@ -146,36 +176,15 @@ pub fn run(alias_mgr: &Path) -> Result<()> {
     host(NS_LAN, "192.168.1.50/24")?;
     host(NS_DEVICE, "192.168.0.50/24")?;
     demo.build_router()?;
-    println!(
-        "router -> 192.168.1.50 (LAN):    {}",
-        if demo.ping("192.168.1.50") {
-            "reachable"
-        } else {
-            "unreachable"
-        }
-    );
-    println!(
-        "router -> 192.168.0.50 (device): {}",
-        if demo.ping("192.168.0.50") {
-            "reachable"
-        } else {
-            "unreachable"
-        }
-    );
+    reach(&demo, "LAN host", "192.168.1.50");
+    reach(&demo, "device", "192.168.0.50");
 
     say(
         "Add an alias on the device's subnet (no netmask given: the classful default, as ifconfig)",
     );
     demo.alias_mgr(&["add", "eth1", "192.168.0.1"])?;
-    println!(
-        "router -> 192.168.0.50 (device): {}",
-        if demo.ping("192.168.0.50") {
-            "reachable"
-        } else {
-            "unreachable"
-        }
-    );
-    println!("{}", in_ns(NS_ROUTER, &["ip", "-4", "route"])?);
+    reach(&demo, "device", "192.168.0.50");
+    print!("{}", in_ns(NS_ROUTER, &["ip", "-4", "route"])?);
 
     say("A same-subnet alias (the Mac's Case 2): added as a secondary, promote_secondaries turned on");
     demo.alias_mgr(&["add", "eth1", "192.168.1.27"])?;
@@ -184,47 +193,93 @@ pub fn run(alias_mgr: &Path) -> Result<()> {
     say("Per-alias statistics the kernel does not keep (ifconfig shows none for eth1:0)");
     demo.alias_mgr(&["list", "eth1"])?;
 
-    say("The declarative file alias-mgr keeps");
-    print!(
-        "{}",
-        std::fs::read_to_string(demo.dir.join("alias-mgr.toml"))?
+    say("A separate policy for the new subnet (the seed's shorewall step): edit the file, plan, apply");
+    let text = std::fs::read_to_string(&config)?;
+    let text = text.replacen(
+        "label = \"eth1:0\"",
+        "label = \"eth1:0\"\nzone = \"devices\"",
+        1,
     );
+    std::fs::write(
+        &config,
+        format!("{text}\n# The devices' subnet may ping this box and nothing else.\n[zone.devices]\ninput = \"drop\"\nallow = [\"icmp\"]\n"),
+    )?;
+    demo.alias_mgr(&["plan"])?;
+    demo.alias_mgr(&["apply"])?;
+    let pinged = in_ns(NS_DEVICE, &["ping", "-c", "2", "-i", "0.2", "192.168.0.1"]).is_ok();
+    println!(
+        "device -> router ping: {}",
+        if pinged { "answered" } else { "blocked" }
+    );
+    let udp = "import socket\nfor p in range(5000, 5005):\n socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'hello', ('192.168.0.1', p))";
+    in_ns(NS_DEVICE, &["python3", "-c", udp])?;
+    println!("device -> router: 5 UDP datagrams to closed-off ports sent");
+    demo.alias_mgr(&["zones"])?;
+
+    say("The daemon: Prometheus metrics read from the pinned counters, and drift healing");
+    let daemon = Daemon(
+        Command::new("nsenter")
+            .arg(format!("--net=/run/netns/{NS_ROUTER}"))
+            .arg(&demo.alias_mgr)
+            .arg("--config")
+            .arg(&config)
+            .arg("--pin-dir")
+            .arg(&demo.pin_dir)
+            .args(["daemon", "--listen", "127.0.0.1:16100"])
+            .spawn()?,
+    );
+    let mut metrics = String::new();
+    for _ in 0..50 {
+        if let Ok(text) = http_get("http://127.0.0.1:16100/metrics") {
+            metrics = text;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    for line in metrics.lines().filter(|l| {
+        l.starts_with("alias_mgr_receive_packets_total")
+            || l.starts_with("alias_mgr_zone_packets_total{zone=\"devices\",direction=\"input\"")
+    }) {
+        println!("{line}");
+    }
+    println!("# someone runs: ip addr del 192.168.0.1/24 dev eth1");
+    in_ns(
+        NS_ROUTER,
+        &["ip", "addr", "del", "192.168.0.1/24", "dev", "eth1"],
+    )?;
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let back =
+        in_ns(NS_ROUTER, &["ip", "-4", "addr", "show", "dev", "eth1"])?.contains("192.168.0.1/24");
+    println!(
+        "one second later 192.168.0.1/24 is {}",
+        if back { "back" } else { "still missing" }
+    );
+    let metrics = http_get("http://127.0.0.1:16100/metrics")?;
+    if let Some(line) = metrics
+        .lines()
+        .find(|l| l.starts_with("alias_mgr_drift_events_total"))
+    {
+        println!("{line}");
+    }
+    drop(daemon);
+
+    say("The declarative file alias-mgr keeps");
+    print!("{}", std::fs::read_to_string(&config)?);
 
     say("Reboot: the router namespace is destroyed and rebuilt with only its primary address");
     demo.alias_mgr(&["counters", "detach", "eth1"])?;
     sh(&["ip", "netns", "del", NS_ROUTER])?;
     demo.build_router()?;
-    println!(
-        "router -> 192.168.0.50 (device): {}",
-        if demo.ping("192.168.0.50") {
-            "reachable"
-        } else {
-            "unreachable"
-        }
-    );
+    reach(&demo, "device", "192.168.0.50");
     demo.alias_mgr(&["plan"])?;
     demo.alias_mgr(&["apply"])?;
-    println!(
-        "router -> 192.168.0.50 (device): {}",
-        if demo.ping("192.168.0.50") {
-            "reachable"
-        } else {
-            "unreachable"
-        }
-    );
+    reach(&demo, "device", "192.168.0.50");
     demo.alias_mgr(&["apply"])?;
 
     say("Removing the primary-subnet alias leaves the primary and its route alone");
     demo.alias_mgr(&["del", "eth1", "192.168.1.27"])?;
     demo.alias_mgr(&["list", "eth1"])?;
-    println!(
-        "router -> 192.168.1.50 (LAN):    {}",
-        if demo.ping("192.168.1.50") {
-            "reachable"
-        } else {
-            "unreachable"
-        }
-    );
+    reach(&demo, "LAN host", "192.168.1.50");
 
     say("Demo done; the namespaces and pins are removed");
     Ok(())
