@@ -14,6 +14,7 @@ use std::{
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 
+mod bench;
 mod demo;
 
 /// Debian packages the build, the tests and the demo need.
@@ -64,6 +65,13 @@ enum Task {
     },
     /// Set up, build, and run the demo in throwaway network namespaces.
     Demo,
+    /// Benchmarks: daemon memory and scrape time, apply time, at N aliases vs 0.
+    Bench {
+        #[arg(long, default_value_t = 10_000)]
+        aliases: usize,
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+    },
     /// Build (release) and install the binary, systemd units and config directory.
     Install {
         /// Stage under this directory instead of / (for packaging).
@@ -81,6 +89,15 @@ fn main() -> ExitCode {
         Task::Demo => setup()
             .and_then(|()| cargo(&["build", "--release", "-p", "alias-mgr"]))
             .and_then(|()| demo::run(&workspace_root().join("target/release/alias-mgr"))),
+        Task::Bench { aliases, rounds } => setup()
+            .and_then(|()| cargo(&["build", "--release", "-p", "alias-mgr"]))
+            .and_then(|()| {
+                bench::run(
+                    &workspace_root().join("target/release/alias-mgr"),
+                    aliases,
+                    rounds,
+                )
+            }),
         Task::Install { destdir } => setup()
             .and_then(|()| cargo(&["build", "--release", "-p", "alias-mgr"]))
             .and_then(|()| install(destdir.as_deref())),
