@@ -49,6 +49,7 @@ pub struct Cli {
 pub enum Command {
     /// Add an alias address live and record it in the config.
     Add {
+        /// The interface that carries the alias, e.g. eth1.
         interface: String,
         /// ADDR[/PREFIX]; without a prefix: the prefix of the interface's subnet
         /// containing ADDR, else the classful default (as ifconfig).
@@ -68,7 +69,9 @@ pub enum Command {
     },
     /// Remove an alias, its routes and counters, and its config entry.
     Del {
+        /// The interface the alias is on.
         interface: String,
+        /// The alias's address (a prefix may be given; it is ignored).
         address: String,
         /// Change the live system only (the next `apply` restores the alias).
         #[arg(long)]
@@ -76,6 +79,7 @@ pub enum Command {
     },
     /// Every address on the interface(s), with per-address counters.
     List {
+        /// Only this interface.
         interface: Option<String>,
         #[arg(long)]
         json: bool,
