@@ -195,6 +195,140 @@ fn daemon_memory(
     Ok((rss, hwm, median(&mut times), bytes))
 }
 
+/// Restores `kernel.bpf_stats_enabled` on drop.
+struct BpfStats(String);
+
+impl BpfStats {
+    fn enable() -> Result<Self> {
+        let path = "/proc/sys/kernel/bpf_stats_enabled";
+        let before = std::fs::read_to_string(path)?.trim().to_string();
+        std::fs::write(path, "1")?;
+        Ok(Self(before))
+    }
+}
+
+impl Drop for BpfStats {
+    fn drop(&mut self) {
+        let _ = std::fs::write("/proc/sys/kernel/bpf_stats_enabled", &self.0);
+    }
+}
+
+/// Summed (run_time_ns, run_cnt) of the loaded classifier programs.
+fn classifier_runs() -> Result<(u64, u64)> {
+    let json: serde_json::Value = serde_json::from_str(&sh(&["bpftool", "-j", "prog", "show"])?)?;
+    let mut total = (0, 0);
+    for prog in json.as_array().into_iter().flatten() {
+        if matches!(prog["name"].as_str(), Some("ingress_eth" | "egress_eth")) {
+            total.0 += prog["run_time_ns"].as_u64().unwrap_or(0);
+            total.1 += prog["run_cnt"].as_u64().unwrap_or(0);
+        }
+    }
+    Ok(total)
+}
+
+/// ns per classifier run while the peer flood-pings `target` (each echo
+/// and reply passes one of the programs).
+fn cost_per_packet(target: &str) -> Result<f64> {
+    let (time0, runs0) = classifier_runs()?;
+    sh(&[
+        "nsenter",
+        &format!("--net=/run/netns/{PEER}"),
+        "ping",
+        "-q",
+        "-f",
+        "-c",
+        "5000",
+        "-s",
+        "64",
+        target,
+    ])?;
+    let (time1, runs1) = classifier_runs()?;
+    if runs1 <= runs0 {
+        bail!("the classifier did not run (is it attached?)");
+    }
+    Ok((time1 - time0) as f64 / (runs1 - runs0) as f64)
+}
+
+/// The classifier's cost per packet under bpf_stats: for a packet of an
+/// untracked address (one failed lookup) and of a tracked one (lookup and
+/// per-CPU add), with 1 key and with `aliases` + 1 keys in the map.
+fn classifier_cost(alias_mgr: &Path, lab: &Lab, aliases: usize, rounds: usize) -> Result<()> {
+    let config = lab.dir.join("cost.toml");
+    let manage = |args: &[&str]| -> Result<()> {
+        let status = Command::new("nsenter")
+            .arg(format!("--net=/run/netns/{NS}"))
+            .arg(alias_mgr)
+            .arg("--config")
+            .arg(&config)
+            .arg("--pin-dir")
+            .arg(&lab.pins)
+            .args(args)
+            .stdout(Stdio::null())
+            .status()?;
+        if !status.success() {
+            bail!("alias-mgr {args:?} failed");
+        }
+        Ok(())
+    };
+    in_ns(&["ip", "addr", "replace", "192.0.2.1/24", "dev", "eth1"])?;
+    in_ns(&["ip", "addr", "replace", "192.0.2.3/24", "dev", "eth1"])?;
+    sh(&[
+        "nsenter",
+        &format!("--net=/run/netns/{PEER}"),
+        "ip",
+        "addr",
+        "replace",
+        "192.0.2.2/24",
+        "dev",
+        "eth0",
+    ])?;
+    std::fs::write(&config, "# tracked: 192.0.2.1 only\n")?;
+    manage(&["counters", "track", "192.0.2.1"])?;
+    manage(&["counters", "attach", "eth1"])?;
+    let _stats = BpfStats::enable()?;
+    let measure = |target: &str| -> Result<f64> {
+        let mut samples = (0..rounds)
+            .map(|_| cost_per_packet(target))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(median(&mut samples))
+    };
+    let (miss, hit) = (measure("192.0.2.3")?, measure("192.0.2.1")?);
+    // Now with many keys: the aliases of the main bench, tracked too.
+    let mut text = String::new();
+    for i in 0..aliases {
+        let (a, b, c) = (100 + i / 62_500, (i / 250) % 250, i % 250 + 1);
+        text.push_str(&format!(
+            "[[alias]]\ninterface = \"eth1\"\naddress = \"10.{a}.{b}.{c}/32\"\n\n"
+        ));
+    }
+    std::fs::write(&config, text)?;
+    manage(&["apply"])?;
+    manage(&["counters", "track", "192.0.2.1"])?;
+    let (miss_many, hit_many) = (measure("192.0.2.3")?, measure("192.0.2.1")?);
+    std::fs::write(&config, "# empty\n")?;
+    manage(&["apply"])?;
+    println!();
+    println!(
+        "| classifier cost per packet (bpf_stats, ns/run) | 1 key | {} keys | ratio |",
+        aliases + 1
+    );
+    println!("| --- | --- | --- | --- |");
+    println!(
+        "| untracked address (lookup miss) | {miss:.0} | {miss_many:.0} | {:.2}x |",
+        miss_many / miss
+    );
+    println!(
+        "| tracked address (lookup + add) | {hit:.0} | {hit_many:.0} | {:.2}x |",
+        hit_many / hit
+    );
+    println!(
+        "| tracked vs untracked | {:.2}x | {:.2}x | |",
+        hit / miss,
+        hit_many / miss_many
+    );
+    Ok(())
+}
+
 pub fn run(alias_mgr: &Path, aliases: usize, rounds: usize) -> Result<()> {
     let dir = std::env::temp_dir().join(format!("alias-mgr-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
@@ -263,6 +397,7 @@ pub fn run(alias_mgr: &Path, aliases: usize, rounds: usize) -> Result<()> {
         );
     }
     let hwm = stat(&loaded, |s| s.hwm.max(s.hwm_applying));
+    classifier_cost(alias_mgr, &lab, aliases, rounds.max(5))?;
     println!();
     println!(
         "target: daemon RSS at {aliases} aliases under 40 MB: peak {hwm:.1} MiB -> {}",
