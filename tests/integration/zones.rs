@@ -106,13 +106,40 @@ fn zone_lab(zone_policy: &str) -> Lab {
 
 #[test]
 fn zone_policy_allows_its_services_and_drops_the_rest_with_exact_counters() {
-    let lab = zone_lab("input = \"drop\"\nallow = [\"tcp/5201\", \"icmp\"]");
+    let lab = zone_lab("input = \"drop\"\nallow = [\"tcp/5201\", \"udp/5201\", \"icmp\"]");
     let _allowed = iperf_server(&lab.host, 5201);
     let _denied = iperf_server(&lab.host, 5202);
 
     assert!(
         connects(&lab.peer, "192.168.0.50", "192.168.0.1", 5201),
         "allowed service refused"
+    );
+    // An allowed UDP service: iperf3 in UDP mode (its control channel is the
+    // allowed TCP port) gets its datagrams through.
+    let udp: Value = serde_json::from_str(&lab.peer.sh(&[
+        "iperf3",
+        "-c",
+        "192.168.0.1",
+        "-B",
+        "192.168.0.50",
+        "-p",
+        "5201",
+        "-u",
+        "-b",
+        "1M",
+        "-t",
+        "1",
+        "-J",
+    ]))
+    .unwrap();
+    let datagrams = udp["end"]["sum"]["packets"].as_u64().unwrap_or(0);
+    let lost = udp["end"]["sum"]["lost_packets"]
+        .as_u64()
+        .unwrap_or(u64::MAX);
+    assert!(
+        datagrams > 0 && lost == 0,
+        "UDP to an allowed port: {}",
+        udp["end"]["sum"]
     );
     assert!(
         !connects(&lab.peer, "192.168.0.50", "192.168.0.1", 5202),
