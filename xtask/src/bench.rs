@@ -94,6 +94,9 @@ fn scrape() -> Result<(Duration, usize)> {
     Ok((started.elapsed(), body.len()))
 }
 
+/// One column of the results table, read from a sample.
+type Measure = fn(&Sample) -> f64;
+
 struct Sample {
     apply: f64,
     rss: f64,
@@ -372,13 +375,12 @@ pub fn run(alias_mgr: &Path, aliases: usize, rounds: usize) -> Result<()> {
         // Mass deletes leave the kernel busy for a moment.
         thread::sleep(Duration::from_secs(2));
     }
-    let stat = |samples: &[Sample], f: fn(&Sample) -> f64| {
-        median(&mut samples.iter().map(f).collect::<Vec<_>>())
-    };
+    let stat =
+        |samples: &[Sample], f: Measure| median(&mut samples.iter().map(f).collect::<Vec<_>>());
     println!();
     println!("| measure | 0 aliases | {aliases} aliases | ratio |");
     println!("| --- | --- | --- | --- |");
-    let rows: [(&str, fn(&Sample) -> f64); 6] = [
+    let rows: [(&str, Measure); 6] = [
         ("`alias-mgr apply` from scratch (s)", |s| s.apply),
         ("daemon resident memory after 5 scrapes (MiB)", |s| s.rss),
         ("daemon peak resident memory, VmHWM (MiB)", |s| s.hwm),
