@@ -268,15 +268,21 @@ impl Lab {
 
     /// Runs alias-mgr in the host namespace with this lab's config and pins.
     pub fn alias_mgr(&self, args: &[&str]) -> Output {
-        self.host
-            .command(env!("CARGO_BIN_EXE_alias-mgr"))
+        self.alias_mgr_command(args)
+            .output()
+            .expect("alias-mgr runs")
+    }
+
+    /// The alias-mgr command `alias_mgr` runs, to adjust (e.g. its environment).
+    pub fn alias_mgr_command(&self, args: &[&str]) -> Command {
+        let mut command = self.host.command(env!("CARGO_BIN_EXE_alias-mgr"));
+        command
             .arg("--config")
             .arg(self.config_path())
             .arg("--pin-dir")
             .arg(&self.pin_dir)
-            .args(args)
-            .output()
-            .expect("alias-mgr runs")
+            .args(args);
+        command
     }
 
     /// Runs alias-mgr and panics (with its output) unless it succeeds.

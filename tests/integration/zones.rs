@@ -1,11 +1,7 @@
 //! Firewall zones end to end: real TCP/UDP/ICMP through the real nft
 //! ruleset, observed with `nft -j` and traffic outcomes.
 
-use std::{
-    process::{Child, Command},
-    thread,
-    time::Duration,
-};
+use std::{process::Child, thread, time::Duration};
 
 use serde_json::Value;
 
@@ -316,14 +312,8 @@ fn a_refused_batch_leaves_the_previous_ruleset_and_addresses_in_force() {
     );
     lab.host.sh(&["chmod", "+x", fake.to_str().unwrap()]);
     let out = lab
-        .host
-        .command(env!("CARGO_BIN_EXE_alias-mgr"))
+        .alias_mgr_command(&["add", "eth1", "192.168.7.1/24", "--zone", "lab"])
         .env("ALIAS_MGR_NFT", &fake)
-        .arg("--config")
-        .arg(lab.config_path())
-        .arg("--pin-dir")
-        .arg(&lab.pin_dir)
-        .args(["add", "eth1", "192.168.7.1/24", "--zone", "lab"])
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
@@ -380,15 +370,9 @@ fn bad_zone_input_is_refused_and_the_ruleset_is_unchanged() {
         assert_eq!(lab.host.sh(&["nft", "-j", "list", "ruleset"]), before);
     }
     write(&lab.config_path(), &config);
-    let out = Command::new("nsenter")
-        .arg(format!("--net=/run/netns/{}", lab.host.name))
-        .arg(env!("CARGO_BIN_EXE_alias-mgr"))
+    let out = lab
+        .alias_mgr_command(&["add", "eth1", "192.168.9.1/24", "--zone", "lab"])
         .env("ALIAS_MGR_NFT", "/nonexistent/nft")
-        .arg("--config")
-        .arg(lab.config_path())
-        .arg("--pin-dir")
-        .arg(&lab.pin_dir)
-        .args(["add", "eth1", "192.168.9.1/24", "--zone", "lab"])
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);

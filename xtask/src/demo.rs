@@ -11,7 +11,9 @@ use std::{
     process::Command,
 };
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
+
+use crate::netns::{in_ns, sh, Background};
 
 const NS_ROUTER: &str = "amdemo-router";
 const NS_SWITCH: &str = "amdemo-switch";
@@ -37,27 +39,6 @@ impl Drop for Demo {
         let _ = std::fs::remove_dir_all(&self.pin_dir);
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-fn sh(args: &[&str]) -> Result<String> {
-    let out = Command::new(args[0])
-        .args(&args[1..])
-        .output()
-        .with_context(|| format!("running {args:?}"))?;
-    if !out.status.success() {
-        bail!(
-            "{args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-fn in_ns(ns: &str, args: &[&str]) -> Result<String> {
-    let netns = format!("--net=/run/netns/{ns}");
-    let mut full = vec!["nsenter", netns.as_str()];
-    full.extend_from_slice(args);
-    sh(&full)
 }
 
 fn say(text: &str) {
@@ -137,17 +118,6 @@ fn reach(demo: &Demo, what: &str, target: &str) {
     println!("router -> {target} ({what}): {answer}");
 }
 
-/// A process killed (SIGTERM, then waited for) on drop.
-struct Daemon(std::process::Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        // SAFETY: kill(2) on our own child's pid.
-        unsafe { libc::kill(self.0.id() as libc::pid_t, libc::SIGTERM) };
-        let _ = self.0.wait();
-    }
-}
-
 /// GETs a URL from inside the router namespace (python3's urllib).
 fn http_get(url: &str) -> Result<String> {
     in_ns(
@@ -217,7 +187,7 @@ pub fn run(alias_mgr: &Path) -> Result<()> {
     demo.alias_mgr(&["zones"])?;
 
     say("The daemon: Prometheus metrics read from the pinned counters, and drift healing");
-    let daemon = Daemon(
+    let daemon = Background(
         Command::new("nsenter")
             .arg(format!("--net=/run/netns/{NS_ROUTER}"))
             .arg(&demo.alias_mgr)

@@ -16,6 +16,7 @@ use clap::{Parser, Subcommand};
 
 mod bench;
 mod demo;
+mod netns;
 
 /// Debian packages the build, the tests and the demo need.
 const APT_PACKAGES: &[&str] = &[
