@@ -65,8 +65,11 @@ impl Kernel {
             None => BTreeSet::new(),
         };
         let mut attached = BTreeSet::new();
+        let mut orphaned_links = BTreeSet::new();
         for name in self.pins.attached_interfaces()? {
-            if self.pins.is_attached(&name)? {
+            if !interfaces.iter().any(|i| i.name == name) {
+                orphaned_links.insert(name);
+            } else if self.pins.is_attached(&name)? {
                 attached.insert(name);
             }
         }
@@ -77,6 +80,7 @@ impl Kernel {
             promote_secondaries,
             tracked,
             attached,
+            orphaned_links,
         })
     }
 
@@ -186,7 +190,7 @@ impl Kernel {
                 };
                 self.pins.attach(interface, layer)?;
             }
-            Action::Detach { interface, .. } => {
+            Action::Detach { interface, .. } | Action::ForgetLink { interface } => {
                 self.pins.detach(interface)?;
             }
         }

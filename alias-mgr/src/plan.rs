@@ -36,6 +36,9 @@ pub struct Observed {
     pub tracked: BTreeSet<IpAddr>,
     /// Interfaces where the classifier is attached on both hooks.
     pub attached: BTreeSet<String>,
+    /// Link pins named after interfaces that no longer exist (deleted, or
+    /// renamed: then the link still counts on the renamed interface).
+    pub orphaned_links: BTreeSet<String>,
 }
 
 /// What the config asks for.
@@ -111,6 +114,11 @@ pub enum Action {
     Detach {
         interface: String,
         ethernet: bool,
+    },
+    /// Removes a link pin whose interface is gone, before anything is
+    /// attached, so a renamed interface is never counted twice.
+    ForgetLink {
+        interface: String,
     },
 }
 
@@ -190,12 +198,15 @@ impl Action {
                 interface,
                 ethernet,
             },
+            // Nothing to restore: the pin pointed at no interface of that name.
+            Action::ForgetLink { interface } => Action::ForgetLink { interface },
         }
     }
 
     /// Execution order: see the module docs.
     fn rank(&self) -> u8 {
         match self {
+            Action::ForgetLink { .. } => 0,
             Action::SetPromoteSecondaries { .. } => 0,
             Action::RemoveRoute { .. } => 1,
             Action::RemoveAddress { .. } => 2,
@@ -257,6 +268,12 @@ impl fmt::Display for Action {
                 write!(f, "+ classifier on {interface} (TCX ingress+egress)")
             }
             Action::Detach { interface, .. } => write!(f, "- classifier on {interface}"),
+            Action::ForgetLink { interface } => {
+                write!(
+                    f,
+                    "- classifier link pinned for {interface} (no such interface now)"
+                )
+            }
         }
     }
 }
@@ -606,6 +623,12 @@ pub fn plan(desired: &Desired, observed: &Observed, scope: Scope) -> Plan {
         }
     }
 
+    for name in &observed.orphaned_links {
+        out.actions.push(Action::ForgetLink {
+            interface: name.clone(),
+        });
+    }
+
     // Secondaries go before primaries, so no removal triggers a promotion
     // of an address that is about to go too.
     let secondary = |action: &Action| match action {
@@ -953,6 +976,24 @@ mod tests {
             .iter()
             .any(|a| matches!(a, Action::AddRoute { protocol, .. } if *protocol == RUNTIME_PROTO)));
         assert!(plan.actions[0].to_string().ends_with("(runtime)"));
+    }
+
+    #[test]
+    fn orphaned_link_pins_are_forgotten_before_anything_is_attached() {
+        let mut observed = observed_eth1();
+        observed.orphaned_links.insert("eth7".into());
+        let aliases = [alias("eth1", "192.168.0.1/24", None, &[])];
+        let plan = plan(&desired(&aliases), &observed, Scope::All);
+        assert_eq!(
+            plan.actions[0],
+            Action::ForgetLink {
+                interface: "eth7".into()
+            }
+        );
+        assert!(plan
+            .actions
+            .iter()
+            .any(|a| matches!(a, Action::Attach { interface, .. } if interface == "eth1")));
     }
 
     #[test]

@@ -290,3 +290,30 @@ fn bad_environment_gives_one_clear_line() {
     assert!(err.contains("run alias-mgr as root"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
 }
+
+#[test]
+fn a_renamed_interface_is_counted_once() {
+    let lab = Lab::new();
+    lab.quiet_link(&[("192.168.0.1", "192.168.0.50")]);
+    lab.peer
+        .sh(&["ip", "addr", "add", "192.168.0.50/24", "dev", "eth0"]);
+    lab.ok(&["add", "eth1", "192.168.0.1/24"]);
+    // The interface is renamed under alias-mgr; its pinned links still count
+    // there, under the old name.
+    lab.host.sh(&["ip", "link", "set", "eth1", "down"]);
+    lab.host.sh(&["ip", "link", "set", "eth1", "name", "lan0"]);
+    lab.host.sh(&["ip", "link", "set", "lan0", "up"]);
+    crate::util::write(
+        &lab.config_path(),
+        &lab.config_text().replace("eth1", "lan0"),
+    );
+    let plan = lab.ok(&["plan"]);
+    assert!(plan.contains("pinned for eth1"), "{plan}");
+    lab.ok(&["apply"]);
+    let before = lab.counters("192.168.0.1");
+    lab.peer
+        .sh(&["ping", "-c", "6", "-i", "0.01", "192.168.0.1"]);
+    let after = lab.counters("192.168.0.1");
+    assert_eq!(after.0 - before.0, 6, "counted once, not once per link");
+    assert_eq!(after.2 - before.2, 6);
+}
