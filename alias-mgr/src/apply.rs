@@ -60,13 +60,18 @@ impl Kernel {
                 }
             }
         }
-        let tracked = match self.pins.existing_counters()? {
-            Some(counters) => counters.read_all()?.into_keys().collect(),
-            None => BTreeSet::new(),
+        let counters_unavailable = self.pins.unavailable_reason();
+        let tracked = match (&counters_unavailable, self.pins.existing_counters()?) {
+            (None, Some(counters)) => counters.read_all()?.into_keys().collect(),
+            _ => BTreeSet::new(),
         };
         let mut attached = BTreeSet::new();
         let mut orphaned_links = BTreeSet::new();
-        for name in self.pins.attached_interfaces()? {
+        let pinned = match counters_unavailable {
+            None => self.pins.attached_interfaces()?,
+            Some(_) => Vec::new(),
+        };
+        for name in pinned {
             if !interfaces.iter().any(|i| i.name == name) {
                 orphaned_links.insert(name);
             } else if self.pins.is_attached(&name)? {
@@ -81,6 +86,7 @@ impl Kernel {
             tracked,
             attached,
             orphaned_links,
+            counters_unavailable,
         })
     }
 
@@ -237,6 +243,7 @@ impl Kernel {
             zones: &file.config().zones,
             runtime: &[],
             keep_runtime,
+            counters: file.config().settings.counters,
         };
         let (_, plan) = self.plan(&desired, Scope::All).await?;
         if !plan.is_empty() || !plan.conflicts.is_empty() {

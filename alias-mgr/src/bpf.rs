@@ -133,6 +133,12 @@ impl PinDir {
             .join(iface.replace('.', ":"))
     }
 
+    /// Why the classifier cannot run on this kernel, if it cannot (no TCX).
+    /// A missing bpffs is not such a reason: it is an error to fix.
+    pub fn unavailable_reason(&self) -> Option<String> {
+        require_tcx().err().map(|err| err.to_string())
+    }
+
     /// Makes sure the pin directory exists on a bpffs, mounting bpffs on
     /// /sys/fs/bpf when nothing is mounted there yet.
     pub fn prepare(&self) -> Result<()> {

@@ -260,6 +260,7 @@ fn desired<'a>(file: &'a ConfigFile, aliases: &'a [AliasSpec]) -> Desired<'a> {
         zones: &file.config().zones,
         runtime: &[],
         keep_runtime: false,
+        counters: file.config().settings.counters,
     }
 }
 

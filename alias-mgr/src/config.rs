@@ -27,7 +27,7 @@ use toml_edit::{ImDocument, Item, Key, Table, TableLike};
 use crate::model::{classful_prefix, validate_label, AliasSpec, RouteSpec, MAX_LABEL_LEN};
 
 const TOP_KEYS: &[&str] = &["settings", "alias", "zone"];
-const SETTINGS_KEYS: &[&str] = &["promote_secondaries"];
+const SETTINGS_KEYS: &[&str] = &["promote_secondaries", "counters"];
 const ALIAS_KEYS: &[&str] = &["interface", "address", "label", "zone", "routes"];
 const ZONE_KEYS: &[&str] = &["subnets", "input", "allow", "forward"];
 const SERVICE_FORMS: &str =
@@ -75,12 +75,16 @@ pub struct Settings {
     /// manages, so deleting a primary address does not take its secondaries
     /// (the other aliases of the subnet) with it.
     pub promote_secondaries: bool,
+    /// Whether alias-mgr counts each alias's traffic with its TC classifier
+    /// (needs Linux >= 6.6 for TCX and a bpffs).
+    pub counters: bool,
 }
 
 impl Default for Settings {
     fn default() -> Self {
         Settings {
             promote_secondaries: true,
+            counters: true,
         }
     }
 }
@@ -858,17 +862,19 @@ impl Checker<'_> {
         };
         self.check_keys(table, SETTINGS_KEYS, "in [settings]")?;
         let mut settings = Settings::default();
-        if let Some(value) = table.get("promote_secondaries") {
-            settings.promote_secondaries = value.as_bool().ok_or_else(|| {
-                self.error(
-                    &value_span(table, "promote_secondaries"),
-                    format!(
-                        "promote_secondaries must be true or false, found {}",
-                        value.type_name()
-                    ),
-                )
-            })?;
-        }
+        let flag = |key: &str, default: bool| -> Result<bool, ConfigError> {
+            match table.get(key) {
+                None => Ok(default),
+                Some(value) => value.as_bool().ok_or_else(|| {
+                    self.error(
+                        &value_span(table, key),
+                        format!("{key} must be true or false, found {}", value.type_name()),
+                    )
+                }),
+            }
+        };
+        settings.promote_secondaries = flag("promote_secondaries", settings.promote_secondaries)?;
+        settings.counters = flag("counters", settings.counters)?;
         Ok(settings)
     }
 
@@ -1508,7 +1514,7 @@ subnets = ["10.50.0.0/16", "172.16.0.0/12"]
         let (line, column, message) = invalid("[settings]\n  promote = true\n");
         assert_eq!((line, column), (2, 3));
         assert!(
-            message.contains("valid keys are: promote_secondaries"),
+            message.contains("valid keys are: promote_secondaries, counters"),
             "{message}"
         );
 

@@ -39,6 +39,8 @@ pub struct Observed {
     /// Link pins named after interfaces that no longer exist (deleted, or
     /// renamed: then the link still counts on the renamed interface).
     pub orphaned_links: BTreeSet<String>,
+    /// Why this kernel cannot run the classifier (e.g. no TCX), if so.
+    pub counters_unavailable: Option<String>,
 }
 
 /// What the config asks for.
@@ -54,6 +56,8 @@ pub struct Desired<'a> {
     /// Leave runtime-marked addresses and routes that are not in `aliases`
     /// alone (drift healing), instead of removing them (`apply`).
     pub keep_runtime: bool,
+    /// Count each alias's traffic (`[settings] counters`).
+    pub counters: bool,
 }
 
 /// Which part of the state a run may change: everything (`apply`) or only
@@ -337,6 +341,14 @@ fn remove_route(observed: &Observed, live: &LiveRoute) -> Action {
 pub fn plan(desired: &Desired, observed: &Observed, scope: Scope) -> Plan {
     let mut out = Plan::default();
     let in_scope = |ip: IpAddr| scope == Scope::All || scope == Scope::Alias(ip);
+    // Counters off by choice: what exists is removed. Impossible on this
+    // kernel: nothing is touched, and the user is told.
+    let counting = desired.counters && observed.counters_unavailable.is_none();
+    if let (true, Some(reason)) = (desired.counters, &observed.counters_unavailable) {
+        out.notes.push(format!(
+            "per-address counters are off: {reason}; addresses, routes and zones are managed all the same (set counters = false in [settings] to silence this)"
+        ));
+    }
     let interface = |name: &str| observed.interfaces.iter().find(|i| i.name == name);
 
     // Desired aliases whose interface exists, keyed by address.
@@ -455,7 +467,7 @@ pub fn plan(desired: &Desired, observed: &Observed, scope: Scope) -> Plan {
                 });
             }
         }
-        if !observed.tracked.contains(&ip) {
+        if counting && !observed.tracked.contains(&ip) {
             out.actions.push(Action::Track { address: ip });
         }
         interfaces_touched.insert(iface.name.as_str());
@@ -587,7 +599,7 @@ pub fn plan(desired: &Desired, observed: &Observed, scope: Scope) -> Plan {
 
     // Counters: keys for wanted addresses, the classifier where they live.
     for (ip, (_, iface)) in wanted.iter() {
-        if in_scope(*ip) && !observed.attached.contains(&iface.name) {
+        if counting && in_scope(*ip) && !observed.attached.contains(&iface.name) {
             push_unique(
                 &mut out.actions,
                 Action::Attach {
@@ -598,11 +610,11 @@ pub fn plan(desired: &Desired, observed: &Observed, scope: Scope) -> Plan {
         }
     }
     for ip in &observed.tracked {
-        if in_scope(*ip)
-            && !wanted.contains_key(ip)
-            && !kept.contains_key(ip)
-            && !desired.aliases.iter().any(|a| a.ip() == *ip)
-        {
+        let unwanted = !desired.counters
+            || (!wanted.contains_key(ip)
+                && !kept.contains_key(ip)
+                && !desired.aliases.iter().any(|a| a.ip() == *ip));
+        if in_scope(*ip) && unwanted {
             out.actions.push(Action::Untrack { address: *ip });
         }
     }
@@ -614,7 +626,7 @@ pub fn plan(desired: &Desired, observed: &Observed, scope: Scope) -> Plan {
                     || wanted.contains_key(&a.ip()))
         }) || kept.values().any(|iface| iface == name);
         let relevant = scope == Scope::All || interfaces_touched.contains(name.as_str());
-        if relevant && !still_needed {
+        if relevant && (!still_needed || !desired.counters) {
             let ethernet = interface(name).map(|i| i.ethernet).unwrap_or(true);
             out.actions.push(Action::Detach {
                 interface: name.clone(),
@@ -708,6 +720,7 @@ mod tests {
             zones: &[],
             runtime: &[],
             keep_runtime: false,
+            counters: true,
         }
     }
 
@@ -824,6 +837,7 @@ mod tests {
             zones: &[],
             runtime: &[],
             keep_runtime: false,
+            counters: true,
         };
         let plan = plan(&unmanaged, &observed, Scope::All);
         assert_eq!(plan.conflicts.len(), 1, "{plan:?}");
@@ -994,6 +1008,38 @@ mod tests {
             .actions
             .iter()
             .any(|a| matches!(a, Action::Attach { interface, .. } if interface == "eth1")));
+    }
+
+    #[test]
+    fn counters_off_by_setting_are_removed_and_off_by_kernel_are_left() {
+        let mut observed = observed_eth1();
+        observed
+            .addresses
+            .push(live("eth1", 2, "192.168.0.1/24", true, false));
+        observed.tracked.insert("192.168.0.1".parse().unwrap());
+        observed.attached.insert("eth1".into());
+        let aliases = [alias("eth1", "192.168.0.1/24", None, &[])];
+        let off = Desired {
+            counters: false,
+            ..desired(&aliases)
+        };
+        let text: Vec<String> = plan(&off, &observed, Scope::All)
+            .actions
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(text, ["- counters for 192.168.0.1", "- classifier on eth1"]);
+
+        let mut old_kernel = observed_eth1();
+        old_kernel.counters_unavailable = Some("kernel 6.1 has no TCX".into());
+        let plan = plan(&desired(&aliases), &old_kernel, Scope::All);
+        let text: Vec<String> = plan.actions.iter().map(ToString::to_string).collect();
+        assert_eq!(text, ["+ address 192.168.0.1/24 dev eth1"]);
+        assert!(
+            plan.notes.iter().any(|n| n.contains("no TCX")),
+            "{:?}",
+            plan.notes
+        );
     }
 
     #[test]

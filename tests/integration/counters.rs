@@ -317,3 +317,42 @@ fn a_renamed_interface_is_counted_once() {
     assert_eq!(after.0 - before.0, 6, "counted once, not once per link");
     assert_eq!(after.2 - before.2, 6);
 }
+
+#[test]
+fn counters_can_be_turned_off_and_on_in_the_config() {
+    let lab = Lab::new();
+    let alias = "[[alias]]\ninterface = \"eth1\"\naddress = \"192.168.0.1/24\"\n";
+    crate::util::write(
+        &lab.config_path(),
+        &format!("[settings]\ncounters = false\n\n{alias}"),
+    );
+    lab.ok(&["apply"]);
+    assert!(lab.host.has_address("eth1", "192.168.0.1/24"));
+    assert_eq!(lab.ok(&["counters", "show", "--json"]).trim(), "[]");
+    let tcx_links = || {
+        std::fs::read_dir(lab.pin_dir.join("links/ingress"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    };
+    assert_eq!(tcx_links(), 0, "nothing attached while counters are off");
+
+    crate::util::write(&lab.config_path(), alias);
+    lab.ok(&["apply"]);
+    assert_eq!(lab.counters("192.168.0.1").0, 0);
+    assert_eq!(tcx_links(), 1);
+
+    crate::util::write(
+        &lab.config_path(),
+        &format!("[settings]\ncounters = false\n\n{alias}"),
+    );
+    let out = lab.ok(&["apply"]);
+    assert!(
+        out.contains("- counters for 192.168.0.1") && out.contains("- classifier on eth1"),
+        "{out}"
+    );
+    assert_eq!(tcx_links(), 0);
+    assert!(
+        lab.host.has_address("eth1", "192.168.0.1/24"),
+        "the alias stays"
+    );
+}
