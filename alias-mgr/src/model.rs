@@ -112,7 +112,8 @@ pub struct Interface {
     pub name: String,
     /// Hardware address, shared by every alias on the interface.
     pub mac: Option<String>,
-    /// False for interfaces without a link-layer header (tun, wireguard).
+    /// Whether frames start with an Ethernet header (Ethernet, veth, bridges,
+    /// loopback); false for interfaces without one (tun, wireguard).
     pub ethernet: bool,
     pub up: bool,
 }

@@ -446,7 +446,11 @@ fn interface_from(link: &LinkMessage) -> Interface {
         index: link.header.index,
         name,
         mac,
-        ethernet: link.header.link_layer_type == LinkLayerType::Ether,
+        // Loopback frames carry an (all-zero) Ethernet header too.
+        ethernet: matches!(
+            link.header.link_layer_type,
+            LinkLayerType::Ether | LinkLayerType::Loopback
+        ),
         up: link.header.flags.contains(LinkFlags::Up),
     }
 }

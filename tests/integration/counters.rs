@@ -356,3 +356,20 @@ fn counters_can_be_turned_off_and_on_in_the_config() {
         "the alias stays"
     );
 }
+
+#[test]
+fn an_alias_on_loopback_is_counted_like_on_ethernet() {
+    // Anycast and service addresses often live on lo as /32s.
+    let lab = Lab::new();
+    lab.ok(&["add", "lo", "198.51.100.7/32"]);
+    let before = lab.counters("198.51.100.7");
+    lab.host
+        .sh(&["ping", "-c", "3", "-i", "0.01", "-s", "100", "198.51.100.7"]);
+    let after = lab.counters("198.51.100.7");
+    // On lo each echo leaves (TX) and arrives (RX) from and to the alias,
+    // and so does each reply: 6 packets each way.
+    let frame = 14 + 20 + 8 + 100;
+    assert_eq!(after.0 - before.0, 6);
+    assert_eq!(after.1 - before.1, 6 * frame);
+    assert_eq!(after.2 - before.2, 6);
+}
