@@ -704,6 +704,17 @@ mod tests {
         }
     }
 
+    /// eth1 with its foreign primary plus an owned, counted 192.168.0.1/24.
+    fn observed_with_counted_alias() -> Observed {
+        let mut observed = observed_eth1();
+        observed
+            .addresses
+            .push(live("eth1", 2, "192.168.0.1/24", true, false));
+        observed.tracked.insert("192.168.0.1".parse().unwrap());
+        observed.attached.insert("eth1".into());
+        observed
+    }
+
     fn observed_eth1() -> Observed {
         Observed {
             interfaces: vec![eth("eth1", 2)],
@@ -852,12 +863,7 @@ mod tests {
 
     #[test]
     fn prefix_change_of_an_owned_alias_replaces_it() {
-        let mut observed = observed_eth1();
-        observed
-            .addresses
-            .push(live("eth1", 2, "192.168.0.1/24", true, false));
-        observed.tracked.insert("192.168.0.1".parse().unwrap());
-        observed.attached.insert("eth1".into());
+        let observed = observed_with_counted_alias();
         let aliases = [alias("eth1", "192.168.0.1/16", None, &[])];
         let plan = plan(&desired(&aliases), &observed, Scope::All);
         let text: Vec<String> = plan.actions.iter().map(ToString::to_string).collect();
@@ -1012,12 +1018,7 @@ mod tests {
 
     #[test]
     fn counters_off_by_setting_are_removed_and_off_by_kernel_are_left() {
-        let mut observed = observed_eth1();
-        observed
-            .addresses
-            .push(live("eth1", 2, "192.168.0.1/24", true, false));
-        observed.tracked.insert("192.168.0.1".parse().unwrap());
-        observed.attached.insert("eth1".into());
+        let observed = observed_with_counted_alias();
         let aliases = [alias("eth1", "192.168.0.1/24", None, &[])];
         let off = Desired {
             counters: false,

@@ -51,17 +51,24 @@ fn many_aliases(count: usize) -> String {
     text
 }
 
-/// Runs alias-mgr in the bench namespace with this config and the lab's pins.
-fn alias_mgr_run(alias_mgr: &Path, lab: &Lab, config: &Path, args: &[&str]) -> Result<Duration> {
-    let started = Instant::now();
-    let status = Command::new("nsenter")
+/// alias-mgr in the bench namespace with this config and the lab's pins.
+fn alias_mgr_command(alias_mgr: &Path, lab: &Lab, config: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new("nsenter");
+    command
         .arg(format!("--net=/run/netns/{NS}"))
         .arg(alias_mgr)
         .arg("--config")
         .arg(config)
         .arg("--pin-dir")
         .arg(&lab.pins)
-        .args(args)
+        .args(args);
+    command
+}
+
+/// Runs alias-mgr in the bench namespace with this config and the lab's pins.
+fn alias_mgr_run(alias_mgr: &Path, lab: &Lab, config: &Path, args: &[&str]) -> Result<Duration> {
+    let started = Instant::now();
+    let status = alias_mgr_command(alias_mgr, lab, config, args)
         .stdout(Stdio::null())
         .status()?;
     if !status.success() {
@@ -148,14 +155,7 @@ fn daemon_memory(
     rounds: usize,
 ) -> Result<(f64, f64, f64, usize)> {
     let daemon = Background(
-        Command::new("nsenter")
-            .arg(format!("--net=/run/netns/{NS}"))
-            .arg(alias_mgr)
-            .arg("--config")
-            .arg(config)
-            .arg("--pin-dir")
-            .arg(&lab.pins)
-            .args(["daemon", "--listen", LISTEN])
+        alias_mgr_command(alias_mgr, lab, config, &["daemon", "--listen", LISTEN])
             .stderr(Stdio::null())
             .spawn()?,
     );
