@@ -3,7 +3,7 @@
 
 use std::{process::Command, thread, time::Duration};
 
-use crate::util::Lab;
+use crate::util::{delta, Counts, Lab};
 
 const HOST4: &str = "192.0.2.1";
 const PEER4: &str = "192.0.2.2";
@@ -27,33 +27,14 @@ fn counting_lab(quiet: bool) -> Lab {
         "eth1",
         "nodad",
     ]);
-    lab.peer
-        .sh(&["ip", "addr", "add", "192.0.2.2/24", "dev", "eth0"]);
-    lab.peer.sh(&[
-        "ip",
-        "addr",
-        "add",
-        "2001:db8::2/64",
-        "dev",
-        "eth0",
-        "nodad",
-    ]);
+    lab.address_peer();
     lab.ok(&["counters", "track", HOST4]);
     lab.ok(&["counters", "track", HOST6]);
     lab.ok(&["counters", "attach", "eth1"]);
     lab
 }
 
-fn delta(after: (u64, u64, u64, u64), before: (u64, u64, u64, u64)) -> (u64, u64, u64, u64) {
-    (
-        after.0 - before.0,
-        after.1 - before.1,
-        after.2 - before.2,
-        after.3 - before.3,
-    )
-}
-
-fn sum(a: (u64, u64, u64, u64), b: (u64, u64, u64, u64)) -> (u64, u64, u64, u64) {
+fn sum(a: Counts, b: Counts) -> Counts {
     (a.0 + b.0, a.1 + b.1, a.2 + b.2, a.3 + b.3)
 }
 

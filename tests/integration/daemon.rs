@@ -17,7 +17,7 @@ use std::{
 
 use serde_json::Value;
 
-use crate::util::{write, Lab, Netns};
+use crate::util::{delta, write, Lab, Netns, Process};
 
 const HOST4: &str = "192.0.2.1";
 const PEER4: &str = "192.0.2.2";
@@ -340,25 +340,6 @@ impl Drop for Daemon<'_> {
     }
 }
 
-/// A child process killed on drop (Prometheus, background ping).
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn delta(after: (u64, u64, u64, u64), before: (u64, u64, u64, u64)) -> (u64, u64, u64, u64) {
-    (
-        after.0 - before.0,
-        after.1 - before.1,
-        after.2 - before.2,
-        after.3 - before.3,
-    )
-}
-
 /// A lab whose link carries only test traffic, with addresses on the peer.
 fn counting_lab() -> Lab {
     let lab = Lab::new();
@@ -366,17 +347,7 @@ fn counting_lab() -> Lab {
     // The daemon adds the IPv6 alias: no duplicate detection delay.
     lab.host
         .sh(&["sysctl", "-qw", "net.ipv6.conf.eth1.accept_dad=0"]);
-    lab.peer
-        .sh(&["ip", "addr", "add", "192.0.2.2/24", "dev", "eth0"]);
-    lab.peer.sh(&[
-        "ip",
-        "addr",
-        "add",
-        "2001:db8::2/64",
-        "dev",
-        "eth0",
-        "nodad",
-    ]);
+    lab.address_peer();
     lab
 }
 

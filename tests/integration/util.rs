@@ -6,7 +6,7 @@
 
 use std::{
     path::{Path, PathBuf},
-    process::{Command, Output},
+    process::{Child, Command, Output},
     sync::atomic::{AtomicU32, Ordering},
     thread,
     time::{Duration, Instant},
@@ -258,6 +258,21 @@ impl Lab {
         }
     }
 
+    /// The peer's end gets 192.0.2.2/24 and 2001:db8::2/64 (no DAD wait).
+    pub fn address_peer(&self) {
+        self.peer
+            .sh(&["ip", "addr", "add", "192.0.2.2/24", "dev", "eth0"]);
+        self.peer.sh(&[
+            "ip",
+            "addr",
+            "add",
+            "2001:db8::2/64",
+            "dev",
+            "eth0",
+            "nodad",
+        ]);
+    }
+
     pub fn config_path(&self) -> PathBuf {
         self.dir.join("alias-mgr.toml")
     }
@@ -340,4 +355,26 @@ impl Drop for Lab {
 
 pub fn write(path: &Path, text: &str) {
     std::fs::write(path, text).unwrap();
+}
+
+/// A background process (server, traffic generator), killed on drop.
+pub struct Process(pub Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Per-address counters or link statistics: (rx packets, rx bytes, tx packets, tx bytes).
+pub type Counts = (u64, u64, u64, u64);
+
+pub fn delta(after: Counts, before: Counts) -> Counts {
+    (
+        after.0 - before.0,
+        after.1 - before.1,
+        after.2 - before.2,
+        after.3 - before.3,
+    )
 }

@@ -1,23 +1,13 @@
 //! Firewall zones end to end: real TCP/UDP/ICMP through the real nft
 //! ruleset, observed with `nft -j` and traffic outcomes.
 
-use std::{process::Child, thread, time::Duration};
+use std::{thread, time::Duration};
 
 use serde_json::Value;
 
-use crate::util::{write, Lab, Netns};
+use crate::util::{write, Lab, Netns, Process};
 
-/// A server process in a namespace, killed on drop.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn iperf_server(ns: &Netns, port: u16) -> Server {
+fn iperf_server(ns: &Netns, port: u16) -> Process {
     let child = ns
         .command("iperf3")
         .args(["-s", "-p", &port.to_string()])
@@ -26,7 +16,7 @@ fn iperf_server(ns: &Netns, port: u16) -> Server {
         .spawn()
         .unwrap();
     thread::sleep(Duration::from_millis(300));
-    Server(child)
+    Process(child)
 }
 
 /// Whether a TCP connection from `ns` (source `from`) to `to:port` opens within 2 s.
