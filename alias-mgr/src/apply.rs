@@ -17,7 +17,6 @@ use anyhow::{Context, Result};
 use crate::{
     bpf::{LinkLayer, PinDir},
     config::ConfigFile,
-    model::AliasSpec,
     netlink::{DadState, Netlink},
     nft,
     plan::{self, Action, Desired, Observed, Plan, Scope},
@@ -39,13 +38,16 @@ impl Kernel {
         })
     }
 
-    /// Reads everything the planner needs. `aliases` name the interfaces
-    /// whose sysctls matter besides those with owned addresses.
-    pub async fn observe(&self, aliases: &[AliasSpec]) -> Result<Observed> {
+    /// Reads everything the planner needs. `interfaces_of_interest` name
+    /// the interfaces whose sysctls matter besides those with owned addresses.
+    pub async fn observe<'a>(
+        &self,
+        interfaces_of_interest: impl IntoIterator<Item = &'a str>,
+    ) -> Result<Observed> {
         let interfaces = self.netlink.interfaces().await?;
         let addresses = self.netlink.addresses(&interfaces).await?;
         let routes = self.netlink.routes().await?;
-        let mut names: BTreeSet<&str> = aliases.iter().map(|a| a.interface.as_str()).collect();
+        let mut names: BTreeSet<&str> = interfaces_of_interest.into_iter().collect();
         names.extend(
             addresses
                 .iter()
@@ -93,8 +95,21 @@ impl Kernel {
     /// Plans addresses, routes and counters (for `scope`) and the zone table
     /// (always whole: one alias's zone membership changes the table).
     pub async fn plan(&self, desired: &Desired<'_>, scope: Scope) -> Result<(Observed, Plan)> {
-        let observed = self.observe(desired.aliases).await?;
-        let mut plan = plan::plan(desired, &observed, scope);
+        let observed = self
+            .observe(desired.aliases.iter().map(|a| a.interface.as_str()))
+            .await?;
+        let plan = self.plan_observed(desired, &observed, scope)?;
+        Ok((observed, plan))
+    }
+
+    /// [`Kernel::plan`] against state the caller already observed.
+    pub fn plan_observed(
+        &self,
+        desired: &Desired<'_>,
+        observed: &Observed,
+        scope: Scope,
+    ) -> Result<Plan> {
+        let mut plan = plan::plan(desired, observed, scope);
         let ruleset = zones::render(desired.zones, desired.aliases);
         let live = match nft::live_table() {
             Ok(live) => live,
@@ -106,7 +121,7 @@ impl Kernel {
         if !plan.zone_changes.is_empty() {
             plan.zone_batch = Some(zones::batch(ruleset.as_ref(), &live));
         }
-        Ok((observed, plan))
+        Ok(plan)
     }
 
     /// Runs `actions` in order; on the first failure undoes the ones done and

@@ -325,14 +325,19 @@ async fn add(config: &Path, pins: PinDir, request: AddRequest) -> Result<()> {
     let _lock = lock(config)?;
     let mut file = ConfigFile::load(config)?;
     let kernel = Kernel::new(pins)?;
-    let interfaces = kernel.netlink.interfaces().await?;
-    let Some(iface) = interfaces.iter().find(|i| i.name == request.interface) else {
+    // One observation serves the checks below and the plan.
+    let observed = kernel.observe([request.interface.as_str()]).await?;
+    let Some(iface) = observed
+        .interfaces
+        .iter()
+        .find(|i| i.name == request.interface)
+    else {
         bail!(
             "interface {} does not exist; check the name with `ip link`",
             request.interface
         );
     };
-    let live = kernel.netlink.addresses(&interfaces).await?;
+    let live = &observed.addresses;
 
     let (ip, prefix) = parse_address(&request.address)?;
     let prefix = match prefix {
@@ -410,7 +415,7 @@ async fn add(config: &Path, pins: PinDir, request: AddRequest) -> Result<()> {
                 }
                 Some(label)
             }
-            None => next_free_label(&iface.name, &live, file.config().aliases.as_slice()),
+            None => next_free_label(&iface.name, live, file.config().aliases.as_slice()),
         };
     for route in &request.routes {
         if route.gateway.is_some_and(|gw| gw.is_ipv4() != ip.is_ipv4())
@@ -436,7 +441,7 @@ async fn add(config: &Path, pins: PinDir, request: AddRequest) -> Result<()> {
         runtime: if request.runtime { &runtime } else { &[] },
         ..desired(&file, &aliases)
     };
-    let (_, plan) = kernel.plan(&desired, Scope::Alias(ip)).await?;
+    let plan = kernel.plan_observed(&desired, &observed, Scope::Alias(ip))?;
     print_plan(&plan);
     kernel.apply(&desired, Scope::Alias(ip), &plan).await?;
     if !request.runtime {
@@ -500,8 +505,8 @@ async fn del(
     let mut file = ConfigFile::load(config)?;
     let (ip, _) = parse_address(address)?;
     let kernel = Kernel::new(pins)?;
-    let interfaces = kernel.netlink.interfaces().await?;
-    let live = kernel.netlink.addresses(&interfaces).await?;
+    let observed = kernel.observe([interface]).await?;
+    let (interfaces, live) = (&observed.interfaces, &observed.addresses);
     let live_here = live
         .iter()
         .find(|a| a.interface == interface && a.address.addr() == ip);
@@ -533,7 +538,7 @@ async fn del(
         .cloned()
         .collect();
     let desired = desired(&file, &aliases);
-    let (_, plan) = kernel.plan(&desired, Scope::Alias(ip)).await?;
+    let plan = kernel.plan_observed(&desired, &observed, Scope::Alias(ip))?;
     print_plan(&plan);
     kernel.apply(&desired, Scope::Alias(ip), &plan).await?;
     if !runtime && declared {
