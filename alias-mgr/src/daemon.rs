@@ -394,15 +394,11 @@ impl Daemon {
         self.fingerprint = read.fingerprint;
         match parse_config(&self.options.config, read.text) {
             Ok(config) => {
-                self.exporter.stats().config_loaded(true);
                 self.config = config;
                 info!("loaded {}", self.options.config.display());
                 Reload::Reloaded
             }
-            Err(err) => {
-                self.exporter.stats().config_loaded(false);
-                Reload::Failed(err)
-            }
+            Err(err) => Reload::Failed(err),
         }
     }
 
@@ -421,7 +417,10 @@ impl Daemon {
         }
         let kernel = match Kernel::new(self.options.pins.clone()) {
             Ok(kernel) => kernel,
-            Err(err) => return self.failed(trigger, err),
+            Err(err) => {
+                self.publish_reload(&reload);
+                return self.failed(trigger, err);
+            }
         };
         // `heal`: `apply` that leaves --runtime aliases alone (deliberate, not drift).
         match kernel.heal(&self.config).await {
@@ -457,6 +456,9 @@ impl Daemon {
             Err(err) => self.failed(trigger, err),
         }
         self.refresh_index(&kernel).await;
+        // Published only now, so a scrape that sees the reload also sees its
+        // result applied.
+        self.publish_reload(&reload);
         drop(lock);
         drop(kernel);
         release_free_memory();
@@ -470,6 +472,14 @@ impl Daemon {
                 "failed, see the log"
             }
         ));
+    }
+
+    fn publish_reload(&self, reload: &Reload) {
+        match reload {
+            Reload::Reloaded => self.exporter.stats().config_loaded(true),
+            Reload::Failed(_) => self.exporter.stats().config_loaded(false),
+            Reload::Unchanged => {}
+        }
     }
 
     fn failed(&mut self, trigger: Trigger, err: anyhow::Error) {

@@ -759,8 +759,9 @@ fn sighup_keeps_the_old_config_on_error_and_cli_edits_are_never_fought() {
         &format!("{one}\n[[alias]]\ninterface = \"eth1\"\naddress = \"192.0.2.4/24\"\n"),
     );
     daemon.signal(libc::SIGHUP);
-    daemon.wait_for("the fixed config loaded", |m| {
+    daemon.wait_for("the fixed config loaded and reconciled", |m| {
         m.value("alias_mgr_config_last_reload_success", &[]) == 1.0
+            && m.value("alias_mgr_reconciles_total", &[("trigger", "reload")]) == 2.0
     });
     assert!(lab.host.has_address("eth1", "192.0.2.4/24"));
     assert_eq!(
