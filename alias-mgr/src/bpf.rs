@@ -34,6 +34,7 @@ static CLASSIFIER_OBJECT: &[u8] =
     aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/alias-ebpf"));
 
 const BPF_FS_MAGIC: i64 = 0xcafe4a11;
+const BPFFS_ROOT: &str = "/sys/fs/bpf";
 const BPF_NOEXIST: u64 = 1;
 
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +48,10 @@ pub enum BpfError {
     /// The pin directory is not on a BPF filesystem and one could not be mounted.
     #[error("{path} is not on a BPF filesystem: {detail}; mount one with `mount -t bpf bpf /sys/fs/bpf` or pass --pin-dir on a bpffs mount")]
     NoBpffs { path: PathBuf, detail: String },
+    /// bpffs would have to be mounted in a mount namespace that dies with
+    /// this process (`ip netns exec` remounts /sys): pins there vanish.
+    #[error("{path} is not on a BPF filesystem in this mount namespace, and one mounted here would vanish when alias-mgr exits (`ip netns exec` gives every command a fresh /sys), taking the counters with it; run alias-mgr as `nsenter --net=/run/netns/NAME alias-mgr ...` instead of `ip netns exec`, or pass --pin-dir on a bpffs mounted outside /sys (e.g. `mount -t bpf bpf /run/alias-mgr-bpf` in the host's namespace)")]
+    EphemeralBpffs { path: PathBuf },
     /// The interface does not exist in this network namespace.
     #[error("interface {name} does not exist; check the name with `ip link`")]
     NoSuchInterface { name: String },
@@ -133,17 +138,40 @@ impl PinDir {
             .join(iface.replace('.', ":"))
     }
 
-    /// Why the classifier cannot run on this kernel, if it cannot (no TCX).
-    /// A missing bpffs is not such a reason: it is an error to fix.
+    /// Why the classifier cannot run here, if it cannot: no TCX, or pins
+    /// that could only live in a mount namespace dying with this process.
+    /// A missing bpffs that can be mounted for good is not such a reason.
     pub fn unavailable_reason(&self) -> Option<String> {
-        require_tcx().err().map(|err| err.to_string())
+        require_tcx()
+            .and_then(|()| self.check_pins_outlive_process())
+            .err()
+            .map(|err| err.to_string())
+    }
+
+    /// True when bpffs has to be mounted on /sys/fs/bpf for this pin dir.
+    fn needs_bpffs_mount(&self) -> bool {
+        let bpffs_root = Path::new(BPFFS_ROOT);
+        self.path.starts_with(bpffs_root) && !is_bpffs(bpffs_root)
+    }
+
+    /// Mounting bpffs is only worth it where the mount outlives us: in the
+    /// namespace our ancestors share, not in the throwaway one `ip netns
+    /// exec` or `unshare -m` gives a command.
+    fn check_pins_outlive_process(&self) -> Result<()> {
+        if self.needs_bpffs_mount() && !mount_namespace_is_shared_with_ancestors() {
+            return Err(BpfError::EphemeralBpffs {
+                path: self.path.clone(),
+            });
+        }
+        Ok(())
     }
 
     /// Makes sure the pin directory exists on a bpffs, mounting bpffs on
     /// /sys/fs/bpf when nothing is mounted there yet.
     pub fn prepare(&self) -> Result<()> {
-        let bpffs_root = Path::new("/sys/fs/bpf");
-        if self.path.starts_with(bpffs_root) && !is_bpffs(bpffs_root) {
+        self.check_pins_outlive_process()?;
+        if self.needs_bpffs_mount() {
+            let bpffs_root = Path::new(BPFFS_ROOT);
             mount_bpffs(bpffs_root).map_err(|err| BpfError::NoBpffs {
                 path: self.path.clone(),
                 detail: format!("mounting bpffs on /sys/fs/bpf failed: {err}"),
@@ -581,6 +609,49 @@ fn is_bpffs(path: &Path) -> bool {
         let mut stat: libc::statfs = std::mem::zeroed();
         libc::statfs(cpath.as_ptr(), &mut stat) == 0 && stat.f_type as i64 == BPF_FS_MAGIC
     }
+}
+
+/// Whether this process's mount namespace is the one its ancestors live in
+/// (the init namespace, or a container's own). `ip netns exec` and
+/// `unshare -m` give a command a namespace of its own that dies with it, so a
+/// mount made there is lost. Ancestors that cannot be read (outside a PID
+/// namespace, or hidden) are skipped, which keeps the plain behaviour:
+/// mount and go on.
+fn mount_namespace_is_shared_with_ancestors() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let namespace = |pid: &str| {
+        fs::metadata(format!("/proc/{pid}/ns/mnt"))
+            .ok()
+            .map(|m| (m.dev(), m.ino()))
+    };
+    let Some(own) = namespace("self") else {
+        return true;
+    };
+    let parent_of = |pid: u32| -> Option<u32> {
+        let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // "pid (comm) state ppid ...": comm may contain spaces and ')'.
+        let rest = &stat[stat.rfind(')')? + 1..];
+        rest.split_whitespace().nth(1)?.parse().ok()
+    };
+    // SAFETY: getppid cannot fail.
+    let mut pid = unsafe { libc::getppid() } as u32;
+    // Bounded: a PID chain ends at 1 or at the edge of a PID namespace (0).
+    for _ in 0..64 {
+        if pid == 0 {
+            break;
+        }
+        if namespace(&pid.to_string()).is_some_and(|theirs| theirs != own) {
+            return false;
+        }
+        if pid == 1 {
+            break;
+        }
+        match parent_of(pid) {
+            Some(parent) => pid = parent,
+            None => break,
+        }
+    }
+    true
 }
 
 fn mount_bpffs(target: &Path) -> io::Result<()> {

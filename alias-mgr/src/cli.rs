@@ -5,7 +5,7 @@ use std::{
     collections::BTreeMap,
     fs::{self, File},
     io::{self, Write as _},
-    net::IpAddr,
+    net::{IpAddr, Ipv4Addr},
     os::fd::AsRawFd,
     path::{Path, PathBuf},
     process::ExitCode,
@@ -49,10 +49,12 @@ pub struct Cli {
 pub enum Command {
     /// Add an alias address live and record it in the config.
     Add {
-        /// The interface that carries the alias, e.g. eth1.
+        /// The interface that carries the alias, e.g. eth1; ifconfig's eth1:0
+        /// form also names the label.
         interface: String,
-        /// ADDR[/PREFIX]; without a prefix: the prefix of the interface's subnet
-        /// containing ADDR, else the classful default (as ifconfig).
+        /// ADDR[/PREFIX] (or ADDR/NETMASK for IPv4); without a prefix: the prefix
+        /// of the interface's subnet containing ADDR, else the classful default
+        /// (as ifconfig).
         address: String,
         /// IPv4 label (default: the next free IFACE:N).
         #[arg(long)]
@@ -69,10 +71,11 @@ pub enum Command {
     },
     /// Remove an alias, its routes and counters, and its config entry.
     Del {
-        /// The interface the alias is on.
+        /// The interface the alias is on, or the alias's label alone (eth1:0).
         interface: String,
-        /// The alias's address (a prefix may be given; it is ignored).
-        address: String,
+        /// The alias's address (a prefix may be given; it is ignored); may be
+        /// left out when the first argument is a label.
+        address: Option<String>,
         /// Change the live system only (the next `apply` restores the alias).
         #[arg(long)]
         runtime: bool,
@@ -190,7 +193,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             interface,
             address,
             runtime,
-        } => del(&cli.config, pins, &interface, &address, runtime).await,
+        } => del(&cli.config, pins, &interface, address.as_deref(), runtime).await,
         Command::List { interface, json } => {
             list(&cli.config, pins, interface.as_deref(), json).await
         }
@@ -288,7 +291,7 @@ struct AddRequest {
     runtime: bool,
 }
 
-/// ADDR or ADDR/PREFIX; the prefix is None when omitted.
+/// ADDR, ADDR/PREFIX or (IPv4) ADDR/NETMASK; the prefix is None when omitted.
 fn parse_address(text: &str) -> Result<(IpAddr, Option<u8>)> {
     if let Ok(net) = text.parse::<IpNet>() {
         return Ok((net.addr(), Some(net.prefix_len())));
@@ -297,11 +300,37 @@ fn parse_address(text: &str) -> Result<(IpAddr, Option<u8>)> {
         return Ok((ip, None));
     }
     match text.split_once('/') {
+        Some((ip, mask)) if ip.parse::<Ipv4Addr>().is_ok() && mask.parse::<Ipv4Addr>().is_ok() => {
+            let ip: IpAddr = ip.parse::<Ipv4Addr>()?.into();
+            match netmask_prefix(mask.parse()?) {
+                Some(prefix) => Ok((ip, Some(prefix))),
+                None => bail!(
+                    "netmask {mask} in {text:?} is not contiguous (ones then zeros); use e.g. {ip}/255.255.255.0 or {ip}/24"
+                ),
+            }
+        }
         Some((ip, prefix)) if ip.parse::<IpAddr>().is_ok() => {
             let max = if ip.contains(':') { 128 } else { 32 };
             bail!("invalid prefix length /{prefix} in {text:?}: use 0 to {max}, e.g. {ip}/24")
         }
         _ => bail!("{text:?} is not an IP address; write it as 192.168.0.1, 192.168.0.1/24 or 2001:db8::1/64"),
+    }
+}
+
+/// The prefix length of a dotted netmask such as 255.255.255.0, if it is
+/// one (leading ones, then only zeros).
+fn netmask_prefix(mask: Ipv4Addr) -> Option<u8> {
+    let bits = u32::from(mask);
+    let ones = bits.leading_ones();
+    (bits.checked_shl(ones).unwrap_or(0) == 0).then_some(ones as u8)
+}
+
+/// Splits ifconfig's `eth1:0` into the interface and the label it names.
+/// Linux interface names cannot contain ':', so the split is unambiguous.
+fn split_label(name: &str) -> (&str, Option<&str>) {
+    match name.split_once(':') {
+        Some((interface, _)) => (interface, Some(name)),
+        None => (name, None),
     }
 }
 
@@ -321,7 +350,18 @@ fn check_unicast(net: &IpNet) -> Result<()> {
     Ok(())
 }
 
-async fn add(config: &Path, pins: PinDir, request: AddRequest) -> Result<()> {
+async fn add(config: &Path, pins: PinDir, mut request: AddRequest) -> Result<()> {
+    if let (interface, Some(label)) = split_label(&request.interface) {
+        if request.label.as_deref().is_some_and(|given| given != label) {
+            bail!(
+                "{} names label {label} but --label says {}; give one of them",
+                request.interface,
+                request.label.as_deref().unwrap_or_default()
+            );
+        }
+        request.label = Some(label.to_string());
+        request.interface = interface.to_string();
+    }
     let _lock = lock(config)?;
     let mut file = ConfigFile::load(config)?;
     let kernel = Kernel::new(pins)?;
@@ -497,16 +537,40 @@ fn next_free_label(
 async fn del(
     config: &Path,
     pins: PinDir,
-    interface: &str,
-    address: &str,
+    target: &str,
+    address: Option<&str>,
     runtime: bool,
 ) -> Result<()> {
+    let (interface, label) = split_label(target);
+    let parsed = address.map(parse_address).transpose()?;
     let _lock = lock(config)?;
     let mut file = ConfigFile::load(config)?;
-    let (ip, _) = parse_address(address)?;
     let kernel = Kernel::new(pins)?;
     let observed = kernel.observe([interface]).await?;
     let (interfaces, live) = (&observed.interfaces, &observed.addresses);
+    let ip = match (parsed, label) {
+        (Some((ip, _)), _) => ip,
+        (None, Some(label)) => {
+            // The live label (IPv4) or the config's (both families).
+            let live_ip = live
+                .iter()
+                .find(|a| a.interface == interface && a.label.as_deref() == Some(label))
+                .map(|a| a.address.addr());
+            let declared_ip = file
+                .config()
+                .aliases
+                .iter()
+                .find(|a| a.interface == interface && a.label.as_deref() == Some(label))
+                .map(|a| a.ip());
+            match live_ip.or(declared_ip) {
+                Some(ip) => ip,
+                None => bail!(
+                    "no alias labelled {label} on {interface}; see `alias-mgr list {interface}`"
+                ),
+            }
+        }
+        (None, None) => bail!("which address? use `alias-mgr del {interface} ADDR`, or the alias's label alone, e.g. `alias-mgr del {interface}:0`"),
+    };
     let live_here = live
         .iter()
         .find(|a| a.interface == interface && a.address.addr() == ip);
@@ -634,6 +698,14 @@ async fn list(config: &Path, pins: PinDir, interface: Option<&str>, json: bool) 
             tx_packets: count.map(|c| c.tx_packets),
         });
     }
+    // The dump lists IPv4 before IPv6: group each interface's rows together,
+    // in interface order, keeping the kernel's order within one.
+    rows.sort_by_key(|row| {
+        interfaces
+            .iter()
+            .position(|i| i.name == row.interface)
+            .unwrap_or(usize::MAX)
+    });
     if json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(());
@@ -963,6 +1035,33 @@ mod tests {
         let err = parse_address("192.168.0.1/33").unwrap_err().to_string();
         assert!(err.contains("/33"), "{err}");
         assert!(parse_address("eth1").is_err());
+    }
+
+    #[test]
+    fn dotted_netmasks_are_prefixes_when_contiguous() {
+        assert_eq!(
+            parse_address("192.168.0.1/255.255.255.0").unwrap(),
+            ("192.168.0.1".parse().unwrap(), Some(24))
+        );
+        assert_eq!(
+            parse_address("10.1.2.3/255.255.255.255").unwrap().1,
+            Some(32)
+        );
+        assert_eq!(parse_address("10.1.2.3/0.0.0.0").unwrap().1, Some(0));
+        assert_eq!(parse_address("10.1.2.3/255.255.240.0").unwrap().1, Some(20));
+        let err = parse_address("10.1.2.3/255.0.255.0")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not contiguous"), "{err}");
+        // A dotted mask is IPv4 only.
+        assert!(parse_address("2001:db8::1/255.255.255.0").is_err());
+    }
+
+    #[test]
+    fn ifconfig_style_names_carry_the_label() {
+        assert_eq!(split_label("eth1:0"), ("eth1", Some("eth1:0")));
+        assert_eq!(split_label("eth1:web"), ("eth1", Some("eth1:web")));
+        assert_eq!(split_label("eth1"), ("eth1", None));
     }
 
     #[test]

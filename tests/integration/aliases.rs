@@ -401,3 +401,38 @@ fn imported_ifupdown_and_iftab_aliases_apply_like_the_seeds_describe() {
     ]);
     assert!(again.contains("merged 0"), "{again}");
 }
+
+#[test]
+fn ifconfig_style_label_and_netmask_forms_add_and_remove_an_alias() {
+    // `ifconfig eth1:0 192.168.0.1 netmask 255.255.255.0`, said the
+    // alias-mgr way; then removed by its label alone.
+    let lab = Lab::new();
+    lab.ok(&["add", "eth1:0", "192.168.0.1/255.255.255.0"]);
+    lab.ok(&["add", "eth1:web", "192.168.7.1/255.255.254.0"]);
+    let addresses = lab.host.addresses("eth1");
+    assert!(
+        addresses.contains(&("192.168.0.1/24".into(), Some("eth1:0".into())))
+            && addresses.contains(&("192.168.7.1/23".into(), Some("eth1:web".into()))),
+        "{addresses:?}"
+    );
+    assert!(lab.config_text().contains("label = \"eth1:web\""));
+
+    let err = lab.fails(&["add", "eth1:1", "192.168.9.1/255.0.255.0"]);
+    assert!(err.contains("not contiguous"), "{err}");
+    let err = lab.fails(&["add", "eth1:1", "192.168.9.1", "--label", "eth1:2"]);
+    assert!(err.contains("--label"), "{err}");
+    let err = lab.fails(&["del", "eth1"]);
+    assert!(err.contains("which address"), "{err}");
+    let err = lab.fails(&["del", "eth1:9"]);
+    assert!(err.contains("no alias labelled eth1:9"), "{err}");
+
+    lab.ok(&["del", "eth1:0"]);
+    let addresses = lab.host.addresses("eth1");
+    assert!(
+        !addresses.iter().any(|(a, _)| a == "192.168.0.1/24")
+            && addresses.iter().any(|(a, _)| a == "192.168.7.1/23"),
+        "{addresses:?}"
+    );
+    assert!(!lab.config_text().contains("192.168.0.1"));
+    assert!(lab.config_text().contains("192.168.7.1/23"));
+}

@@ -236,6 +236,21 @@ fn setup() -> Result<()> {
             run(Command::new("rustup").args(["toolchain", "link", EBPF_TOOLCHAIN, "/usr"]))?;
         }
     }
+
+    // alias-mgr mounts bpffs itself, but only where the mount outlives it;
+    // a job started in a mount namespace of its own (a CI sandbox) would get
+    // counters switched off instead. Mounted here, the whole run shares it.
+    let fs_type = Command::new("stat")
+        .args(["-f", "-c", "%T", "/sys/fs/bpf"])
+        .output()
+        .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_string())
+        .unwrap_or_default();
+    if fs_type == "bpf_fs" {
+        step("bpffs on /sys/fs/bpf: present");
+    } else {
+        step("bpffs on /sys/fs/bpf: mounting");
+        run(Command::new("mount").args(["-t", "bpf", "bpf", "/sys/fs/bpf"]))?;
+    }
     Ok(())
 }
 
