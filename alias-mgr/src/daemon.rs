@@ -13,7 +13,8 @@
 //! - on SIGHUP, which also re-reads the config.
 //!
 //! Each reconcile first re-reads the config file if it changed (so edits made
-//! by `alias-mgr add`/`del` while the daemon runs are honoured, never fought);
+//! by `alias-mgr add`/`del` while the daemon runs are honoured, never fought;
+//! a file written in place is read once it has been still for [`SETTLE`]);
 //! a file that does not parse leaves the previous config in force and is
 //! reported in the log and in `alias_mgr_config_last_reload_success`.
 //! SIGTERM and SIGINT stop the daemon and leave addresses, routes, zones and
@@ -62,6 +63,9 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:16100";
 pub const DEBOUNCE: Duration = Duration::from_millis(200);
 /// Longest wait after the first notification of a burst that never ends.
 pub const MAX_DELAY: Duration = Duration::from_millis(800);
+/// How long a config file written in place must stay still before it is
+/// read: an editor or `cat >` may be half-way through it.
+pub const SETTLE: Duration = Duration::from_secs(1);
 /// How long after the notification stream broke to subscribe again.
 const RESUBSCRIBE_DELAY: Duration = Duration::from_secs(1);
 /// Identical reconcile errors are logged at most this often.
@@ -185,6 +189,8 @@ enum Reload {
     Reloaded,
     /// A new version did not load; the previous config stays in force.
     Failed(anyhow::Error),
+    /// The file is being written in place; read it after this long.
+    Deferred(Duration),
 }
 
 struct Daemon {
@@ -194,6 +200,10 @@ struct Daemon {
     config: ConfigFile,
     /// Hash of what the file held (or the read error) when last read.
     fingerprint: u64,
+    /// Device and inode of the file when last read.
+    identity: Option<(u64, u64)>,
+    /// A reconcile put off until the config file settles, and its trigger.
+    deferred: Option<(Instant, Trigger)>,
     last_error: Option<(String, Instant)>,
     last_pending: Vec<String>,
     listening: SocketAddr,
@@ -205,9 +215,27 @@ struct Daemon {
 struct ConfigText {
     fingerprint: u64,
     text: io::Result<String>,
+    /// Device and inode: `alias-mgr add` and most editors replace the file
+    /// with a rename (a new inode, complete at once); a write in place keeps it.
+    identity: Option<(u64, u64)>,
+    modified: Option<std::time::SystemTime>,
+}
+
+impl ConfigText {
+    /// How long to wait before trusting a file written in place, if it
+    /// changed less than [`SETTLE`] ago; a replaced file is never waited for.
+    fn unsettled(&self, previous_identity: Option<(u64, u64)>) -> Option<Duration> {
+        if self.identity.is_none() || self.identity != previous_identity {
+            return None;
+        }
+        let age = self.modified?.elapsed().ok()?;
+        SETTLE.checked_sub(age).filter(|wait| !wait.is_zero())
+    }
 }
 
 fn read_config(path: &Path) -> ConfigText {
+    use std::os::unix::fs::MetadataExt;
+    let metadata = std::fs::metadata(path).ok();
     let text = match std::fs::read_to_string(path) {
         Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(String::new()),
         other => other,
@@ -220,6 +248,8 @@ fn read_config(path: &Path) -> ConfigText {
     ConfigText {
         fingerprint: hasher.finish(),
         text,
+        identity: metadata.as_ref().map(|m| (m.dev(), m.ino())),
+        modified: metadata.and_then(|m| m.modified().ok()),
     }
 }
 
@@ -257,7 +287,7 @@ pub async fn run(options: Options) -> Result<()> {
     let listening = listener.local_addr().unwrap_or(options.listen);
 
     let read = read_config(&options.config);
-    let fingerprint = read.fingerprint;
+    let (fingerprint, identity) = (read.fingerprint, read.identity);
     let config = parse_config(&options.config, read.text).context("loading the config")?;
     let exporter = Arc::new(Exporter::new(Box::new(KernelSources::new(
         options.pins.clone(),
@@ -281,6 +311,8 @@ pub async fn run(options: Options) -> Result<()> {
         exporter,
         config,
         fingerprint,
+        identity,
+        deferred: None,
         last_error: None,
         last_pending: Vec::new(),
         listening,
@@ -302,6 +334,7 @@ pub async fn run(options: Options) -> Result<()> {
         let due = burst
             .map(|(first, last)| (last + DEBOUNCE).min(first + MAX_DELAY))
             .unwrap_or_else(far_future);
+        let deferred_due = daemon.deferred.map_or_else(far_future, |(at, _)| at);
         tokio::select! {
             _ = terminate.recv() => {
                 info!("SIGTERM: stopping");
@@ -341,6 +374,11 @@ pub async fn run(options: Options) -> Result<()> {
                         warning!("{err:#}; trying again in 5 s (periodic reconciles go on)");
                         resubscribe_at = Instant::now() + Duration::from_secs(5);
                     }
+                }
+            }
+            () = sleep_until(deferred_due), if daemon.deferred.is_some() => {
+                if let Some((_, trigger)) = daemon.deferred.take() {
+                    daemon.reconcile(trigger).await;
                 }
             }
             () = sleep_until(due), if burst.is_some() => {
@@ -391,7 +429,13 @@ impl Daemon {
         if !force && read.fingerprint == self.fingerprint {
             return Reload::Unchanged;
         }
+        // SIGHUP means "the file is ready"; a change found on our own may be
+        // a half-written file, which applied would remove aliases.
+        if let Some(wait) = read.unsettled(self.identity).filter(|_| !force) {
+            return Reload::Deferred(wait);
+        }
         self.fingerprint = read.fingerprint;
+        self.identity = read.identity;
         match parse_config(&self.options.config, read.text) {
             Ok(config) => {
                 self.config = config;
@@ -412,8 +456,22 @@ impl Daemon {
             Err(err) => return self.failed(trigger, anyhow!("taking the run lock: {err}")),
         };
         let reload = self.refresh_config(trigger == Trigger::Reload);
-        if let Reload::Failed(err) = &reload {
-            error!("config not reloaded, the previous one stays in force: {err:#}");
+        match &reload {
+            Reload::Failed(err) => {
+                error!("config not reloaded, the previous one stays in force: {err:#}")
+            }
+            Reload::Deferred(wait) => {
+                if self.deferred.is_none() {
+                    info!(
+                        "{} is being written in place; reconciling once it has been still for {} s",
+                        self.options.config.display(),
+                        SETTLE.as_secs()
+                    );
+                }
+                self.deferred = Some((Instant::now() + *wait, trigger));
+                return;
+            }
+            Reload::Reloaded | Reload::Unchanged => self.deferred = None,
         }
         let kernel = match Kernel::new(self.options.pins.clone()) {
             Ok(kernel) => kernel,
@@ -478,7 +536,7 @@ impl Daemon {
         match reload {
             Reload::Reloaded => self.exporter.stats().config_loaded(true),
             Reload::Failed(_) => self.exporter.stats().config_loaded(false),
-            Reload::Unchanged => {}
+            Reload::Unchanged | Reload::Deferred(_) => {}
         }
     }
 
@@ -516,6 +574,25 @@ impl Daemon {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_file_written_in_place_just_now_is_waited_for() {
+        use std::time::SystemTime;
+        let text = |identity, age: u64| ConfigText {
+            fingerprint: 0,
+            text: Ok(String::new()),
+            identity,
+            modified: SystemTime::now().checked_sub(Duration::from_millis(age)),
+        };
+        let wait = text(Some((1, 2)), 300).unsettled(Some((1, 2))).unwrap();
+        assert!(wait <= SETTLE - Duration::from_millis(300), "{wait:?}");
+        // Replaced (a new inode): complete at once.
+        assert_eq!(text(Some((1, 3)), 0).unsettled(Some((1, 2))), None);
+        // Still for longer than SETTLE.
+        assert_eq!(text(Some((1, 2)), 1500).unsettled(Some((1, 2))), None);
+        // Missing file: nothing to wait for.
+        assert_eq!(text(None, 0).unsettled(None), None);
+    }
 
     #[test]
     fn config_changes_are_seen_by_fingerprint_and_errors_name_the_line() {

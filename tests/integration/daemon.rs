@@ -1184,3 +1184,65 @@ fn the_systemd_unit_verifies_and_its_sandbox_is_tight() {
         .unwrap_or_else(|| panic!("no exposure level in:\n{report}"));
     assert!(exposure <= 3.0, "exposure {exposure}:\n{report}");
 }
+
+#[test]
+fn a_config_being_written_in_place_is_read_only_once_it_is_still() {
+    // `cat > alias-mgr.toml` or an editor writing in place: a reconcile that
+    // read the half-written file would remove the aliases not written yet.
+    let lab = Lab::new();
+    let alias =
+        |n: u8| format!("[[alias]]\ninterface = \"eth1\"\naddress = \"192.0.2.{n}/24\"\n\n");
+    write(&lab.config_path(), &(alias(1) + &alias(2)));
+    let daemon = Daemon::start(&lab, &[]);
+    assert!(lab.host.has_address("eth1", "192.0.2.2/24"));
+
+    // Half-way: truncated in place, only the first alias written so far.
+    {
+        use std::io::Write as _;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(lab.config_path())
+            .unwrap();
+        file.write_all(alias(1).as_bytes()).unwrap();
+    }
+    // A netlink event makes the daemon reconcile (after its 200 ms debounce).
+    lab.host
+        .sh(&["ip", "addr", "add", "198.51.100.9/32", "dev", "eth1"]);
+    thread::sleep(Duration::from_millis(600));
+    assert!(
+        lab.host.has_address("eth1", "192.0.2.2/24"),
+        "removed on a half-written file\n{}",
+        daemon.log()
+    );
+    assert!(
+        daemon.log().contains("is being written in place"),
+        "{}",
+        daemon.log()
+    );
+
+    // Finished (still in place): read once it has been still, and applied.
+    {
+        use std::io::Write as _;
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(lab.config_path())
+            .unwrap();
+        file.write_all((alias(2) + &alias(3)).as_bytes()).unwrap();
+    }
+    daemon.wait_for("the finished file applied", |_| {
+        lab.host.has_address("eth1", "192.0.2.3/24")
+    });
+    assert!(lab.host.has_address("eth1", "192.0.2.2/24"));
+    let metrics = daemon.metrics();
+    assert_eq!(
+        metrics.value("alias_mgr_config_reload_errors_total", &[]),
+        0.0
+    );
+    assert!(
+        lab.host.has_address("eth1", "198.51.100.9/32"),
+        "foreign kept"
+    );
+    let (status, log) = daemon.stop();
+    assert!(status.success(), "{status}\n{log}");
+}
