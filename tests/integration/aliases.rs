@@ -436,3 +436,88 @@ fn ifconfig_style_label_and_netmask_forms_add_and_remove_an_alias() {
     assert!(!lab.config_text().contains("192.168.0.1"));
     assert!(lab.config_text().contains("192.168.7.1/23"));
 }
+
+/// Owned (alias-mgr's) global addresses on eth1, as `ip -j addr` shows them.
+fn owned_count(lab: &Lab) -> usize {
+    let json = lab.host.json(&["ip", "-j", "addr", "show", "dev", "eth1"]);
+    json[0]["addr_info"].as_array().map_or(0, |infos| {
+        infos
+            .iter()
+            .filter(|i| i["local"].as_str().is_some_and(|a| a.starts_with("10.20.")))
+            .count()
+    })
+}
+
+/// Starts `alias-mgr apply`, SIGKILLs it once eth1 holds `at` (or, going
+/// down, at most `at`) of the test's addresses, and checks it died mid-way.
+fn kill_apply_midway(lab: &Lab, reached: impl Fn(usize) -> bool) {
+    let mut child = lab
+        .alias_mgr_command(&["apply"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !reached(owned_count(lab)) {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "apply finished before the kill point"
+        );
+        assert!(std::time::Instant::now() < deadline, "apply stalled");
+    }
+    child.kill().unwrap();
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "killed, not finished: {status}");
+}
+
+#[test]
+fn apply_killed_at_any_moment_converges_on_the_next_run() {
+    // Every command is a stateless reconcile: SIGKILL mid-way leaves a
+    // half-done kernel, and the next run finishes the job (no stale lock,
+    // no half-written file, nothing done twice).
+    const COUNT: usize = 3000;
+    let lab = Lab::new();
+    let mut config = String::from(
+        "[zone.lab]\nsubnets = [\"10.99.0.0/16\"]\ninput = \"drop\"\nallow = [\"icmp\"]\n\n",
+    );
+    for n in 0..COUNT {
+        config.push_str(&format!(
+            "[[alias]]\ninterface = \"eth1\"\naddress = \"10.20.{}.{}/32\"\n\n",
+            n / 250,
+            n % 250 + 1
+        ));
+    }
+    write(&lab.config_path(), &config);
+
+    for at in [1, COUNT / 2] {
+        kill_apply_midway(&lab, |n| n >= at);
+        assert!(owned_count(&lab) < COUNT, "killed before the end");
+        lab.ok(&["apply"]);
+        assert_eq!(owned_count(&lab), COUNT);
+        let plan = lab.ok(&["plan"]);
+        assert!(plan.contains("nothing to do"), "{plan}");
+        // Back to nothing, to be killed again from the start.
+        if at == 1 {
+            write(&lab.config_path(), "");
+            lab.ok(&["apply"]);
+            assert_eq!(owned_count(&lab), 0);
+            write(&lab.config_path(), &config);
+        }
+    }
+    let nft = lab
+        .host
+        .json(&["nft", "-j", "list", "table", "inet", "alias_mgr"]);
+    assert!(nft.to_string().contains("10.99.0.0"), "{nft}");
+    assert_eq!(lab.counters("10.20.0.1").0, 0, "tracked");
+
+    // Killed while removing: the next run removes the rest.
+    write(&lab.config_path(), "");
+    kill_apply_midway(&lab, |n| n <= COUNT / 2);
+    assert!(owned_count(&lab) > 0, "killed before the end");
+    lab.ok(&["apply"]);
+    assert_eq!(owned_count(&lab), 0);
+    assert!(!lab
+        .host
+        .try_sh(&["nft", "list", "table", "inet", "alias_mgr"]));
+    assert_eq!(lab.ok(&["counters", "show", "--json"]).trim(), "[]");
+}
