@@ -6,10 +6,12 @@ use core::mem::size_of;
 
 use alias_ebpf::{AddrKey, TrafficCounters, MAX_TRACKED_ADDRESSES};
 use aya_ebpf::{
+    helpers::bpf_ktime_get_ns,
     macros::{classifier, map},
-    maps::PerCpuHashMap,
+    maps::{PerCpuArray, PerCpuHashMap},
     programs::TcContext,
 };
+use aya_log_ebpf::warn;
 
 /// TCX_NEXT (also TC_ACT_UNSPEC for classic tc): no verdict.
 const TC_NEXT: i32 = -1;
@@ -30,6 +32,30 @@ const UDP_HLEN: usize = 8;
 #[map]
 static COUNTERS: PerCpuHashMap<AddrKey, TrafficCounters> =
     PerCpuHashMap::pinned(MAX_TRACKED_ADDRESSES, 0);
+
+/// When this CPU last logged, in ns since boot: warnings are for a person
+/// reading the log, so at most one per second per CPU reaches the ring buffer.
+#[map]
+static LAST_WARNING: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
+const WARNING_INTERVAL_NS: u64 = 1_000_000_000;
+
+/// Whether a warning may be logged now (and, if so, notes that it was).
+#[inline(always)]
+fn warning_allowed() -> bool {
+    let Some(last) = LAST_WARNING.get_ptr_mut(0) else {
+        return false;
+    };
+    // SAFETY: bpf_ktime_get_ns has no preconditions.
+    let now = unsafe { bpf_ktime_get_ns() };
+    // SAFETY: a per-CPU slot, written only by programs on this CPU.
+    unsafe {
+        if *last != 0 && now.wrapping_sub(*last) < WARNING_INTERVAL_NS {
+            return false;
+        }
+        *last = now;
+    }
+    true
+}
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Direction {
@@ -144,12 +170,36 @@ fn count(ctx: &TcContext, has_eth: bool, direction: Direction) -> Option<()> {
     let segments = if gso_segs > 1 { gso_segs as u64 } else { 1 };
     let mut bytes = ctx.len() as u64;
     if segments > 1 {
-        // On the wire every segment repeats the L2..L4 headers.
+        // On the wire every segment repeats the L2..L4 headers. Where the L4
+        // header cannot be sized, the packets still count and the bytes of
+        // the repeated L4 headers are left out, with a warning.
         let l4 = l3 + l3_len;
         let l4_len = match l4_proto {
-            IPPROTO_TCP => ((read_byte(ctx, l4 + 12)? >> 4) as usize) * 4,
+            IPPROTO_TCP => match read_byte(ctx, l4 + 12) {
+                Some(data_offset) => ((data_offset >> 4) as usize) * 4,
+                None => {
+                    if warning_allowed() {
+                        warn!(
+                            ctx,
+                            "GSO packet of {} segments: TCP header unreadable, its per-segment copies are not counted in bytes",
+                            segments
+                        );
+                    }
+                    0
+                }
+            },
             IPPROTO_UDP => UDP_HLEN,
-            _ => 0,
+            other => {
+                if warning_allowed() {
+                    warn!(
+                        ctx,
+                        "GSO packet of {} segments over IP protocol {} (a tunnel or IPv6 extension header): per-segment headers past the IP header are not counted in bytes",
+                        segments,
+                        other
+                    );
+                }
+                0
+            }
         };
         bytes += (segments - 1) * (l4 + l4_len) as u64;
     }

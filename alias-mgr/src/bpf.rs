@@ -28,6 +28,7 @@ use aya::{
     },
     Ebpf, EbpfLoader,
 };
+use aya_log::EbpfLogger;
 
 /// The classifier object, built by build.rs from the `alias-ebpf` crate.
 static CLASSIFIER_OBJECT: &[u8] =
@@ -388,6 +389,54 @@ enum PinnedLinkState {
         tag: u64,
         link: FdLink,
     },
+}
+
+/// The warnings one loaded classifier instance logs with aya-log, read from
+/// its `AYA_LOGS` ring (the ingress and egress programs attached to one
+/// interface come from one load and share it).
+pub struct ClassifierLog<T: log::Log> {
+    logger: EbpfLogger<T>,
+}
+
+impl<T: log::Log> ClassifierLog<T> {
+    /// Starts reading the ring of the instance `program_id` belongs to;
+    /// records already waiting there are read too.
+    pub fn follow(program_id: u32, logger: T) -> Result<Self> {
+        let logger = EbpfLogger::init_from_id_with_logger(program_id, logger).map_err(|err| {
+            aya_error(format!("opening the log ring of program {program_id}"), err)
+        })?;
+        Ok(Self { logger })
+    }
+
+    /// Hands every waiting record to the logger. A record the reader cannot
+    /// decode panics inside aya-log; that is contained here, so a bad record
+    /// costs its own text and never the daemon.
+    pub fn drain(&mut self) -> Result<(), String> {
+        let logger = &mut self.logger;
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| logger.flush()))
+            .map_err(|_| "an undecodable classifier log record was skipped".to_string())
+    }
+}
+
+impl PinDir {
+    /// The id of the program behind `iface`'s pinned ingress link, if any.
+    pub fn ingress_program_id(&self, iface: &str) -> Result<Option<u32>> {
+        let pin = self.link_pin(iface, Hook::Ingress);
+        let pinned = match PinnedLink::from_pin(&pin) {
+            Ok(pinned) => pinned,
+            Err(_) if !pin.exists() => return Ok(None),
+            Err(err) => {
+                return Err(aya_error(
+                    format!("opening pinned link {}", pin.display()),
+                    err,
+                ))
+            }
+        };
+        let info = FdLink::from(pinned)
+            .info()
+            .map_err(|err| aya_error("reading link info", err))?;
+        Ok(Some(info.program_id()))
+    }
 }
 
 /// What the pin for one hook of `iface` holds; changes nothing.

@@ -22,6 +22,7 @@
 //! once the first reconcile is done.
 
 use std::{
+    collections::BTreeMap,
     ffi::OsStr,
     fmt,
     hash::{DefaultHasher, Hash, Hasher},
@@ -45,7 +46,7 @@ use tokio::{
 
 use crate::{
     apply::Kernel,
-    bpf::PinDir,
+    bpf::{ClassifierLog, PinDir},
     cli,
     config::{ConfigError, ConfigFile},
     metrics::{self, AddressIndex, Exporter, KernelSources, Trigger},
@@ -82,7 +83,7 @@ pub struct Options {
     pub reconcile_interval: Option<Duration>,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Level {
     Error,
     Warning,
@@ -123,6 +124,39 @@ macro_rules! warning {
 }
 macro_rules! error {
     ($($arg:tt)*) => { log(Level::Error, format_args!($($arg)*)) };
+}
+
+/// How often the classifier's log rings are read. The classifier logs at
+/// most one warning per second per CPU, far below what a ring holds.
+const CLASSIFIER_LOG_EVERY: Duration = Duration::from_secs(1);
+
+/// Where the warnings the classifier logs with aya-log go: the daemon's log,
+/// tagged with the interface, and the warnings metric.
+struct ClassifierLogSink {
+    interface: String,
+    exporter: Arc<Exporter>,
+}
+
+impl log::Log for ClassifierLogSink {
+    fn enabled(&self, _: &log::Metadata) -> bool {
+        true
+    }
+
+    fn log(&self, record: &log::Record) {
+        let level = match record.level() {
+            log::Level::Error | log::Level::Warn => Level::Warning,
+            _ => Level::Info,
+        };
+        if level == Level::Warning {
+            self.exporter.stats().classifier_warning();
+        }
+        log(
+            level,
+            format_args!("classifier on {}: {}", self.interface, record.args()),
+        );
+    }
+
+    fn flush(&self) {}
 }
 
 /// Hands freed heap pages back to the kernel. A reconcile or scrape of
@@ -204,6 +238,9 @@ struct Daemon {
     identity: Option<(u64, u64)>,
     /// A reconcile put off until the config file settles, and its trigger.
     deferred: Option<(Instant, Trigger)>,
+    /// The log rings of the attached classifier instances, by the id of
+    /// their ingress program.
+    classifier_logs: BTreeMap<u32, ClassifierLog<ClassifierLogSink>>,
     last_error: Option<(String, Instant)>,
     last_pending: Vec<String>,
     listening: SocketAddr,
@@ -313,6 +350,7 @@ pub async fn run(options: Options) -> Result<()> {
         fingerprint,
         identity,
         deferred: None,
+        classifier_logs: BTreeMap::new(),
         last_error: None,
         last_pending: Vec::new(),
         listening,
@@ -322,6 +360,8 @@ pub async fn run(options: Options) -> Result<()> {
     notify("READY=1");
 
     let far_future = || Instant::now() + Duration::from_secs(86_400 * 365);
+    let mut classifier_log_timer = tokio::time::interval(CLASSIFIER_LOG_EVERY);
+    classifier_log_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut periodic = daemon.options.reconcile_interval.map(|every| {
         let mut timer = tokio::time::interval_at(Instant::now() + every, every);
         timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -385,6 +425,7 @@ pub async fn run(options: Options) -> Result<()> {
                 burst = None;
                 daemon.reconcile(Trigger::Netlink).await;
             }
+            _ = classifier_log_timer.tick() => daemon.drain_classifier_logs(),
             _ = tick(&mut periodic) => {
                 daemon.reconcile(Trigger::Periodic).await;
             }
@@ -514,6 +555,7 @@ impl Daemon {
             Err(err) => self.failed(trigger, err),
         }
         self.refresh_index(&kernel).await;
+        self.follow_classifier_logs();
         // Published only now, so a scrape that sees the reload also sees its
         // result applied.
         self.publish_reload(&reload);
@@ -530,6 +572,54 @@ impl Daemon {
                 "failed, see the log"
             }
         ));
+    }
+
+    /// Follows the log ring of every classifier instance attached under the
+    /// pin dir, and lets go of those no longer attached.
+    fn follow_classifier_logs(&mut self) {
+        let pins = &self.options.pins;
+        let attached = match pins.attached_interfaces() {
+            Ok(names) => names,
+            Err(err) => {
+                return warning!("listing attached interfaces for the classifier log: {err}")
+            }
+        };
+        let mut current = BTreeMap::new();
+        for interface in attached {
+            match pins.ingress_program_id(&interface) {
+                Ok(Some(id)) => {
+                    current.insert(id, interface);
+                }
+                Ok(None) => {}
+                Err(err) => warning!("classifier log of {interface}: {err}"),
+            }
+        }
+        self.classifier_logs
+            .retain(|id, _| current.contains_key(id));
+        for (id, interface) in current {
+            if self.classifier_logs.contains_key(&id) {
+                continue;
+            }
+            let sink = ClassifierLogSink {
+                interface: interface.clone(),
+                exporter: self.exporter.clone(),
+            };
+            match ClassifierLog::follow(id, sink) {
+                Ok(log) => {
+                    self.classifier_logs.insert(id, log);
+                }
+                Err(err) => warning!("classifier log of {interface}: {err}"),
+            }
+        }
+        self.drain_classifier_logs();
+    }
+
+    fn drain_classifier_logs(&mut self) {
+        for log in self.classifier_logs.values_mut() {
+            if let Err(err) = log.drain() {
+                warning!("{err}");
+            }
+        }
     }
 
     fn publish_reload(&self, reload: &Reload) {

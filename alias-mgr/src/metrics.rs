@@ -97,6 +97,7 @@ enum Family {
     ReconcileErrors,
     ReconcileChanges,
     DriftEvents,
+    ClassifierWarnings,
     LastReconcileSuccess,
     LastReconcileSuccessTimestamp,
     ConfigReloads,
@@ -115,7 +116,7 @@ enum Family {
 }
 
 impl Family {
-    const ALL: [Family; 29] = [
+    const ALL: [Family; 30] = [
         Family::BuildInfo,
         Family::AddressInfo,
         Family::ReceiveBytes,
@@ -130,6 +131,7 @@ impl Family {
         Family::ReconcileErrors,
         Family::ReconcileChanges,
         Family::DriftEvents,
+        Family::ClassifierWarnings,
         Family::LastReconcileSuccess,
         Family::LastReconcileSuccessTimestamp,
         Family::ConfigReloads,
@@ -178,6 +180,8 @@ impl Family {
                 "Kernel changes (addresses, routes, counters, zone table) made by this daemon's reconciles, by trigger."),
             Family::DriftEvents => def!("alias_mgr_drift_events_total", Counter, &[],
                 "Times the daemon found the kernel differing from an unchanged config (an owned alias deleted or changed by hand, an interface appearing with pending aliases) and changed it back."),
+            Family::ClassifierWarnings => def!("alias_mgr_classifier_warnings_total", Counter, &[],
+                "Warnings the eBPF classifier logged (aya-log) since the daemon started, e.g. a GSO packet whose per-segment headers could not all be counted in bytes; the daemon log has the text."),
             Family::LastReconcileSuccess => def!("alias_mgr_last_reconcile_success", Gauge, &[],
                 "Whether the last reconcile succeeded (1) or failed (0)."),
             Family::LastReconcileSuccessTimestamp => def!("alias_mgr_last_reconcile_success_timestamp_seconds", Gauge, &[],
@@ -254,6 +258,7 @@ pub struct DaemonStats {
     reconcile_errors: [AtomicU64; 4],
     reconcile_changes: [AtomicU64; 4],
     drift_events: AtomicU64,
+    classifier_warnings: AtomicU64,
     /// 1, 0, or u64::MAX before the first reconcile.
     last_reconcile_success: AtomicU64,
     last_reconcile_success_time: AtomicU64,
@@ -314,6 +319,10 @@ impl DaemonStats {
     pub fn netlink_event(&self, change: Change) {
         let at = Change::ALL.iter().position(|c| *c == change).unwrap_or(0);
         self.netlink_events[at].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn classifier_warning(&self) {
+        self.classifier_warnings.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn drift_events(&self) -> u64 {
@@ -614,6 +623,7 @@ struct StatsSnapshot {
     reconcile_errors: [u64; 4],
     reconcile_changes: [u64; 4],
     drift_events: u64,
+    classifier_warnings: u64,
     last_reconcile_success: Option<bool>,
     last_reconcile_success_time: f64,
     config_reloads: u64,
@@ -632,6 +642,7 @@ impl StatsSnapshot {
             reconcile_errors: all(&stats.reconcile_errors),
             reconcile_changes: all(&stats.reconcile_changes),
             drift_events: load(&stats.drift_events),
+            classifier_warnings: load(&stats.classifier_warnings),
             last_reconcile_success: match load(&stats.last_reconcile_success) {
                 u64::MAX => None,
                 v => Some(v == 1),
@@ -809,6 +820,7 @@ impl Scrape {
                 }
             }
             Family::DriftEvents => out.push(&[], stats.drift_events as f64),
+            Family::ClassifierWarnings => out.push(&[], stats.classifier_warnings as f64),
             Family::LastReconcileSuccess => {
                 if let Some(ok) = stats.last_reconcile_success {
                     out.push(&[], bool_value(ok));

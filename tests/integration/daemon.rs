@@ -1246,3 +1246,46 @@ fn a_config_being_written_in_place_is_read_only_once_it_is_still() {
     let (status, log) = daemon.stop();
     assert!(status.success(), "{status}\n{log}");
 }
+
+#[test]
+fn classifier_warnings_reach_the_daemon_log_and_metric_at_most_once_a_second() {
+    use crate::counters::{ip_frame, run_classifier};
+    let lab = counting_lab();
+    write(
+        &lab.config_path(),
+        "[[alias]]\ninterface = \"eth1\"\naddress = \"192.0.2.1/24\"\n",
+    );
+    let daemon = Daemon::start(&lab, &[]);
+    // A GSO super-packet of GRE: counted as its 3 segments, but the GRE and
+    // inner headers each segment repeats cannot be sized, so the classifier
+    // warns (aya-log) and the daemon passes the warning on.
+    let (host, peer) = (HOST4.parse().unwrap(), PEER4.parse().unwrap());
+    let frame = ip_frame(&[], peer, host, 47, &[0, 0, 0x08, 0x00], 3 * 500);
+    let before = lab.counters(HOST4);
+    run_classifier(&lab, "ingress", &frame, "gre-1", Some(3));
+    // Again at once on the same CPU: counted, not logged (one per second).
+    run_classifier(&lab, "ingress", &frame, "gre-2", Some(3));
+    assert_eq!(
+        delta(lab.counters(HOST4), before),
+        (6, 2 * (frame.len() as u64 + 2 * (14 + 20)), 0, 0)
+    );
+    daemon.wait_for("the warning read from the ring", |m| {
+        m.value("alias_mgr_classifier_warnings_total", &[]) >= 1.0
+    });
+    thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        daemon
+            .metrics()
+            .value("alias_mgr_classifier_warnings_total", &[]),
+        1.0,
+        "{}",
+        daemon.log()
+    );
+    let log = daemon.log();
+    assert!(
+        log.contains("classifier on eth1: GSO packet of 3 segments over IP protocol 47"),
+        "{log}"
+    );
+    let (status, log) = daemon.stop();
+    assert!(status.success(), "{status}\n{log}");
+}
