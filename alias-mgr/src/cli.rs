@@ -128,6 +128,19 @@ pub enum Command {
     },
 }
 
+impl Command {
+    /// Commands that change nothing on the system.
+    fn only_reads(&self) -> bool {
+        match self {
+            Command::List { .. } | Command::Plan { .. } | Command::Zones { .. } => true,
+            Command::Apply { dry_run, .. } => *dry_run,
+            Command::Import { write, .. } => !write,
+            Command::Counters(CountersCommand::Show { .. }) => true,
+            _ => false,
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum CountersCommand {
     /// Attach the classifier to an interface (TCX ingress and egress).
@@ -149,6 +162,14 @@ pub enum CountersCommand {
 /// (`alias-mgr: error: what: why: fix`) and returns the exit status.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.command.only_reads() {
+        // `alias-mgr list | head` ends quietly, as other tools do; commands
+        // that change the system keep going when their output goes away.
+        // SAFETY: restoring the default disposition of a signal.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -766,7 +787,22 @@ async fn list(config: &Path, pins: PinDir, interface: Option<&str>, json: bool) 
     Ok(())
 }
 
+/// `plan`, `apply` and the daemon make the kernel match the file, removing
+/// what it does not list: a mistyped --config or a deleted file must not
+/// read as "manage nothing".
+pub(crate) fn require_config(config: &Path) -> Result<()> {
+    match fs::metadata(config) {
+        Ok(_) => Ok(()),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => bail!(
+            "config {} does not exist; check --config (or ALIAS_MGR_CONFIG), or create it: `alias-mgr add` writes it, and an empty file means no aliases (apply then removes every alias alias-mgr added)",
+            config.display()
+        ),
+        Err(err) => Err(err).with_context(|| format!("reading config {}", config.display())),
+    }
+}
+
 async fn plan_command(config: &Path, pins: PinDir, json: bool) -> Result<()> {
+    require_config(config)?;
     let file = ConfigFile::load(config)?;
     let kernel = Kernel::new(pins)?;
     let desired = desired(&file, &file.config().aliases);
@@ -778,14 +814,21 @@ async fn plan_command(config: &Path, pins: PinDir, json: bool) -> Result<()> {
         for conflict in &plan.conflicts {
             println!("conflict: {conflict}");
         }
-        if plan.is_empty() {
+        if plan.is_empty() && plan.conflicts.is_empty() {
             println!("nothing to do: the kernel matches {}", config.display());
         }
+    }
+    if !plan.conflicts.is_empty() {
+        bail!(
+            "apply would refuse to run: {} conflict(s) listed above; resolve them first",
+            plan.conflicts.len()
+        );
     }
     Ok(())
 }
 
 async fn apply_command(config: &Path, pins: PinDir, dry_run: bool) -> Result<()> {
+    require_config(config)?;
     let _lock = lock(config)?;
     let file = ConfigFile::load(config)?;
     let kernel = Kernel::new(pins)?;
@@ -809,8 +852,10 @@ async fn apply_command(config: &Path, pins: PinDir, dry_run: bool) -> Result<()>
     if applied.is_empty() {
         println!("nothing to do: the kernel matches {}", config.display());
     } else {
-        let zone_reload = usize::from(!applied.zone_changes.is_empty());
-        println!("applied {} change(s)", applied.actions.len() + zone_reload);
+        println!(
+            "applied {} change(s)",
+            applied.actions.len() + applied.zone_changes.len()
+        );
     }
     Ok(())
 }

@@ -273,10 +273,15 @@ impl ConfigText {
 fn read_config(path: &Path) -> ConfigText {
     use std::os::unix::fs::MetadataExt;
     let metadata = std::fs::metadata(path).ok();
-    let text = match std::fs::read_to_string(path) {
-        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(String::new()),
-        other => other,
-    };
+    // A missing file is an error, not an empty config: read as "no aliases"
+    // it would remove every alias (a moved file, a mistyped path).
+    let text = std::fs::read_to_string(path).map_err(|err| match err.kind() {
+        io::ErrorKind::NotFound => io::Error::new(
+            io::ErrorKind::NotFound,
+            "the file does not exist (moved or deleted?); put it back, or write an empty file to manage no aliases",
+        ),
+        _ => err,
+    });
     let mut hasher = DefaultHasher::new();
     match &text {
         Ok(text) => text.hash(&mut hasher),
@@ -691,13 +696,13 @@ mod tests {
         let path = dir.join("alias-mgr.toml");
         let _ = std::fs::remove_file(&path);
 
-        // Missing: an empty config, as for the CLI.
+        // Missing: an error naming the file and the fix, never "no aliases".
         let missing = read_config(&path);
-        assert!(parse_config(&path, missing.text)
-            .unwrap()
-            .config()
-            .aliases
-            .is_empty());
+        let err = format!("{:#}", parse_config(&path, missing.text).unwrap_err());
+        assert!(
+            err.contains("alias-mgr.toml") && err.contains("does not exist"),
+            "{err}"
+        );
         assert_eq!(read_config(&path).fingerprint, missing.fingerprint);
 
         std::fs::write(

@@ -521,3 +521,73 @@ fn apply_killed_at_any_moment_converges_on_the_next_run() {
         .try_sh(&["nft", "list", "table", "inet", "alias_mgr"]));
     assert_eq!(lab.ok(&["counters", "show", "--json"]).trim(), "[]");
 }
+
+#[test]
+fn a_missing_config_is_an_error_never_an_empty_one() {
+    let lab = Lab::new();
+    lab.ok(&[
+        "add",
+        "eth1",
+        "192.168.0.1/24",
+        "--route",
+        "10.9.0.0/16@192.168.0.254",
+    ]);
+    let moved = lab.dir.join("moved.toml");
+    std::fs::rename(lab.config_path(), &moved).unwrap();
+    for command in [&["apply"][..], &["plan"], &["apply", "--dry-run"]] {
+        let err = lab.fails(command);
+        assert!(
+            err.contains("does not exist") && err.contains("--config"),
+            "{command:?}: {err}"
+        );
+    }
+    assert!(lab.host.has_address("eth1", "192.168.0.1/24"));
+    assert!(lab.host.has_route("-4", "10.9.0.0/16"));
+    assert!(!lab.config_path().exists(), "nothing created");
+    std::fs::rename(&moved, lab.config_path()).unwrap();
+    assert!(lab.ok(&["plan"]).contains("nothing to do"));
+}
+
+#[test]
+fn plan_fails_when_apply_would_refuse_and_list_into_a_closed_pipe_is_quiet() {
+    let lab = Lab::new();
+    lab.host
+        .sh(&["ip", "addr", "add", "10.80.0.1/24", "dev", "eth1"]);
+    write(
+        &lab.config_path(),
+        "[[alias]]\ninterface = \"eth1\"\naddress = \"10.80.0.1/24\"\n",
+    );
+    let out = lab.alias_mgr(&["plan"]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(!out.status.success(), "{stdout}");
+    assert!(stdout.contains("conflict:"), "{stdout}");
+    assert!(stderr.contains("apply would refuse"), "{stderr}");
+
+    // `alias-mgr list | head -c 1`: the reader goes away early, with more
+    // output pending than a pipe holds (1,500 lines).
+    let batch = lab.dir.join("addresses.batch");
+    let lines: String = (0..1500)
+        .map(|n| format!("addr add 10.81.{}.{}/32 dev eth1\n", n / 250, n % 250 + 1))
+        .collect();
+    std::fs::write(&batch, lines).unwrap();
+    lab.host.sh(&["ip", "-batch", batch.to_str().unwrap()]);
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "nsenter --net=/run/netns/{} {} --config {} --pin-dir {} list | head -c 1 >/dev/null",
+            lab.host.name,
+            env!("CARGO_BIN_EXE_alias-mgr"),
+            lab.config_path().display(),
+            lab.pin_dir.display()
+        ))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("error") && !stderr.contains("panicked"),
+        "{stderr}"
+    );
+}

@@ -1289,3 +1289,37 @@ fn classifier_warnings_reach_the_daemon_log_and_metric_at_most_once_a_second() {
     let (status, log) = daemon.stop();
     assert!(status.success(), "{status}\n{log}");
 }
+
+#[test]
+fn a_config_moved_away_keeps_the_previous_one_in_force() {
+    let lab = Lab::new();
+    let mut missing = Daemon::spawn(&lab, &lab.pin_dir, &[]);
+    let status = missing.child.wait().unwrap();
+    let err = missing.log();
+    assert!(
+        !status.success() && err.contains("does not exist"),
+        "a daemon without its config refuses to start: {err}"
+    );
+    write(
+        &lab.config_path(),
+        "[[alias]]\ninterface = \"eth1\"\naddress = \"192.0.2.1/24\"\n",
+    );
+    let daemon = Daemon::start(&lab, &[]);
+    std::fs::rename(lab.config_path(), lab.dir.join("moved.toml")).unwrap();
+    daemon.signal(libc::SIGHUP);
+    daemon.wait_for("the failed reload reported", |m| {
+        m.value("alias_mgr_config_reload_errors_total", &[]) >= 1.0
+    });
+    assert!(lab.host.has_address("eth1", "192.0.2.1/24"));
+    // Drift is still healed with the config in force.
+    lab.host
+        .sh(&["ip", "addr", "del", "192.0.2.1/24", "dev", "eth1"]);
+    daemon.wait_for("healed", |_| lab.host.has_address("eth1", "192.0.2.1/24"));
+    let log = daemon.log();
+    assert!(
+        log.contains("does not exist") && log.contains("previous one stays in force"),
+        "{log}"
+    );
+    let (status, log) = daemon.stop();
+    assert!(status.success(), "{status}\n{log}");
+}
