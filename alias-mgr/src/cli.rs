@@ -21,7 +21,10 @@ use crate::{
     bpf::{LinkLayer, PinDir},
     config::ConfigFile,
     import::{self, ImportFormat},
-    model::{classful_prefix, validate_label, AliasSpec, RouteSpec},
+    model::{
+        check_alias_address, classful_prefix, validate_label, validate_label_for, AliasSpec,
+        RouteSpec,
+    },
     plan::{Desired, Plan, Scope},
 };
 
@@ -355,22 +358,6 @@ fn split_label(name: &str) -> (&str, Option<&str>) {
     }
 }
 
-fn check_unicast(net: &IpNet) -> Result<()> {
-    let ip = net.addr();
-    if ip.is_unspecified() || ip.is_multicast() || ip.is_loopback() {
-        bail!("{ip} cannot be an alias: it is an unspecified, multicast or loopback address");
-    }
-    if let (IpNet::V4(v4), true) = (net, net.prefix_len() <= 30) {
-        if v4.addr() == v4.network() || v4.addr() == v4.broadcast() {
-            bail!(
-                "{net} is the network or broadcast address of {}; pick a host address inside it",
-                net.trunc()
-            );
-        }
-    }
-    Ok(())
-}
-
 async fn add(config: &Path, pins: PinDir, mut request: AddRequest) -> Result<()> {
     if let (interface, Some(label)) = split_label(&request.interface) {
         if request.label.as_deref().is_some_and(|given| given != label) {
@@ -401,6 +388,11 @@ async fn add(config: &Path, pins: PinDir, mut request: AddRequest) -> Result<()>
     let live = &observed.addresses;
 
     let (ip, prefix) = parse_address(&request.address)?;
+    // What no prefix can make an alias (multicast, loopback...), before one
+    // is guessed for it.
+    let host_prefix = if ip.is_ipv4() { 32 } else { 128 };
+    check_alias_address(&IpNet::new(ip, host_prefix).expect("host prefix"))
+        .map_err(|e| anyhow!(e))?;
     let prefix = match prefix {
         Some(prefix) => prefix,
         None => {
@@ -435,7 +427,7 @@ async fn add(config: &Path, pins: PinDir, mut request: AddRequest) -> Result<()>
     };
     let address =
         IpNet::new(ip, prefix).map_err(|_| anyhow!("invalid prefix length /{prefix} for {ip}"))?;
-    check_unicast(&address)?;
+    check_alias_address(&address).map_err(|e| anyhow!(e))?;
 
     if let Some(existing) = live.iter().find(|a| a.address.addr() == ip) {
         if existing.owned() {
@@ -461,7 +453,7 @@ async fn add(config: &Path, pins: PinDir, mut request: AddRequest) -> Result<()>
     let label =
         match request.label {
             Some(label) => {
-                validate_label(&label).map_err(|e| anyhow!(e))?;
+                validate_label_for(&label, &iface.name).map_err(|e| anyhow!(e))?;
                 let taken =
                     live.iter()
                         .any(|a| a.ifindex == iface.index && a.label.as_deref() == Some(&label))
@@ -483,6 +475,9 @@ async fn add(config: &Path, pins: PinDir, mut request: AddRequest) -> Result<()>
             || route.destination.addr().is_ipv4() != ip.is_ipv4()
         {
             bail!("route {route} is not of the same IP version as {address}");
+        }
+        if route.gateway == Some(ip) {
+            bail!("route {route} goes via {ip}, the alias itself; give the gateway of that network (a router on {}), or omit @GATEWAY for a route straight onto the link", address.trunc());
         }
     }
     let alias = AliasSpec {
@@ -1107,15 +1102,6 @@ mod tests {
         assert_eq!(split_label("eth1:0"), ("eth1", Some("eth1:0")));
         assert_eq!(split_label("eth1:web"), ("eth1", Some("eth1:web")));
         assert_eq!(split_label("eth1"), ("eth1", None));
-    }
-
-    #[test]
-    fn network_and_broadcast_addresses_are_refused() {
-        assert!(check_unicast(&"192.168.0.0/24".parse().unwrap()).is_err());
-        assert!(check_unicast(&"192.168.0.255/24".parse().unwrap()).is_err());
-        assert!(check_unicast(&"192.168.0.1/24".parse().unwrap()).is_ok());
-        assert!(check_unicast(&"192.168.0.1/32".parse().unwrap()).is_ok());
-        assert!(check_unicast(&"224.0.0.1/24".parse().unwrap()).is_err());
     }
 
     #[test]

@@ -24,7 +24,9 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 use toml_edit::{ImDocument, Item, Key, Table, TableLike};
 
-use crate::model::{classful_prefix, validate_label, AliasSpec, RouteSpec, MAX_LABEL_LEN};
+use crate::model::{
+    check_alias_address, classful_prefix, validate_label_for, AliasSpec, RouteSpec, MAX_LABEL_LEN,
+};
 
 const TOP_KEYS: &[&str] = &["settings", "alias", "zone"];
 const SETTINGS_KEYS: &[&str] = &["promote_secondaries", "counters"];
@@ -267,6 +269,9 @@ pub enum ConfigError {
         column: usize,
         message: String,
     },
+    /// An entry alias-mgr was asked to add would make the file invalid.
+    #[error("{path}: cannot add this entry: {message}")]
+    NewEntry { path: PathBuf, message: String },
 }
 
 fn io_error(path: &Path) -> impl FnOnce(io::Error) -> ConfigError + '_ {
@@ -507,7 +512,12 @@ impl ConfigFile {
             ImDocument::parse(text.as_str()).map_err(|e| syntax_error(&self.path, text, &e))?;
         let at = alias_insertion_point(text, &doc);
         let blocks: Vec<String> = aliases.iter().map(alias_block).collect();
-        Self::parse(&self.path, &insert_blocks(text, at, &blocks))
+        // The file itself was valid: a problem is the new entries', and a
+        // line number would point into text that is not on disk.
+        Self::parse(&self.path, &insert_blocks(text, at, &blocks)).map_err(|err| match err {
+            ConfigError::Invalid { path, message, .. } => ConfigError::NewEntry { path, message },
+            other => other,
+        })
     }
 }
 
@@ -610,7 +620,7 @@ fn find_alias<'d>(doc: &'d ImDocument<&str>, interface: &str, ip: IpAddr) -> Opt
         t.get("interface").and_then(Item::as_str) == Some(interface)
             && t.get("address")
                 .and_then(Item::as_str)
-                .and_then(|a| a.parse::<IpNet>().ok())
+                .and_then(|a| parse_address(a).ok())
                 .map(|n| n.addr())
                 == Some(ip)
     })
@@ -1029,10 +1039,11 @@ impl Checker<'_> {
             ));
         };
         let address = parse_address(address).map_err(|m| self.error(&address_span, m))?;
+        check_alias_address(&address).map_err(|m| self.error(&address_span, m))?;
         let ip = address.addr();
         let label = self.string(table, "label", "\"eth1:0\"")?;
         if let Some((label, span)) = &label {
-            validate_label(label).map_err(|m| self.error(span, m))?;
+            validate_label_for(label, interface).map_err(|m| self.error(span, m))?;
         }
         let zone = self.string(table, "zone", "\"lab\"")?;
         if let Some((zone, span)) = &zone {
@@ -1060,6 +1071,12 @@ impl Checker<'_> {
                     ),
                 };
                 return Err(self.error(&span, message));
+            }
+            if route.gateway == Some(ip) {
+                return Err(self.error(
+                    &span,
+                    format!("route {text:?} goes via {ip}, the alias itself; give a router on {} as the gateway, or drop @{ip} for a route straight onto the link", address.trunc()),
+                ));
             }
             if routes.contains(&route) {
                 return Err(self.error(
@@ -1201,14 +1218,27 @@ fn family(ip: IpAddr) -> &'static str {
     }
 }
 
-/// The valid key nearest to a typo, if it is near enough to be a guess.
+/// The valid key nearest to a typo, if it is near enough to be a guess:
+/// two edits, or a quarter of the key for long keys (so the singular
+/// `promote_secondary` still finds `promote_secondaries`), or a shortened
+/// key (`promote`).
 fn closest<'v>(name: &str, valid: &[&'v str]) -> Option<&'v str> {
-    valid
+    let name = name.to_ascii_lowercase();
+    let near = valid
         .iter()
-        .map(|v| (edit_distance(name, v), *v))
-        .filter(|(d, _)| *d <= 2)
+        .map(|v| (edit_distance(&name, v), *v))
+        .filter(|(d, v)| *d <= 2.max(v.chars().count() / 4))
         .min()
-        .map(|(_, v)| v)
+        .map(|(_, v)| v);
+    near.or_else(|| {
+        let mut prefixed = valid
+            .iter()
+            .filter(|v| name.chars().count() >= 4 && v.starts_with(name.as_str()));
+        match (prefixed.next(), prefixed.next()) {
+            (Some(only), None) => Some(*only),
+            _ => None,
+        }
+    })
 }
 
 fn edit_distance(a: &str, b: &str) -> usize {
@@ -1270,7 +1300,8 @@ fn validate_zone_name(name: &str) -> Result<(), String> {
 }
 
 /// An alias address: host bits are fine, the prefix length is required
-/// because it decides the subnet route the kernel adds.
+/// because it decides the subnet route the kernel adds. IPv4 takes a
+/// contiguous dotted netmask too (`10.1.1.3/255.255.0.0` is 10.1.1.3/16).
 fn parse_address(text: &str) -> Result<IpNet, String> {
     if let Ok(net) = text.parse::<IpNet>() {
         return Ok(net);
@@ -1285,10 +1316,28 @@ fn parse_address(text: &str) -> Result<IpNet, String> {
     }
     if let Some((ip, length)) = text.split_once('/') {
         if let Ok(ip) = ip.parse::<IpAddr>() {
-            let max = if ip.is_ipv4() { 32 } else { 128 };
-            return Err(format!(
-                "address {text:?}: prefix length {length:?} is not a number in 0..={max}"
-            ));
+            let mask = length.parse::<std::net::Ipv4Addr>().ok();
+            if let (IpAddr::V4(_), Some(mask)) = (ip, mask) {
+                let bits = u32::from(mask);
+                let ones = bits.leading_ones();
+                if ones + bits.trailing_zeros() < 32 {
+                    return Err(format!(
+                        "address {text:?}: netmask {mask} is not contiguous (its one bits must come first, as in 255.255.255.0), so it stands for no prefix length: write the subnet's prefix length instead, such as {ip}/24"
+                    ));
+                }
+                return IpNet::new(ip, ones as u8).map_err(|e| format!("address {text:?}: {e}"));
+            }
+            return Err(match (ip, mask) {
+                (IpAddr::V6(_), Some(_)) => format!(
+                    "address {text:?}: IPv6 takes a prefix length, not a netmask: write it as {ip}/64 (or the subnet's own prefix length)"
+                ),
+                (IpAddr::V4(_), _) => format!(
+                    "address {text:?}: prefix length must be 0 to 32 (or a netmask such as 255.255.255.0), found {length:?}: write it as e.g. {ip}/24"
+                ),
+                (IpAddr::V6(_), None) => format!(
+                    "address {text:?}: prefix length must be 0 to 128, found {length:?}: write it as e.g. {ip}/64"
+                ),
+            });
         }
     }
     Err(format!(
@@ -1591,8 +1640,20 @@ subnets = ["10.50.0.0/16", "172.16.0.0/12"]
     fn invalid_addresses_are_rejected() {
         let (line, column, message) = invalid(&one_alias("address = \"10.0.0.1/33\""));
         assert_eq!((line, column), (3, 11));
+        assert_eq!(
+            message,
+            "address \"10.0.0.1/33\": prefix length must be 0 to 32 (or a netmask such as 255.255.255.0), found \"33\": write it as e.g. 10.0.0.1/24"
+        );
+        let (_, _, message) = invalid(&one_alias("address = \"2001:db8::7/129\""));
         assert!(
-            message.contains("prefix length \"33\" is not a number in 0..=32"),
+            message.contains(
+                "prefix length must be 0 to 128, found \"129\": write it as e.g. 2001:db8::7/64"
+            ),
+            "{message}"
+        );
+        let (_, _, message) = invalid(&one_alias("address = \"10.0.0.1/x\""));
+        assert!(
+            message.contains("prefix length must be 0 to 32"),
             "{message}"
         );
         let (_, _, message) = invalid(&one_alias("address = \"eth1\""));
@@ -1635,11 +1696,34 @@ subnets = ["10.50.0.0/16", "172.16.0.0/12"]
             message.contains("not a valid Linux interface name"),
             "{message}"
         );
-        let (line, column, message) = invalid(&one_alias(
-            "address = \"10.0.0.1/8\"\nlabel = \"enx00e04c680001:0\"",
-        ));
+        let (line, column, message) = invalid(
+            "[[alias]]\ninterface = \"enx00e04c680001\"\naddress = \"10.0.0.1/8\"\nlabel = \"enx00e04c680001:0\"\n",
+        );
         assert_eq!((line, column), (4, 9));
         assert!(message.contains("at most 15"), "{message}");
+        assert!(message.contains("drop the label"), "{message}");
+        assert!(!message.contains("eth1"), "{message}");
+    }
+
+    #[test]
+    fn labels_must_start_with_the_interface_name() {
+        let (line, column, message) =
+            invalid(&one_alias("address = \"10.0.0.1/8\"\nlabel = \"web\""));
+        assert_eq!((line, column), (4, 9));
+        assert_eq!(
+            message,
+            "label \"web\" must start with the interface name: use eth1:web"
+        );
+        let (line, column, message) = invalid(
+            "[[alias]]\ninterface = \"enp0s31f6\"\naddress = \"10.0.0.1/8\"\n  label = \"enp0s31f6:webserver\"\n",
+        );
+        assert_eq!((line, column), (4, 11));
+        assert!(
+            message.ends_with("use a shorter suffix, such as enp0s31f6:webse"),
+            "{message}"
+        );
+        assert!(parse(&one_alias("address = \"10.0.0.1/8\"\nlabel = \"eth1:web\"")).is_ok());
+        assert!(parse(&one_alias("address = \"10.0.0.1/8\"\nlabel = \"eth1\"")).is_ok());
     }
 
     #[test]
@@ -1692,13 +1776,18 @@ subnets = ["10.50.0.0/16", "172.16.0.0/12"]
             message.contains("label \"eth1:0\" is already used on eth1 by 10.0.0.1 at line 4"),
             "{message}"
         );
-        // The same label text on another interface is a different label.
-        assert!(parse(&text.replacen(
+        // Labels start with their interface's name, so the same label text
+        // on another interface is refused for that, not as a duplicate.
+        let (line, column, message) = invalid(&text.replacen(
             "interface = \"eth1\"\naddress = \"10.0.0.2/8\"",
             "interface = \"eth2\"\naddress = \"10.0.0.2/8\"",
-            1
-        ))
-        .is_ok());
+            1,
+        ));
+        assert_eq!((line, column), (9, 9));
+        assert!(
+            message.contains("is for interface eth1, but the alias is on eth2"),
+            "{message}"
+        );
     }
 
     #[test]
@@ -2244,5 +2333,108 @@ subnets = ["10.50.0.0/16", "172.16.0.0/12"]
             "{err}"
         );
         fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn dotted_netmasks_are_prefix_lengths() {
+        let file = parse(&one_alias("address = \"10.1.1.3/255.255.0.0\"")).unwrap();
+        assert_eq!(
+            file.config().aliases[0].address,
+            "10.1.1.3/16".parse::<IpNet>().unwrap()
+        );
+        let file = parse(&one_alias("address = \"10.1.1.3/255.255.255.255\"")).unwrap();
+        assert_eq!(file.config().aliases[0].address.prefix_len(), 32);
+        // The file keeps the user's spelling, and del still finds the alias.
+        let mut file = parse(&one_alias("address = \"10.1.1.3/255.255.255.0\"")).unwrap();
+        assert!(file.render().contains("10.1.1.3/255.255.255.0"));
+        assert!(file.remove_alias("eth1", ip("10.1.1.3")));
+        assert!(file.config().aliases.is_empty());
+    }
+
+    #[test]
+    fn non_contiguous_and_ipv6_netmasks_are_refused() {
+        let (line, column, message) = invalid(&one_alias("address = \"10.1.1.3/255.0.255.0\""));
+        assert_eq!((line, column), (3, 11));
+        assert!(
+            message.contains("netmask 255.0.255.0 is not contiguous"),
+            "{message}"
+        );
+        assert!(message.ends_with("such as 10.1.1.3/24"), "{message}");
+        let (_, _, message) = invalid(&one_alias("address = \"2001:db8::1/255.255.0.0\""));
+        assert!(
+            message
+                .contains("IPv6 takes a prefix length, not a netmask: write it as 2001:db8::1/64"),
+            "{message}"
+        );
+        // A netmask of all zeros is /0, which no alias may have.
+        let (_, _, message) = invalid(&one_alias("address = \"10.1.1.3/0.0.0.0\""));
+        assert!(
+            message.contains("/0 would make the whole Internet on-link"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn special_addresses_are_refused_at_their_position() {
+        for (address, needle) in [
+            ("0.0.0.0/24", "unspecified"),
+            ("224.0.0.5/24", "multicast"),
+            ("127.0.0.2/8", "loopback addresses already answer on lo"),
+            ("::1/128", "loopback addresses already answer on lo"),
+            ("255.255.255.255/32", "limited broadcast"),
+            (
+                "::ffff:10.1.1.3/120",
+                "add the IPv4 address 10.1.1.3/24 instead",
+            ),
+            ("10.1.1.3/0", "/0 would make the whole Internet on-link"),
+            ("192.168.0.0/24", "network address of 192.168.0.0/24"),
+            ("192.168.0.255/24", "broadcast address of 192.168.0.0/24"),
+        ] {
+            let (line, column, message) = invalid(&one_alias(&format!("address = \"{address}\"")));
+            assert_eq!((line, column), (3, 11), "{address}");
+            assert!(message.contains(needle), "{address}: {message}");
+        }
+        assert!(parse(&one_alias("address = \"169.254.7.1/16\"")).is_ok());
+        assert!(parse(&one_alias("address = \"fe80::7/64\"")).is_ok());
+        assert!(parse(&one_alias("address = \"192.168.0.255/32\"")).is_ok());
+    }
+
+    #[test]
+    fn add_alias_applies_the_address_and_label_rules() {
+        let mut file = parse("").unwrap();
+        let mut bad = alias("eth1", "192.168.0.1/24");
+        bad.label = Some("web".into());
+        let Err(ConfigError::NewEntry { message, .. }) = file.add_alias(&bad) else {
+            panic!("label without the interface prefix accepted");
+        };
+        assert!(message.contains("use eth1:web"), "{message}");
+        assert!(file.add_alias(&alias("eth1", "192.168.0.0/24")).is_err());
+        assert_eq!(file.render(), "");
+    }
+
+    #[test]
+    fn settings_typos_get_a_suggestion() {
+        let (line, column, message) = invalid("[settings]\npromote_secondary = true\n");
+        assert_eq!((line, column), (2, 1));
+        assert!(
+            message.starts_with(
+                "unknown key \"promote_secondary\" in [settings]; did you mean \"promote_secondaries\"?"
+            ),
+            "{message}"
+        );
+        let (_, _, message) = invalid("[settings]\n  promote = true\n");
+        assert!(
+            message.contains("did you mean \"promote_secondaries\"?"),
+            "{message}"
+        );
+        let (_, _, message) = invalid("[settings]\ncounter = false\n");
+        assert!(message.contains("did you mean \"counters\"?"), "{message}");
+        // Unrelated keys get the list but no guess.
+        let (_, _, message) = invalid("[settings]\nmtu = 1500\n");
+        assert!(!message.contains("did you mean"), "{message}");
+        assert!(
+            message.ends_with("valid keys are: promote_secondaries, counters"),
+            "{message}"
+        );
     }
 }

@@ -18,7 +18,9 @@ use std::{
 
 use ipnet::IpNet;
 
-use crate::model::{classful_prefix, validate_label, AliasSpec, RouteSpec};
+use crate::model::{
+    check_alias_address, classful_prefix, validate_label_for, AliasSpec, RouteSpec,
+};
 
 /// The legacy formats `alias-mgr import` understands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -293,6 +295,22 @@ impl Seen {
     }
 }
 
+/// The shared alias-address rules. `guess` says where a prefix length the
+/// file did not state came from; it is added to a refusal that the prefix
+/// causes (e.g. a classful /24 making .255 the broadcast address).
+fn check_address(address: &IpNet, guess: Option<String>) -> Result<(), String> {
+    check_alias_address(address).map_err(|message| match guess {
+        Some(guess) if check_alias_address(&IpNet::from(address.addr())).is_ok() => {
+            format!("{message} ({guess})")
+        }
+        _ => message,
+    })
+}
+
+fn classful_guess(prefix: u8) -> String {
+    format!("/{prefix} is the classful default for an address without a netmask; if the subnet is another one, add its netmask")
+}
+
 fn alias(
     interface: &str,
     address: IpNet,
@@ -475,7 +493,8 @@ fn classify_stanza(
                 ),
             ));
         }
-        validate_label(&stanza.name).map_err(|message| ctx.err(stanza.line, message))?;
+        validate_label_for(&stanza.name, interface)
+            .map_err(|message| ctx.err(stanza.line, message))?;
         return Ok(Some((interface.to_string(), Some(stanza.name.clone()))));
     }
     let (Some(family @ ("inet" | "inet6")), Some(method)) = (family, method) else {
@@ -595,25 +614,26 @@ fn build_ifupdown_alias(
             format!("{who} {family} static has no address; expected an `{example}` line after it"),
         ));
     };
-    let prefix = match (cidr, netmask) {
+    let (prefix, guess) = match (cidr, netmask) {
         (Some(from_address), Some((from_netmask, netmask_line))) if from_address != from_netmask => {
             return Err(ctx.err(
                 netmask_line,
                 format!("netmask gives /{from_netmask} but the address on line {address_line} gives /{from_address}; make them agree"),
             ))
         }
-        (Some(prefix), _) | (None, Some((prefix, _))) => prefix,
+        (Some(prefix), _) | (None, Some((prefix, _))) => (prefix, None),
         (None, None) => {
             let prefix = default_prefix(ip).map_err(|message| ctx.err(stanza.line, message))?;
             warnings.push(format!(
                 "line {}: {who} has no netmask; using /{prefix} (classful default)",
                 stanza.line
             ));
-            prefix
+            (prefix, Some(classful_guess(prefix)))
         }
     };
     let address = IpNet::new(ip, prefix)
         .map_err(|_| ctx.err(address_line, format!("/{prefix} is not valid for {ip}")))?;
+    check_address(&address, guess).map_err(|message| ctx.err(address_line, message))?;
 
     let mut kept: Vec<RouteSpec> = Vec::new();
     for (route, line) in routes {
@@ -1052,11 +1072,15 @@ pub fn parse_iftab(source_name: &str, text: &str) -> Result<Imported, ImportErro
                 "line {line}: {interface} {ip}: `{ignored}` ignored; it is an interface setting, not the alias's"
             ));
         }
-        let prefix = match entry.prefix {
+        let (prefix, guess) = match entry.prefix {
             Some(32) if ip.is_ipv4() => {
-                same_subnet_prefix(interface, ip, line, &earlier, &mut out.warnings)
+                let prefix = same_subnet_prefix(interface, ip, line, &earlier, &mut out.warnings);
+                let guess = (prefix != 32).then(|| {
+                    format!("netmask 255.255.255.255 took the /{prefix} of {interface}'s subnet by the Mac same-subnet rule")
+                });
+                (prefix, guess)
             }
-            Some(prefix) => prefix,
+            Some(prefix) => (prefix, None),
             None => {
                 let prefix = default_prefix(ip).map_err(|message| ctx.err(line, message))?;
                 let why = if entry.mask_lookup {
@@ -1067,11 +1091,12 @@ pub fn parse_iftab(source_name: &str, text: &str) -> Result<Imported, ImportErro
                 out.warnings.push(format!(
                     "line {line}: {interface} {ip} {why}; using /{prefix} (classful default)"
                 ));
-                prefix
+                (prefix, Some(classful_guess(prefix)))
             }
         };
         let address = IpNet::new(ip, prefix)
             .map_err(|_| ctx.err(line, format!("/{prefix} is not valid for {ip}")))?;
+        check_address(&address, guess).map_err(|message| ctx.err(line, message))?;
         earlier.push((interface.to_string(), address, line));
         out.aliases
             .push(alias(interface, address, None, Vec::new()));
@@ -1156,20 +1181,21 @@ pub fn parse_ifaliases(source_name: &str, text: &str) -> Result<Imported, Import
                     ctx.err(line, format!("{message}; expected {IFALIASES_FORM}"))
                 })?;
         }
-        let prefix = match prefix {
-            Some(prefix) => prefix,
+        let (prefix, guess) = match prefix {
+            Some(prefix) => (prefix, None),
             None => {
                 let prefix = default_prefix(ip).map_err(|message| ctx.err(line, message))?;
                 out.warnings.push(format!(
                     "line {line}: {interface} {ip} has no netmask; using /{prefix} (classful default)"
                 ));
-                prefix
+                (prefix, Some(classful_guess(prefix)))
             }
         };
         seen.claim(ip, line)
             .map_err(|message| ctx.err(line, message))?;
         let address = IpNet::new(ip, prefix)
             .map_err(|_| ctx.err(line, format!("/{prefix} is not valid for {ip}")))?;
+        check_address(&address, guess).map_err(|message| ctx.err(line, message))?;
         out.aliases
             .push(alias(interface, address, None, Vec::new()));
     }
@@ -1564,7 +1590,7 @@ mod tests {
         assert_eq!(err.line, 2);
         assert_eq!(
             err.message,
-            validate_label("enx00e04c680001:0").unwrap_err()
+            validate_label_for("enx00e04c680001:0", "enx00e04c680001").unwrap_err()
         );
     }
 
@@ -1937,5 +1963,106 @@ mod tests {
     fn comments_need_a_word_start() {
         assert_eq!(strip_comment("a b#c # d"), "a b#c ");
         assert_eq!(strip_comment("#x"), "");
+    }
+
+    // --- the shared alias rules ------------------------------------------------
+
+    #[test]
+    fn ifupdown_long_label_suggests_one_from_the_interface() {
+        let err = ifupdown_err("\niface enp0s31f6:webserver inet static\n address 10.0.0.1/8\n");
+        assert_eq!(err.line, 2);
+        assert!(err.message.contains("is 19 bytes"), "{err}");
+        assert!(err.message.ends_with("such as enp0s31f6:webse"), "{err}");
+        assert!(!err.message.contains("eth1"), "{err}");
+    }
+
+    #[test]
+    fn ifupdown_refused_addresses_point_at_the_address_line() {
+        let err = ifupdown_err("iface eth1:0 inet static\n address 192.168.0.255/24\n");
+        assert_eq!(err.line, 2);
+        assert!(
+            err.message.contains("broadcast address of 192.168.0.0/24"),
+            "{err}"
+        );
+        assert!(!err.message.contains("classful"), "{err}");
+
+        let err = ifupdown_err(
+            "iface eth1:0 inet static\n netmask 255.255.255.0\n address 192.168.0.0\n",
+        );
+        assert_eq!(err.line, 3);
+        assert!(err.message.contains("network address"), "{err}");
+
+        let err = ifupdown_err("iface lo:1 inet static\n address 127.0.0.2/8\n");
+        assert_eq!(err.line, 2);
+        assert!(
+            err.message
+                .contains("loopback addresses already answer on lo"),
+            "{err}"
+        );
+
+        let err = ifupdown_err("iface eth1:6 inet6 static\n address ::ffff:10.1.1.3/120\n");
+        assert_eq!(err.line, 2);
+        assert!(
+            err.message
+                .ends_with("add the IPv4 address 10.1.1.3/24 instead"),
+            "{err}"
+        );
+
+        let err = ifupdown_err("iface eth1:0 inet static\n address 10.1.1.3/0\n");
+        assert_eq!(err.line, 2);
+        assert!(err.message.contains("/0 would make"), "{err}");
+
+        // Link-local is fine.
+        let imported = ifupdown("iface eth1:0 inet static\n address 169.254.3.4/16\n");
+        assert_eq!(imported.aliases[0].address, net("169.254.3.4/16"));
+    }
+
+    #[test]
+    fn ifupdown_classful_default_is_named_when_it_causes_the_refusal() {
+        let err = ifupdown_err("iface eth1:0 inet static\n address 192.168.0.0\n");
+        assert_eq!(err.line, 2);
+        assert!(
+            err.message.contains("network address of 192.168.0.0/24"),
+            "{err}"
+        );
+        assert!(err.message.contains("/24 is the classful default"), "{err}");
+    }
+
+    #[test]
+    fn iftab_refused_addresses_name_their_line() {
+        let err = iftab_err("en0 inet 192.168.1.1 netmask 255.255.255.0\nen0 inet 224.0.0.9 netmask 255.255.255.0 alias\n");
+        assert_eq!(err.line, 2);
+        assert!(err.message.contains("multicast"), "{err}");
+
+        // The Mac same-subnet rule turns .255/32 into the subnet's broadcast.
+        let err = iftab_err(
+            "en0 inet 10.0.0.1 netmask 255.255.255.0\nen0 inet 10.0.0.255 netmask 255.255.255.255 alias\n",
+        );
+        assert_eq!(err.line, 2);
+        assert!(err.message.contains("broadcast address"), "{err}");
+        assert!(err.message.contains("same-subnet rule"), "{err}");
+
+        let err = iftab_err("en0 inet 172.16.255.255 alias\n");
+        assert_eq!(err.line, 1);
+        assert!(err.message.contains("/16 is the classful default"), "{err}");
+    }
+
+    #[test]
+    fn ifaliases_refused_addresses_name_their_line() {
+        let err = ifaliases_err("10.0.0.1 wm0\n192.168.1.255 wm0\n");
+        assert_eq!(err.line, 2);
+        assert!(err.message.contains("broadcast address"), "{err}");
+        assert!(err.message.contains("/24 is the classful default"), "{err}");
+
+        let err = ifaliases_err("127.0.0.2 wm0 255.0.0.0\n");
+        assert_eq!(err.line, 1);
+        assert!(err.message.contains("loopback"), "{err}");
+        assert!(!err.message.contains("classful"), "{err}");
+
+        let err = ifaliases_err("0.0.0.0 wm0 255.255.255.0\n");
+        assert!(err.message.contains("unspecified"), "{err}");
+
+        let imported = ifaliases("192.168.1.255 wm0 255.255.255.255\n");
+        assert_eq!(imported.aliases[0].address, net("192.168.1.255/32"));
     }
 }

@@ -310,8 +310,13 @@ fn foreign_addresses_are_never_touched_and_owned_strays_are_removed() {
         "label",
         "eth1:foo",
     ]);
+    write(&lab.config_path(), "# managed by alias-mgr\n");
     lab.ok(&["add", "eth1", "192.168.0.1/24", "--runtime"]);
-    assert_eq!(lab.config_text(), "", "--runtime leaves the config alone");
+    assert_eq!(
+        lab.config_text(),
+        "# managed by alias-mgr\n",
+        "--runtime leaves the config alone"
+    );
     let plan = lab.ok(&["plan"]);
     assert!(plan.contains("- address 192.168.0.1/24"), "{plan}");
     assert!(
@@ -590,4 +595,65 @@ fn plan_fails_when_apply_would_refuse_and_list_into_a_closed_pipe_is_quiet() {
         !stderr.contains("error") && !stderr.contains("panicked"),
         "{stderr}"
     );
+}
+
+#[test]
+fn addresses_labels_and_routes_no_alias_can_have_are_refused_up_front() {
+    let lab = Lab::new();
+    write(&lab.config_path(), "");
+    let before = lab.host.addresses("eth1");
+    for (args, needle) in [
+        (
+            &["add", "eth1", "::ffff:10.1.1.1/128"][..],
+            "add the IPv4 address 10.1.1.1",
+        ),
+        (&["add", "eth1", "255.255.255.255/32"], "limited broadcast"),
+        (&["add", "eth1", "10.8.0.1/0"], "/0"),
+        (&["add", "eth1", "224.0.0.5"], "multicast"),
+        (
+            &["add", "eth1", "10.61.0.1/24", "--label", "eth2:0"],
+            "use eth1:0",
+        ),
+        (
+            &["add", "eth1", "10.61.0.1/24", "--label", "web"],
+            "use eth1:web",
+        ),
+        (
+            &[
+                "add",
+                "eth1",
+                "10.64.0.1/24",
+                "--route",
+                "10.65.0.0/16@10.64.0.1",
+            ],
+            "the alias itself",
+        ),
+        (
+            &["add", "eth1", "10.66.0.1/24", "--zone", "lab"],
+            "no [zone.lab]",
+        ),
+    ] {
+        let err = lab.fails(args);
+        assert!(err.contains(needle), "{args:?}: {err}");
+        // No file:line:col pointing into text that is not on disk.
+        let located = err
+            .split("alias-mgr.toml:")
+            .skip(1)
+            .any(|rest| rest.starts_with(|c: char| c.is_ascii_digit()));
+        assert!(!located, "{args:?}: {err}");
+    }
+    assert_eq!(lab.host.addresses("eth1"), before, "nothing changed");
+    assert_eq!(lab.config_text(), "");
+
+    // In the file, the same rules, with the place to fix.
+    write(
+        &lab.config_path(),
+        "[[alias]]\ninterface = \"eth1\"\naddress = \"10.64.0.1/24\"\nroutes = [\"10.65.0.0/16@10.64.0.1\"]\n",
+    );
+    let err = lab.fails(&["apply"]);
+    assert!(
+        err.contains("alias-mgr.toml:4:") && err.contains("the alias itself"),
+        "{err}"
+    );
+    assert_eq!(lab.host.addresses("eth1"), before);
 }
