@@ -17,7 +17,8 @@ use anyhow::{Context, Result};
 use crate::{
     bpf::{LinkLayer, PinDir},
     config::ConfigFile,
-    netlink::{DadState, Netlink},
+    model::DadState,
+    netlink::Netlink,
     nft,
     plan::{self, Action, Desired, Observed, Plan, Scope},
     sysctl,
@@ -127,28 +128,65 @@ impl Kernel {
     /// Runs `actions` in order; on the first failure undoes the ones done and
     /// returns the failure (with the rollback's own failures, if any).
     pub async fn execute(&self, actions: &[Action]) -> Result<()> {
+        self.execute_awaiting_dad(actions, &[]).await
+    }
+
+    /// [`Kernel::execute`], and once the addresses are in, waits for the
+    /// duplicate address detection of `await_dad`: a duplicate fails the run
+    /// (and rolls it back) instead of leaving an address that never works.
+    pub async fn execute_awaiting_dad(
+        &self,
+        actions: &[Action],
+        await_dad: &[(u32, IpAddr)],
+    ) -> Result<()> {
         let mut done: Vec<&Action> = Vec::new();
-        for action in actions {
+        let mut awaiting = await_dad;
+        let steps = actions.iter().map(Some).chain([None]);
+        for step in steps {
+            let past_addresses = step.is_none_or(|action| !action.up_to_addresses());
+            if past_addresses && !awaiting.is_empty() {
+                let result = self.wait_for_all_dad(awaiting).await;
+                awaiting = &[];
+                if let Err(err) = result {
+                    return Err(self.roll_back(&done, err).await);
+                }
+            }
+            let Some(action) = step else { break };
             if let Err(err) = self.run(action).await {
-                let mut rollback_failures = Vec::new();
-                for earlier in done.iter().rev() {
-                    if let Err(undo) = self.run(&earlier.inverse()).await {
-                        rollback_failures.push(format!("undoing `{earlier}`: {undo:#}"));
-                    }
-                }
                 let err = err.context(format!("`{action}` failed"));
-                if rollback_failures.is_empty() {
-                    return Err(err.context(format!(
-                        "rolled back {} earlier step(s); nothing changed",
-                        done.len()
-                    )));
-                }
-                return Err(err.context(format!(
-                    "rollback was incomplete, run `alias-mgr plan` to see the state: {}",
-                    rollback_failures.join("; ")
-                )));
+                return Err(self.roll_back(&done, err).await);
             }
             done.push(action);
+        }
+        Ok(())
+    }
+
+    /// Undoes `done` in reverse and returns `err` with what happened.
+    async fn roll_back(&self, done: &[&Action], err: anyhow::Error) -> anyhow::Error {
+        let mut rollback_failures = Vec::new();
+        for earlier in done.iter().rev() {
+            if let Err(undo) = self.run(&earlier.inverse()).await {
+                rollback_failures.push(format!("undoing `{earlier}`: {undo:#}"));
+            }
+        }
+        if rollback_failures.is_empty() {
+            return err.context(format!(
+                "rolled back {} earlier step(s); nothing changed",
+                done.len()
+            ));
+        }
+        err.context(format!(
+            "rollback was incomplete, run `alias-mgr plan` to see the state: {}",
+            rollback_failures.join("; ")
+        ))
+    }
+
+    /// Waits for the duplicate address detection of every address at once.
+    async fn wait_for_all_dad(&self, addresses: &[(u32, IpAddr)]) -> Result<()> {
+        for (ifindex, ip) in addresses {
+            // Each wait returns at once when DAD is over; the first one
+            // covers the time they all need, as they started together.
+            self.wait_for_dad(*ifindex, *ip).await?;
         }
         Ok(())
     }
@@ -281,7 +319,8 @@ impl Kernel {
         if let Some(batch) = &plan.zone_batch {
             nft::load(batch, true)?;
         }
-        self.execute(&plan.actions).await?;
+        self.execute_awaiting_dad(&plan.actions, &plan.await_dad)
+            .await?;
         if let Some(batch) = &plan.zone_batch {
             if let Err(err) = nft::load(batch, false) {
                 let undo: Vec<Action> = plan.actions.iter().rev().map(Action::inverse).collect();

@@ -23,7 +23,7 @@ use crate::{
     import::{self, ImportFormat},
     model::{
         check_alias_address, classful_prefix, validate_label, validate_label_for, AliasSpec,
-        RouteSpec,
+        DadState, RouteSpec,
     },
     plan::{Desired, Plan, Scope},
 };
@@ -650,7 +650,11 @@ struct ListRow {
     zone: Option<String>,
     owned: bool,
     declared: bool,
+    /// Added with --runtime (live only).
+    runtime: bool,
     secondary: bool,
+    /// IPv6 duplicate address detection: done, tentative or failed.
+    dad: DadState,
     broadcast: Option<IpAddr>,
     mac: Option<String>,
     rx_bytes: Option<u64>,
@@ -705,7 +709,9 @@ async fn list(config: &Path, pins: PinDir, interface: Option<&str>, json: bool) 
             zone: entry.and_then(|e| e.zone.clone()),
             owned: live.owned(),
             declared: entry.is_some(),
+            runtime: live.runtime(),
             secondary: live.secondary,
+            dad: live.dad,
             broadcast: live.broadcast,
             mac,
             rx_bytes: count.map(|c| c.rx_bytes),
@@ -749,10 +755,16 @@ async fn list(config: &Path, pins: PinDir, interface: Option<&str>, json: bool) 
         } else {
             "inet6"
         };
-        let owner = match (row.owned, row.declared) {
-            (true, true) => "alias-mgr",
-            (true, false) => "alias-mgr (runtime)",
-            (false, _) => "foreign",
+        let owner = match (row.owned, row.runtime, row.declared) {
+            (false, ..) => "foreign",
+            (true, true, _) => "alias-mgr (runtime)",
+            (true, false, true) => "alias-mgr",
+            (true, false, false) => "alias-mgr, not in the config",
+        };
+        let dad = match row.dad {
+            DadState::Done => "",
+            DadState::Tentative => ", tentative",
+            DadState::Failed => ", DAD FAILED: another host has it",
         };
         write!(
             out,
@@ -768,7 +780,7 @@ async fn list(config: &Path, pins: PinDir, interface: Option<&str>, json: bool) 
         }
         write!(
             out,
-            " [{owner}{}]",
+            " [{owner}{}{dad}]",
             if row.secondary { ", secondary" } else { "" }
         )?;
         match (row.rx_packets, row.rx_bytes, row.tx_packets, row.tx_bytes) {

@@ -1228,6 +1228,7 @@ mod tests {
             mac: None,
             ethernet: true,
             up: true,
+            carrier: true,
         }
     }
 
@@ -1244,6 +1245,7 @@ mod tests {
             broadcast: None,
             secondary: false,
             protocol,
+            dad: Default::default(),
         }
     }
 

@@ -115,7 +115,23 @@ pub struct Interface {
     /// Whether frames start with an Ethernet header (Ethernet, veth, bridges,
     /// loopback); false for interfaces without one (tun, wireguard).
     pub ethernet: bool,
+    /// Administratively up (IFF_UP).
     pub up: bool,
+    /// Up with carrier (IFF_LOWER_UP): IPv6 duplicate address detection
+    /// only runs, and finishes, on such a link.
+    pub carrier: bool,
+}
+
+/// IPv6 duplicate address detection of one address (IPv4: always Done).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DadState {
+    /// Still probing: the address cannot be a route's source yet.
+    Tentative,
+    /// Another host on the link has this address.
+    Failed,
+    #[default]
+    Done,
 }
 
 /// An address as the kernel reports it: the live state.
@@ -130,6 +146,7 @@ pub struct LiveAddress {
     pub secondary: bool,
     /// IFA_PROTO, 0 when unset.
     pub protocol: u8,
+    pub dad: DadState,
 }
 
 impl LiveAddress {

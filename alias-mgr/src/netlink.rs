@@ -21,7 +21,7 @@ use rtnetlink::{
     MulticastGroup, RouteMessageBuilder,
 };
 
-use crate::model::{Interface, LiveAddress, LiveRoute, RouteSpec};
+use crate::model::{DadState, Interface, LiveAddress, LiveRoute, RouteSpec};
 
 const RT_TABLE_MAIN: u32 = 254;
 
@@ -199,22 +199,7 @@ impl Netlink {
             .try_collect()
             .await
             .map_err(kernel_error(format!("reading the state of {ip}")))?;
-        Ok(messages.first().map(|msg| {
-            let mut flags = u32::from(msg.header.flags.bits());
-            for attribute in &msg.attributes {
-                if let AddressAttribute::Flags(all) = attribute {
-                    flags |= all.bits();
-                }
-            }
-            let flags = AddressFlags::from_bits_retain(flags);
-            if flags.contains(AddressFlags::Dadfailed) {
-                DadState::Failed
-            } else if flags.contains(AddressFlags::Tentative) {
-                DadState::Tentative
-            } else {
-                DadState::Done
-            }
-        }))
+        Ok(messages.first().map(dad_state_of))
     }
 
     /// Routes of the main table, both families.
@@ -272,16 +257,6 @@ impl Netlink {
             .await
             .map_err(kernel_error(format!("removing route {route}")))
     }
-}
-
-/// IPv6 duplicate address detection of one address.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DadState {
-    /// Still probing: the address cannot be a route's source yet.
-    Tentative,
-    /// Another host on the link has this address.
-    Failed,
-    Done,
 }
 
 /// What a kernel notification was about. Watchers only learn that something
@@ -452,6 +427,25 @@ fn interface_from(link: &LinkMessage) -> Interface {
             LinkLayerType::Ether | LinkLayerType::Loopback
         ),
         up: link.header.flags.contains(LinkFlags::Up),
+        carrier: link.header.flags.contains(LinkFlags::LowerUp),
+    }
+}
+
+/// The header's 8 flag bits and IFA_FLAGS' 32, together.
+fn dad_state_of(msg: &AddressMessage) -> DadState {
+    let mut flags = u32::from(msg.header.flags.bits());
+    for attribute in &msg.attributes {
+        if let AddressAttribute::Flags(all) = attribute {
+            flags |= all.bits();
+        }
+    }
+    let flags = AddressFlags::from_bits_retain(flags);
+    if flags.contains(AddressFlags::Dadfailed) {
+        DadState::Failed
+    } else if flags.contains(AddressFlags::Tentative) {
+        DadState::Tentative
+    } else {
+        DadState::Done
     }
 }
 
@@ -486,6 +480,7 @@ fn address_from(msg: &AddressMessage, interface: String) -> Option<LiveAddress> 
         broadcast,
         secondary,
         protocol,
+        dad: dad_state_of(msg),
     })
 }
 

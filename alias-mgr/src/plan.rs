@@ -21,7 +21,10 @@ use serde::Serialize;
 
 use crate::{
     config::ZoneSpec,
-    model::{AliasSpec, Interface, LiveAddress, LiveRoute, RouteSpec, OWNER_PROTO, RUNTIME_PROTO},
+    model::{
+        AliasSpec, DadState, Interface, LiveAddress, LiveRoute, RouteSpec, OWNER_PROTO,
+        RUNTIME_PROTO,
+    },
 };
 
 /// What the kernel holds now, as far as planning needs it.
@@ -67,6 +70,8 @@ pub enum Scope {
     All,
     Alias(IpAddr),
 }
+
+const ADD_ADDRESS_RANK: u8 = 3;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
@@ -207,6 +212,12 @@ impl Action {
         }
     }
 
+    /// Whether this step runs before (or is) the adding of addresses, in
+    /// execution order: what may go before waiting for IPv6 DAD.
+    pub fn up_to_addresses(&self) -> bool {
+        self.rank() <= ADD_ADDRESS_RANK
+    }
+
     /// Execution order: see the module docs.
     fn rank(&self) -> u8 {
         match self {
@@ -214,7 +225,7 @@ impl Action {
             Action::SetPromoteSecondaries { .. } => 0,
             Action::RemoveRoute { .. } => 1,
             Action::RemoveAddress { .. } => 2,
-            Action::AddAddress { .. } => 3,
+            Action::AddAddress { .. } => ADD_ADDRESS_RANK,
             Action::AddRoute { .. } => 4,
             Action::Track { .. } => 5,
             Action::Attach { .. } => 6,
@@ -297,6 +308,11 @@ pub struct Plan {
     /// The nft batch that makes those changes, in one transaction.
     #[serde(skip)]
     pub zone_batch: Option<serde_json::Value>,
+    /// IPv6 addresses this plan adds on links where duplicate address
+    /// detection runs: the run waits for it (and fails on a duplicate)
+    /// before going on, as (ifindex, address).
+    #[serde(skip)]
+    pub await_dad: Vec<(u32, IpAddr)>,
 }
 
 impl Plan {
@@ -358,10 +374,23 @@ pub fn plan(desired: &Desired, observed: &Observed, scope: Scope) -> Plan {
             Some(iface) => {
                 wanted.insert(alias.ip(), (alias, iface));
             }
-            None if in_scope(alias.ip()) => out.pending.push(format!(
-                "{} on {}: interface {} does not exist; the alias is added when it appears and `alias-mgr apply` runs",
-                alias.address, alias.interface, alias.interface
-            )),
+            None if in_scope(alias.ip()) => {
+                out.pending.push(format!(
+                    "{} on {}: interface {} does not exist; the alias is added when it appears and `alias-mgr apply` runs",
+                    alias.address, alias.interface, alias.interface
+                ));
+                // The kernel keeps an interface's addresses across a rename.
+                if let Some(moved) = observed
+                    .addresses
+                    .iter()
+                    .find(|a| a.owned() && a.address.addr() == alias.ip())
+                {
+                    out.notes.push(format!(
+                        "{} is declared for {}, which does not exist, but {} carries it (added by alias-mgr): if {} was renamed, change interface = \"{}\" to \"{}\" in the config; until then the address is left alone",
+                        alias.address, alias.interface, moved.interface, alias.interface, alias.interface, moved.interface
+                    ));
+                }
+            }
             None => {}
         }
     }
@@ -380,6 +409,7 @@ pub fn plan(desired: &Desired, observed: &Observed, scope: Scope) -> Plan {
             OWNER_PROTO
         };
         let mut need_add = true;
+        let mut dad = DadState::Done;
         for live in observed.addresses.iter().filter(|a| a.address.addr() == ip) {
             let same_iface = live.ifindex == iface.index;
             if !live.owned() {
@@ -393,6 +423,13 @@ pub fn plan(desired: &Desired, observed: &Observed, scope: Scope) -> Plan {
                 && label_matches(alias, live)
             {
                 need_add = false;
+                dad = live.dad;
+                if live.dad == DadState::Failed {
+                    out.notes.push(format!(
+                        "{} on {} failed duplicate address detection: another host on the link uses it, so it does not work here; pick another address, or once the other host has let it go run `alias-mgr del {} {ip}` and `alias-mgr apply` to try again",
+                        alias.address, iface.name, iface.name
+                    ));
+                }
             } else {
                 removing.insert((live.ifindex, ip));
                 out.actions.push(Action::RemoveAddress {
@@ -432,7 +469,28 @@ pub fn plan(desired: &Desired, observed: &Observed, scope: Scope) -> Plan {
                 },
                 protocol,
             });
+            if ip.is_ipv6() {
+                dad = DadState::Tentative;
+                if iface.up && iface.carrier {
+                    out.await_dad.push((iface.index, ip));
+                }
+            }
         }
+        // A route needs its gateway on-link (no connected route while the
+        // interface is down) and an IPv6 source past DAD (which waits for
+        // carrier): otherwise it waits, rather than failing the whole run.
+        let routes_wait_for = if !iface.up {
+            Some(format!("{} is down", iface.name))
+        } else if dad == DadState::Failed {
+            Some(format!("{ip} failed duplicate address detection"))
+        } else if dad == DadState::Tentative && !iface.carrier {
+            Some(format!(
+                "{} has no carrier, so duplicate address detection of {ip} cannot finish",
+                iface.name
+            ))
+        } else {
+            None
+        };
         for route in &alias.routes {
             let mut present = false;
             for live in observed
@@ -457,7 +515,12 @@ pub fn plan(desired: &Desired, observed: &Observed, scope: Scope) -> Plan {
                     push_unique(&mut out.actions, remove_route(observed, live));
                 }
             }
-            if !present {
+            if let (false, Some(why)) = (present, &routes_wait_for) {
+                out.pending.push(format!(
+                    "route {route} of {} on {}: {why}; it is added once that changes and `alias-mgr apply` runs (the daemon does it on its own)",
+                    alias.address, iface.name
+                ));
+            } else if !present {
                 out.actions.push(Action::AddRoute {
                     interface: iface.name.clone(),
                     ifindex: iface.index,
@@ -668,6 +731,7 @@ mod tests {
             mac: Some("02:00:00:00:00:01".into()),
             ethernet: true,
             up: true,
+            carrier: true,
         }
     }
 
@@ -680,6 +744,7 @@ mod tests {
             broadcast: None,
             secondary,
             protocol: if owned { OWNER_PROTO } else { 0 },
+            dad: Default::default(),
         }
     }
 
@@ -1062,5 +1127,133 @@ mod tests {
             assert_eq!(action.inverse().inverse(), action);
             assert_ne!(action.inverse(), action);
         }
+    }
+
+    #[test]
+    fn routes_wait_for_a_down_interface_instead_of_failing_the_run() {
+        let mut observed = observed_eth1();
+        observed.interfaces[0].up = false;
+        observed.interfaces[0].carrier = false;
+        let aliases = [alias(
+            "eth1",
+            "192.168.0.1/24",
+            None,
+            &["10.9.0.0/16@192.168.0.254"],
+        )];
+        let plan = plan(&desired(&aliases), &observed, Scope::All);
+        assert!(plan.conflicts.is_empty());
+        assert!(plan
+            .actions
+            .iter()
+            .any(|a| matches!(a, Action::AddAddress { .. })));
+        assert!(!plan
+            .actions
+            .iter()
+            .any(|a| matches!(a, Action::AddRoute { .. })));
+        assert!(
+            plan.pending
+                .iter()
+                .any(|p| p.contains("10.9.0.0/16") && p.contains("eth1 is down")),
+            "{:?}",
+            plan.pending
+        );
+    }
+
+    #[test]
+    fn ipv6_routes_wait_for_carrier_and_new_ipv6_addresses_await_dad() {
+        let aliases = [alias(
+            "eth1",
+            "2001:db8::1/64",
+            None,
+            &["2001:db8:9::/48@2001:db8::fe"],
+        )];
+        let plan_up = plan(&desired(&aliases), &observed_eth1(), Scope::All);
+        assert_eq!(plan_up.await_dad, vec![(2, "2001:db8::1".parse().unwrap())]);
+        assert!(plan_up
+            .actions
+            .iter()
+            .any(|a| matches!(a, Action::AddRoute { .. })));
+
+        let mut no_carrier = observed_eth1();
+        no_carrier.interfaces[0].carrier = false;
+        let plan = plan(&desired(&aliases), &no_carrier, Scope::All);
+        assert!(
+            plan.await_dad.is_empty(),
+            "DAD cannot finish without carrier"
+        );
+        assert!(!plan
+            .actions
+            .iter()
+            .any(|a| matches!(a, Action::AddRoute { .. })));
+        assert!(
+            plan.pending.iter().any(|p| p.contains("no carrier")),
+            "{:?}",
+            plan.pending
+        );
+
+        // IPv4 needs no carrier for its routes.
+        let v4 = [alias(
+            "eth1",
+            "192.168.0.1/24",
+            None,
+            &["10.9.0.0/16@192.168.0.254"],
+        )];
+        let plan = super::plan(&desired(&v4), &no_carrier, Scope::All);
+        assert!(plan
+            .actions
+            .iter()
+            .any(|a| matches!(a, Action::AddRoute { .. })));
+        assert!(plan.await_dad.is_empty());
+    }
+
+    #[test]
+    fn a_failed_dad_is_reported_and_its_routes_wait() {
+        let mut observed = observed_eth1();
+        let mut failed = live("eth1", 2, "2001:db8::2/64", true, false);
+        failed.dad = DadState::Failed;
+        observed.addresses.push(failed);
+        let aliases = [alias(
+            "eth1",
+            "2001:db8::2/64",
+            None,
+            &["2001:db8:9::/48@2001:db8::fe"],
+        )];
+        let plan = plan(&desired(&aliases), &observed, Scope::All);
+        assert!(
+            plan.notes
+                .iter()
+                .any(|n| n.contains("failed duplicate address detection")),
+            "{:?}",
+            plan.notes
+        );
+        assert!(!plan
+            .actions
+            .iter()
+            .any(|a| matches!(a, Action::AddRoute { .. })));
+    }
+
+    #[test]
+    fn aliases_of_a_renamed_interface_are_named_and_left_alone() {
+        let mut observed = observed_eth1();
+        observed.interfaces[0].name = "lan0".into();
+        for address in &mut observed.addresses {
+            address.interface = "lan0".into();
+        }
+        observed
+            .addresses
+            .push(live("lan0", 2, "192.168.0.1/24", true, false));
+        let aliases = [alias("eth1", "192.168.0.1/24", None, &[])];
+        let plan = plan(&desired(&aliases), &observed, Scope::All);
+        assert!(
+            plan.notes
+                .iter()
+                .any(|n| n.contains("renamed") && n.contains("\"lan0\"")),
+            "{:?}",
+            plan.notes
+        );
+        assert!(!plan
+            .actions
+            .iter()
+            .any(|a| matches!(a, Action::RemoveAddress { .. })));
     }
 }

@@ -657,3 +657,112 @@ fn addresses_labels_and_routes_no_alias_can_have_are_refused_up_front() {
     );
     assert_eq!(lab.host.addresses("eth1"), before);
 }
+
+#[test]
+fn a_down_or_unplugged_link_holds_back_only_its_routes() {
+    let lab = Lab::new();
+    lab.peer
+        .sh(&["ip", "addr", "add", "192.168.0.254/24", "dev", "eth0"]);
+    lab.peer.sh(&[
+        "ip",
+        "addr",
+        "add",
+        "2001:db8::fe/64",
+        "dev",
+        "eth0",
+        "nodad",
+    ]);
+    write(&lab.config_path(), "");
+
+    // Admin-down: the address goes in, the route waits (no on-link gateway).
+    lab.host.sh(&["ip", "link", "set", "eth1", "down"]);
+    let out = lab.ok(&[
+        "add",
+        "eth1",
+        "192.168.0.1/24",
+        "--route",
+        "10.9.0.0/16@192.168.0.254",
+    ]);
+    assert!(out.contains("eth1 is down"), "{out}");
+    assert!(lab.host.has_address("eth1", "192.168.0.1/24"));
+    assert!(!lab.host.has_route("-4", "10.9.0.0/16"));
+    let plan = lab.ok(&["plan"]);
+    assert!(plan.contains("pending: route 10.9.0.0/16"), "{plan}");
+    lab.host.sh(&["ip", "link", "set", "eth1", "up"]);
+    lab.ok(&["apply"]);
+    assert!(lab.host.has_route("-4", "10.9.0.0/16"));
+
+    // Up without carrier (the peer's end is down): IPv6 DAD cannot finish,
+    // so the IPv6 route waits, while IPv4 routes work.
+    lab.peer.sh(&["ip", "link", "set", "eth0", "down"]);
+    let out = lab.ok(&[
+        "add",
+        "eth1",
+        "2001:db8::1/64",
+        "--route",
+        "2001:db8:9::/48@2001:db8::fe",
+    ]);
+    assert!(out.contains("no carrier"), "{out}");
+    assert!(lab.host.has_address("eth1", "2001:db8::1/64"));
+    assert!(!lab.host.has_route("-6", "2001:db8:9::/48"));
+    assert!(lab.host.has_route("-4", "10.9.0.0/16"), "IPv4 untouched");
+    lab.peer.sh(&["ip", "link", "set", "eth0", "up"]);
+    lab.ok(&["apply"]);
+    assert!(lab.host.has_route("-6", "2001:db8:9::/48"));
+    assert!(lab.ok(&["plan"]).contains("nothing to do"));
+}
+
+#[test]
+fn an_ipv6_alias_another_host_has_is_refused_and_rolled_back() {
+    let lab = Lab::new();
+    lab.peer.sh(&[
+        "ip",
+        "addr",
+        "add",
+        "2001:db8::2/64",
+        "dev",
+        "eth0",
+        "nodad",
+    ]);
+    lab.host.settle("eth1");
+    write(&lab.config_path(), "");
+    let err = lab.fails(&["add", "eth1", "2001:db8::2/64"]);
+    assert!(
+        err.contains("duplicate address detection") && err.contains("rolled back"),
+        "{err}"
+    );
+    assert!(!lab.host.has_address("eth1", "2001:db8::2/64"));
+    assert_eq!(lab.config_text(), "");
+    // A free one goes in once its detection is over.
+    lab.ok(&["add", "eth1", "2001:db8::3/64"]);
+    let json = lab
+        .host
+        .json(&["ip", "-j", "-6", "addr", "show", "dev", "eth1"]);
+    let info = json[0]["addr_info"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["local"] == "2001:db8::3")
+        .cloned()
+        .unwrap();
+    assert!(info.get("tentative").is_none(), "{info}");
+}
+
+#[test]
+fn aliases_of_a_renamed_interface_are_pointed_out_and_kept() {
+    let lab = Lab::new();
+    lab.ok(&["add", "eth1", "192.168.0.1/24"]);
+    lab.host.sh(&["ip", "link", "set", "eth1", "down"]);
+    lab.host.sh(&["ip", "link", "set", "eth1", "name", "lan0"]);
+    lab.host.sh(&["ip", "link", "set", "lan0", "up"]);
+    let plan = lab.ok(&["plan"]);
+    assert!(
+        plan.contains("renamed") && plan.contains("to \"lan0\""),
+        "{plan}"
+    );
+    lab.ok(&["apply"]);
+    assert!(lab.host.has_address("lan0", "192.168.0.1/24"), "left alone");
+    let list = lab.ok(&["list", "lan0"]);
+    assert!(list.contains("not in the config"), "{list}");
+    assert!(!list.contains("runtime"), "{list}");
+}
