@@ -296,6 +296,7 @@ impl Kernel {
             zones: &file.config().zones,
             runtime: &[],
             keep_runtime,
+            keep_counting: &[],
             counters: file.config().settings.counters,
         };
         let (_, plan) = self.plan(&desired, Scope::All).await?;

@@ -287,6 +287,7 @@ fn desired<'a>(file: &'a ConfigFile, aliases: &'a [AliasSpec]) -> Desired<'a> {
         zones: &file.config().zones,
         runtime: &[],
         keep_runtime: false,
+        keep_counting: &[],
         counters: file.config().settings.counters,
     }
 }
@@ -429,17 +430,29 @@ async fn add(config: &Path, pins: PinDir, mut request: AddRequest) -> Result<()>
         IpNet::new(ip, prefix).map_err(|_| anyhow!("invalid prefix length /{prefix} for {ip}"))?;
     check_alias_address(&address).map_err(|e| anyhow!(e))?;
 
+    // A --runtime alias made permanent: recorded as it is, not re-added.
+    let mut adopted: Option<&crate::model::LiveAddress> = None;
     if let Some(existing) = live.iter().find(|a| a.address.addr() == ip) {
-        if existing.owned() {
+        let runtime_here =
+            existing.runtime() && existing.ifindex == iface.index && !request.runtime;
+        if runtime_here && existing.address.prefix_len() == address.prefix_len() {
+            adopted = Some(existing);
+        } else if runtime_here {
+            bail!(
+                "{} is on {} for now (--runtime) with another prefix; to keep it as {address}, `alias-mgr del {} {ip} --runtime` first",
+                existing.address, existing.interface, existing.interface
+            );
+        } else if existing.owned() {
             bail!(
                 "{} is already on {} (added by alias-mgr); see `alias-mgr list`, or `alias-mgr del {} {}` first",
                 existing.address, existing.interface, existing.interface, ip
             );
+        } else {
+            bail!(
+                "{} is already on {} and is not managed by alias-mgr; remove it with `ip addr del {} dev {}` first",
+                existing.address, existing.interface, existing.address, existing.interface
+            );
         }
-        bail!(
-            "{} is already on {} and is not managed by alias-mgr; remove it with `ip addr del {} dev {}` first",
-            existing.address, existing.interface, existing.address, existing.interface
-        );
     }
     if let Some(entry) = file.config().aliases.iter().find(|a| a.ip() == ip) {
         bail!(
@@ -450,8 +463,16 @@ async fn add(config: &Path, pins: PinDir, mut request: AddRequest) -> Result<()>
         );
     }
 
-    let label =
-        match request.label {
+    let label = match (adopted, request.label) {
+        // IPv4: the kernel's label is the alias's; IPv6 labels live in the file only.
+        (Some(existing), Some(label)) if ip.is_ipv4() && existing.label.as_deref() != Some(&label) => bail!(
+            "{ip} is on {} for now (--runtime) labelled {}; keep that label (omit --label) or `alias-mgr del {} {ip} --runtime` first",
+            iface.name,
+            existing.label.as_deref().unwrap_or(&iface.name),
+            iface.name
+        ),
+        (Some(existing), _) if ip.is_ipv4() => existing.label.clone(),
+        (_, request_label) => match request_label {
             Some(label) => {
                 validate_label_for(&label, &iface.name).map_err(|e| anyhow!(e))?;
                 let taken =
@@ -469,7 +490,8 @@ async fn add(config: &Path, pins: PinDir, mut request: AddRequest) -> Result<()>
                 Some(label)
             }
             None => next_free_label(&iface.name, live, file.config().aliases.as_slice()),
-        };
+        },
+    };
     for route in &request.routes {
         if route.gateway.is_some_and(|gw| gw.is_ipv4() != ip.is_ipv4())
             || route.destination.addr().is_ipv4() != ip.is_ipv4()
@@ -516,7 +538,12 @@ async fn add(config: &Path, pins: PinDir, mut request: AddRequest) -> Result<()>
         format!("saved in {}", config.display())
     };
     println!(
-        "added {} on {}{} ({where_})",
+        "{} {} on {}{} ({where_})",
+        if adopted.is_some() {
+            "kept (no longer --runtime)"
+        } else {
+            "added"
+        },
         alias.address,
         alias.interface,
         alias
@@ -610,14 +637,18 @@ async fn del(
             config.display()
         );
     }
-    let aliases: Vec<AliasSpec> = file
+    let (removed, aliases): (Vec<AliasSpec>, Vec<AliasSpec>) = file
         .config()
         .aliases
         .iter()
-        .filter(|a| !(a.interface == interface && a.ip() == ip))
         .cloned()
-        .collect();
-    let desired = desired(&file, &aliases);
+        .partition(|a| a.interface == interface && a.ip() == ip);
+    // Out for now only: the next apply brings it back, with its count.
+    let keep_counting = if runtime { removed.as_slice() } else { &[] };
+    let desired = Desired {
+        keep_counting,
+        ..desired(&file, &aliases)
+    };
     let plan = kernel.plan_observed(&desired, &observed, Scope::Alias(ip))?;
     print_plan(&plan);
     kernel.apply(&desired, Scope::Alias(ip), &plan).await?;
@@ -755,10 +786,10 @@ async fn list(config: &Path, pins: PinDir, interface: Option<&str>, json: bool) 
         } else {
             "inet6"
         };
-        let owner = match (row.owned, row.runtime, row.declared) {
+        let owner = match (row.owned, row.declared, row.runtime) {
             (false, ..) => "foreign",
-            (true, true, _) => "alias-mgr (runtime)",
-            (true, false, true) => "alias-mgr",
+            (true, true, _) => "alias-mgr",
+            (true, false, true) => "alias-mgr (runtime)",
             (true, false, false) => "alias-mgr, not in the config",
         };
         let dad = match row.dad {

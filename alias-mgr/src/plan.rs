@@ -59,6 +59,10 @@ pub struct Desired<'a> {
     /// Leave runtime-marked addresses and routes that are not in `aliases`
     /// alone (drift healing), instead of removing them (`apply`).
     pub keep_runtime: bool,
+    /// Aliases taken out only for now (`del --runtime`; the next `apply`
+    /// brings them back): their counters and classifier stay, so no count
+    /// is lost.
+    pub keep_counting: &'a [AliasSpec],
     /// Count each alias's traffic (`[settings] counters`).
     pub counters: bool,
 }
@@ -676,7 +680,8 @@ pub fn plan(desired: &Desired, observed: &Observed, scope: Scope) -> Plan {
         let unwanted = !desired.counters
             || (!wanted.contains_key(ip)
                 && !kept.contains_key(ip)
-                && !desired.aliases.iter().any(|a| a.ip() == *ip));
+                && !desired.aliases.iter().any(|a| a.ip() == *ip)
+                && !desired.keep_counting.iter().any(|a| a.ip() == *ip));
         if in_scope(*ip) && unwanted {
             out.actions.push(Action::Untrack { address: *ip });
         }
@@ -687,7 +692,8 @@ pub fn plan(desired: &Desired, observed: &Observed, scope: Scope) -> Plan {
                 && (scope == Scope::All
                     || scope != Scope::Alias(a.ip())
                     || wanted.contains_key(&a.ip()))
-        }) || kept.values().any(|iface| iface == name);
+        }) || kept.values().any(|iface| iface == name)
+            || desired.keep_counting.iter().any(|a| &a.interface == name);
         let relevant = scope == Scope::All || interfaces_touched.contains(name.as_str());
         if relevant && (!still_needed || !desired.counters) {
             let ethernet = interface(name).map(|i| i.ethernet).unwrap_or(true);
@@ -796,6 +802,7 @@ mod tests {
             zones: &[],
             runtime: &[],
             keep_runtime: false,
+            keep_counting: &[],
             counters: true,
         }
     }
@@ -913,6 +920,7 @@ mod tests {
             zones: &[],
             runtime: &[],
             keep_runtime: false,
+            keep_counting: &[],
             counters: true,
         };
         let plan = plan(&unmanaged, &observed, Scope::All);
@@ -1021,6 +1029,7 @@ mod tests {
         observed.attached.insert("eth1".into());
         let healing = Desired {
             keep_runtime: true,
+            keep_counting: &[],
             ..desired(&[])
         };
         assert!(plan(&healing, &observed, Scope::All).is_empty());

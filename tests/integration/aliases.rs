@@ -766,3 +766,34 @@ fn aliases_of_a_renamed_interface_are_pointed_out_and_kept() {
     assert!(list.contains("not in the config"), "{list}");
     assert!(!list.contains("runtime"), "{list}");
 }
+
+#[test]
+fn a_runtime_alias_can_be_kept_and_a_runtime_removal_keeps_the_count() {
+    let lab = Lab::new();
+    lab.peer
+        .sh(&["ip", "addr", "add", "192.168.0.2/24", "dev", "eth0"]);
+    write(&lab.config_path(), "");
+    lab.ok(&["add", "eth1", "192.168.0.1/24", "--runtime"]);
+    lab.peer
+        .sh(&["ping", "-c", "3", "-i", "0.01", "192.168.0.1"]);
+    let counted = lab.counters("192.168.0.1");
+    assert!(counted.0 >= 3, "{counted:?}");
+
+    // Made permanent: recorded as it is, not taken down and re-added.
+    let out = lab.ok(&["add", "eth1", "192.168.0.1"]);
+    assert!(out.contains("no longer --runtime"), "{out}");
+    assert!(!out.contains("+ address"), "{out}");
+    assert!(lab.config_text().contains("192.168.0.1/24"));
+    assert!(lab.ok(&["list", "eth1"]).contains("[alias-mgr]"));
+    assert!(lab.ok(&["plan"]).contains("nothing to do"));
+    assert!(lab.counters("192.168.0.1").0 >= counted.0, "count kept");
+
+    // Out for now: the count stays for when the next apply brings it back.
+    let out = lab.ok(&["del", "eth1", "192.168.0.1", "--runtime"]);
+    assert!(!out.contains("- counters"), "{out}");
+    assert!(!lab.host.has_address("eth1", "192.168.0.1/24"));
+    let kept = lab.counters("192.168.0.1");
+    lab.ok(&["apply"]);
+    assert!(lab.host.has_address("eth1", "192.168.0.1/24"));
+    assert_eq!(lab.counters("192.168.0.1"), kept);
+}
