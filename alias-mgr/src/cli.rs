@@ -335,8 +335,8 @@ fn parse_address(text: &str) -> Result<(IpAddr, Option<u8>)> {
             }
         }
         Some((ip, prefix)) if ip.parse::<IpAddr>().is_ok() => {
-            let max = if ip.contains(':') { 128 } else { 32 };
-            bail!("invalid prefix length /{prefix} in {text:?}: use 0 to {max}, e.g. {ip}/24")
+            let (max, example) = if ip.contains(':') { (128, 64) } else { (32, 24) };
+            bail!("invalid prefix length /{prefix} in {text:?}: use 1 to {max}, e.g. {ip}/{example}")
         }
         _ => bail!("{text:?} is not an IP address; write it as 192.168.0.1, 192.168.0.1/24 or 2001:db8::1/64"),
     }
@@ -898,12 +898,33 @@ async fn apply_command(config: &Path, pins: PinDir, dry_run: bool) -> Result<()>
     Ok(())
 }
 
+/// Whether this network namespace has an interface called `name`.
+fn interface_exists(name: &str) -> bool {
+    std::ffi::CString::new(name).is_ok_and(|name| {
+        // SAFETY: a valid NUL-terminated string; the call only reads it.
+        unsafe { libc::if_nametoindex(name.as_ptr()) != 0 }
+    })
+}
+
 fn import_command(config: &Path, format: &str, path: &Path, write: bool) -> Result<()> {
     let format: ImportFormat = format.parse().map_err(|e| anyhow!("{e}"))?;
     let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let imported = import::parse(format, &path.display().to_string(), &text)?;
     for warning in &imported.warnings {
         eprintln!("alias-mgr: warning: {warning}");
+    }
+    // iftab and ifaliases come from Darwin and NetBSD (en0, wm0), and an old
+    // /etc/network/interfaces may predate predictable names (eth0 -> enp3s0).
+    let unknown: std::collections::BTreeSet<&str> = imported
+        .aliases
+        .iter()
+        .map(|a| a.interface.as_str())
+        .filter(|name| !interface_exists(name))
+        .collect();
+    for name in unknown {
+        eprintln!(
+            "alias-mgr: warning: there is no interface {name} on this host (see `ip link`); change interface = \"{name}\" to the Linux interface that should carry its aliases before `alias-mgr apply` (until then they are pending)"
+        );
     }
     if write {
         let _lock = lock(config)?;
@@ -1008,7 +1029,7 @@ fn zones_command(config: &Path, json: bool) -> Result<()> {
             .map(|(k, v)| format!("{k} {v}"))
             .collect();
         println!(
-            "  forward: {} (other zones drop, same zone accept)",
+            "  forward: {} (other zones drop, same zone accept; to addresses in no zone alias-mgr does not filter)",
             if forward.is_empty() {
                 "-".into()
             } else {
@@ -1038,7 +1059,7 @@ async fn counters_command(pins: PinDir, command: CountersCommand) -> Result<()> 
                 LinkLayer::RawIp
             };
             let outcome = kernel.pins.attach(&interface, layer)?;
-            println!("{interface}: {outcome:?}");
+            println!("{interface}: {}", format!("{outcome:?}").to_lowercase());
         }
         CountersCommand::Detach { interface } => {
             let detached = pins.detach(&interface)?;

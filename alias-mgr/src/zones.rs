@@ -13,8 +13,9 @@
 //!   batch flushes rules but re-adds counters (adding an existing one keeps it).
 //!
 //! Forwarding follows shorewall's policy file: from zone A to zone B the verdict
-//! is `A.forward[B]` (default drop); inside one zone it is accept; to addresses
-//! in no zone alias-mgr has no say.
+//! is `A.forward[B]` (default drop); inside one zone it is accept (counted as
+//! the zone's forward accepts); to addresses in no zone alias-mgr has no say:
+//! the host's own firewall decides.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -214,11 +215,7 @@ pub fn render(zones: &[ZoneSpec], aliases: &[AliasSpec]) -> Option<Ruleset> {
                 let set = set_name(&other.name, ipv4);
                 if ruleset.sets.contains_key(&set) {
                     let mut rule = vec![addr_match(ipv4, "daddr", &set)];
-                    if other.name == zone.name {
-                        rule.push(json!({"accept": null}));
-                    } else {
-                        rule.extend(verdict_statements(verdict, &accept, &drop));
-                    }
+                    rule.extend(verdict_statements(verdict, &accept, &drop));
                     zone_forward.push(rule);
                 }
             }
@@ -431,9 +428,12 @@ pub fn diff(desired: Option<&Ruleset>, live: &LiveTable) -> Vec<String> {
     {
         lines.push(format!("- zone {}", &chain[3..]));
     }
-    lines.push(format!(
-        "~ reload nftables table {FAMILY} {TABLE} (zone rules changed)"
-    ));
+    // A new table is loaded whole: no separate reload line for it.
+    if live.exists {
+        lines.push(format!(
+            "~ reload nftables table {FAMILY} {TABLE} (zone rules changed)"
+        ));
+    }
     lines
 }
 
@@ -540,7 +540,9 @@ mod tests {
                 .cloned()
                 .unwrap()
         };
-        assert_eq!(to(lab, "z_lab_v4")[1], json!({"accept": null}));
+        // Within the zone: accepted, and counted like any forward accept.
+        assert_eq!(to(lab, "z_lab_v4")[1], json!({"counter": "fwd_lab_accept"}));
+        assert_eq!(to(lab, "z_lab_v4")[2], json!({"accept": null}));
         assert_eq!(to(lab, "z_dmz_v4")[2], json!({"accept": null}));
         assert_eq!(
             to(&ruleset.chains["fwd_dmz"], "z_lab_v4")[2],
