@@ -286,6 +286,100 @@ fn classifier_cost(alias_mgr: &Path, lab: &Lab, aliases: usize, rounds: usize) -
     Ok(())
 }
 
+/// One iperf3 run from the peer to 192.0.2.1: TCP bit/s, or for `udp`
+/// 64-byte datagrams received per second.
+fn iperf3(udp: bool) -> Result<f64> {
+    let mut args = vec![
+        "nsenter".to_string(),
+        format!("--net=/run/netns/{PEER}"),
+        "iperf3".into(),
+        "-c".into(),
+        "192.0.2.1".into(),
+        "-t".into(),
+        "2".into(),
+        "-J".into(),
+    ];
+    if udp {
+        args.extend(["-u", "-b", "0", "-l", "64"].map(String::from));
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let report: serde_json::Value = serde_json::from_str(&sh(&args)?)?;
+    let end = &report["end"];
+    let value = if udp {
+        let sum = &end["sum"];
+        let received = sum["packets"].as_f64().context("packets")?
+            - sum["lost_packets"].as_f64().unwrap_or(0.0);
+        received / sum["seconds"].as_f64().context("seconds")?
+    } else {
+        end["sum_received"]["bits_per_second"]
+            .as_f64()
+            .context("bits_per_second")?
+    };
+    Ok(value)
+}
+
+/// End-to-end cost of the classifier: iperf3 through the host's eth1 with
+/// the classifier detached and attached, in `pairs` back-to-back pairs whose
+/// order alternates (iperf3 here swings 20-36% run to run and the machine
+/// drifts, so only the median of per-pair ratios means anything).
+fn throughput(alias_mgr: &Path, lab: &Lab, pairs: usize) -> Result<()> {
+    let config = lab.dir.join("throughput.toml");
+    std::fs::write(&config, "# tracked: 192.0.2.1 only\n")?;
+    let manage = |args: &[&str]| alias_mgr_run(alias_mgr, lab, &config, args).map(drop);
+    in_ns(&["ip", "addr", "replace", "192.0.2.1/24", "dev", "eth1"])?;
+    netns::in_ns(
+        PEER,
+        &["ip", "addr", "replace", "192.0.2.2/24", "dev", "eth0"],
+    )?;
+    manage(&["counters", "track", "192.0.2.1"])?;
+    let _server = Background(
+        Command::new("nsenter")
+            .arg(format!("--net=/run/netns/{NS}"))
+            .args(["iperf3", "-s", "-B", "192.0.2.1"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?,
+    );
+    thread::sleep(Duration::from_millis(500));
+    println!();
+    println!("| end to end, iperf3 peer -> tracked alias, 2 s runs | without classifier | with | ratio (median of {pairs} pairs) |");
+    println!("| --- | --- | --- | --- |");
+    for (name, udp, scale) in [
+        ("TCP, one stream (Gbit/s)", false, 1e9),
+        ("UDP, 64-byte datagrams received (kpps)", true, 1e3),
+    ] {
+        let (mut off, mut on, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+        for pair in 0..pairs {
+            let measure = |attached: bool| -> Result<f64> {
+                manage(&[
+                    "counters",
+                    if attached { "attach" } else { "detach" },
+                    "eth1",
+                ])?;
+                iperf3(udp)
+            };
+            let (without, with) = if pair % 2 == 0 {
+                let without = measure(false)?;
+                (without, measure(true)?)
+            } else {
+                let with = measure(true)?;
+                (measure(false)?, with)
+            };
+            off.push(without / scale);
+            on.push(with / scale);
+            ratios.push(with / without);
+        }
+        println!(
+            "| {name} | {:.2} | {:.2} | {:.3}x |",
+            median(&mut off),
+            median(&mut on),
+            median(&mut ratios)
+        );
+    }
+    manage(&["counters", "detach", "eth1"])?;
+    Ok(())
+}
+
 pub fn run(alias_mgr: &Path, aliases: usize, rounds: usize) -> Result<()> {
     let dir = std::env::temp_dir().join(format!("alias-mgr-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
@@ -354,6 +448,7 @@ pub fn run(alias_mgr: &Path, aliases: usize, rounds: usize) -> Result<()> {
     }
     let hwm = stat(&loaded, |s| s.hwm.max(s.hwm_applying));
     classifier_cost(alias_mgr, &lab, aliases, rounds.max(5))?;
+    throughput(alias_mgr, &lab, (rounds * 3).max(9))?;
     println!();
     println!(
         "target: daemon RSS at {aliases} aliases under 40 MB: peak {hwm:.1} MiB -> {}",
