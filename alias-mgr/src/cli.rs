@@ -25,7 +25,9 @@ use crate::{
         check_alias_address, classful_prefix, validate_label, validate_label_for, AliasSpec,
         DadState, RouteSpec,
     },
+    nft,
     plan::{Desired, Plan, Scope},
+    zones,
 };
 
 pub const DEFAULT_CONFIG: &str = "/etc/alias-mgr/alias-mgr.toml";
@@ -865,6 +867,30 @@ async fn plan_command(config: &Path, pins: PinDir, json: bool) -> Result<()> {
     Ok(())
 }
 
+/// The table `apply` would load, as nft text; the JSON batch when nft
+/// cannot render it (e.g. no permission to make a network namespace).
+fn print_zone_ruleset(file: &ConfigFile, batch: &serde_json::Value) {
+    let config = file.config();
+    let text = zones::render(&config.zones, &config.aliases).map(|ruleset| {
+        nft::render_text(&zones::batch(Some(&ruleset), &zones::LiveTable::default()))
+    });
+    match text {
+        Some(Ok(text)) => println!("nft table apply would load (one transaction):\n{text}"),
+        None => println!(
+            "nft: table {} {} would be deleted",
+            zones::FAMILY,
+            zones::TABLE
+        ),
+        Some(Err(err)) => {
+            eprintln!("alias-mgr: warning: {err:#}; showing the JSON batch");
+            println!(
+                "nft batch (one transaction):\n{}",
+                serde_json::to_string_pretty(batch).unwrap_or_default()
+            );
+        }
+    }
+}
+
 async fn apply_command(config: &Path, pins: PinDir, dry_run: bool) -> Result<()> {
     require_config(config)?;
     let _lock = lock(config)?;
@@ -878,10 +904,7 @@ async fn apply_command(config: &Path, pins: PinDir, dry_run: bool) -> Result<()>
             println!("conflict: {conflict}");
         }
         if let Some(batch) = &plan.zone_batch {
-            println!(
-                "nft batch (one transaction):\n{}",
-                serde_json::to_string_pretty(batch)?
-            );
+            print_zone_ruleset(&file, batch);
         }
         return Ok(());
     }

@@ -109,6 +109,40 @@ pub fn load(batch: &Value, check_only: bool) -> Result<()> {
     Ok(())
 }
 
+/// The nft text of a whole-table `batch` (one built against an empty live
+/// table): loaded into a throwaway network namespace, where only nft itself
+/// can say how it reads, and listed back. Nothing on this host changes.
+pub fn render_text(batch: &Value) -> Result<String> {
+    let payload = serde_json::to_string(batch).context("serializing the zone ruleset")?;
+    let program = program();
+    let script = format!(
+        "\"$0\" -j -f - && \"$0\" list table {} {}",
+        zones::FAMILY,
+        zones::TABLE
+    );
+    let mut child = Command::new("unshare")
+        .args(["--net", "--", "sh", "-c", &script, &program])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("starting unshare (util-linux) for a throwaway network namespace")?;
+    child
+        .stdin
+        .take()
+        .context("nft's stdin")?
+        .write_all(payload.as_bytes())
+        .context("writing the ruleset to nft")?;
+    let output = child.wait_with_output().context("waiting for nft")?;
+    if !output.status.success() {
+        bail!(
+            "rendering the ruleset as text failed: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
 /// One named counter of a zone, read with u64 precision.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ZoneCounter {

@@ -370,3 +370,31 @@ fn bad_zone_input_is_refused_and_the_ruleset_is_unchanged() {
     assert!(err.contains("install nftables"), "{err}");
     assert!(!lab.host.has_address("eth1", "192.168.9.1/24"));
 }
+
+#[test]
+fn dry_run_prints_the_table_nft_lists_after_apply() {
+    let lab = Lab::new();
+    write(
+        &lab.config_path(),
+        "[[alias]]\ninterface = \"eth1\"\naddress = \"192.168.0.1/24\"\nzone = \"lab\"\n\n[[alias]]\ninterface = \"eth1\"\naddress = \"2001:db8::1/64\"\nzone = \"lab\"\n\n[zone.lab]\ninput = \"drop\"\nallow = [\"tcp/22\", \"icmp\"]\nforward = { dmz = \"accept\" }\n\n[zone.dmz]\nsubnets = [\"198.51.100.0/24\"]\n",
+    );
+    let dry = lab.ok(&["apply", "--dry-run"]);
+    let (_, text) = dry
+        .split_once("nft table apply would load (one transaction):\n")
+        .unwrap_or_else(|| panic!("{dry}"));
+    assert!(
+        !lab.host
+            .try_sh(&["nft", "list", "table", "inet", "alias_mgr"]),
+        "dry run loaded nothing"
+    );
+    lab.ok(&["apply"]);
+    let listed = table(&lab.host, "inet", "alias_mgr");
+    let without_counts = |t: &str| {
+        t.lines()
+            .filter(|l| !l.trim_start().starts_with("packets "))
+            .map(str::trim_end)
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(without_counts(text.trim()), without_counts(listed.trim()));
+}
