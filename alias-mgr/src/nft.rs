@@ -232,6 +232,7 @@ mod tests {
             sets: [("z_old_v4".to_string(), vec![])].into(),
             counters: [("in_old_drop".to_string(), (1, 1))].into(),
             fingerprint: None,
+            rules: Default::default(),
         };
         let batch = crate::zones::batch(Some(&ruleset), &live);
         for command in batch["nftables"].as_array().unwrap() {

@@ -52,6 +52,8 @@ pub struct LiveTable {
     /// Counter name -> (packets, bytes), u64 (the nftables crate's own type is u32).
     pub counters: BTreeMap<String, (u64, u64)>,
     pub fingerprint: Option<String>,
+    /// Chain name -> how many rules it holds.
+    pub rules: BTreeMap<String, usize>,
 }
 
 pub fn set_name(zone: &str, ipv4: bool) -> String {
@@ -359,6 +361,8 @@ pub fn parse_live(json: &Value) -> LiveTable {
             );
         }
         if let Some(rule) = object.get("rule") {
+            let chain = rule["chain"].as_str().unwrap_or_default().to_string();
+            *live.rules.entry(chain).or_default() += 1;
             if let Some(comment) = rule["comment"]
                 .as_str()
                 .and_then(|c| c.strip_prefix(FINGERPRINT_PREFIX))
@@ -385,6 +389,31 @@ fn parse_elem(elem: &Value) -> Option<IpNet> {
     Some(IpNet::from(addr))
 }
 
+/// Whether the live table still holds what `desired` loaded: the fingerprint
+/// only says which ruleset was loaded, not that nobody edited it since. Every
+/// chain with its number of rules, every set with its elements and every
+/// counter must be there, and nothing else.
+fn intact(desired: &Ruleset, live: &LiveTable) -> bool {
+    let chains_match = desired.chains.len() == live.chains.len()
+        && desired
+            .chains
+            .iter()
+            .all(|(name, rules)| live.rules.get(name).copied().unwrap_or(0) == rules.len());
+    let sets_match = desired.sets.len() == live.sets.len()
+        && desired.sets.iter().all(|(name, (_, elements))| {
+            let wanted: BTreeSet<&IpNet> = elements.iter().collect();
+            live.sets
+                .get(name)
+                .is_some_and(|live| live.iter().collect::<BTreeSet<_>>() == wanted)
+        });
+    let counters_match = desired.counters.len() == live.counters.len()
+        && desired
+            .counters
+            .iter()
+            .all(|c| live.counters.contains_key(c));
+    chains_match && sets_match && counters_match
+}
+
 /// Human lines for `plan`: what a reload would change. Empty when the kernel
 /// already holds `desired`.
 pub fn diff(desired: Option<&Ruleset>, live: &LiveTable) -> Vec<String> {
@@ -397,8 +426,15 @@ pub fn diff(desired: Option<&Ruleset>, live: &LiveTable) -> Vec<String> {
             vec![]
         };
     };
-    if live.fingerprint.as_deref() == Some(desired.fingerprint().as_str()) {
+    let loaded_by_us = live.fingerprint.as_deref() == Some(desired.fingerprint().as_str());
+    if loaded_by_us && intact(desired, live) {
         return vec![];
+    }
+    if loaded_by_us {
+        // Our table, edited by hand (`nft delete rule`, `nft flush set`...).
+        return vec![format!(
+            "~ reload nftables table {FAMILY} {TABLE} (changed outside alias-mgr: restoring its rules)"
+        )];
     }
     let mut lines = Vec::new();
     if !live.exists {
@@ -571,6 +607,7 @@ mod tests {
             ]
             .into(),
             fingerprint: None,
+            rules: Default::default(),
         };
         let text = batch(Some(&ruleset), &live).to_string();
         assert!(text.contains(r#"{"flush":{"table""#));
@@ -622,11 +659,55 @@ mod tests {
             lines.contains(&"+ zone lab: 192.168.0.0/24".to_string()),
             "{lines:?}"
         );
-        let live = LiveTable {
+        assert!(diff(Some(&ruleset), &loaded(&ruleset)).is_empty());
+    }
+
+    /// The live table right after `ruleset` was loaded.
+    fn loaded(ruleset: &Ruleset) -> LiveTable {
+        LiveTable {
             exists: true,
+            sets: ruleset
+                .sets
+                .iter()
+                .map(|(name, (_, elements))| (name.clone(), elements.clone()))
+                .collect(),
+            chains: ruleset.chains.keys().cloned().collect(),
+            counters: ruleset
+                .counters
+                .iter()
+                .map(|c| (c.clone(), (0, 0)))
+                .collect(),
             fingerprint: Some(ruleset.fingerprint()),
-            ..Default::default()
-        };
-        assert!(diff(Some(&ruleset), &live).is_empty());
+            rules: ruleset
+                .chains
+                .iter()
+                .map(|(name, rules)| (name.clone(), rules.len()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn our_table_edited_by_hand_is_reloaded() {
+        let ruleset = render(
+            &[zone("lab", Verdict::Drop, &["icmp"], &[])],
+            &[alias("192.168.0.1/24", "lab")],
+        )
+        .unwrap();
+        let loaded = loaded(&ruleset);
+        assert!(diff(Some(&ruleset), &loaded).is_empty());
+
+        let mut rule_deleted = loaded.clone();
+        *rule_deleted.rules.get_mut("in_lab").unwrap() -= 1;
+        let mut element_deleted = loaded.clone();
+        element_deleted.sets.get_mut("z_lab_v4").unwrap().clear();
+        let mut counter_deleted = loaded.clone();
+        counter_deleted.counters.remove("in_lab_drop");
+        for edited in [rule_deleted, element_deleted, counter_deleted] {
+            let lines = diff(Some(&ruleset), &edited);
+            assert!(
+                lines.len() == 1 && lines[0].contains("changed outside alias-mgr"),
+                "{lines:?}"
+            );
+        }
     }
 }

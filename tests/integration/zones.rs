@@ -398,3 +398,61 @@ fn dry_run_prints_the_table_nft_lists_after_apply() {
     };
     assert_eq!(without_counts(text.trim()), without_counts(listed.trim()));
 }
+
+#[test]
+fn hand_edits_of_the_zone_table_are_seen_and_undone() {
+    let lab = zone_lab("input = \"drop\"\nallow = [\"icmp\"]");
+    let original = table(&lab.host, "inet", "alias_mgr");
+    let without_counts = |t: &str| {
+        t.lines()
+            .filter(|l| !l.trim_start().starts_with("packets "))
+            .map(str::trim_end)
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    // The zone's drop rule deleted by handle: the zone is open.
+    let listing = lab
+        .host
+        .sh(&["nft", "-a", "list", "chain", "inet", "alias_mgr", "in_lab"]);
+    let handle = listing
+        .lines()
+        .find(|l| l.contains("\"in_lab_drop\" drop"))
+        .and_then(|l| l.rsplit(' ').next())
+        .unwrap_or_else(|| panic!("{listing}"))
+        .to_string();
+    lab.host.sh(&[
+        "nft",
+        "delete",
+        "rule",
+        "inet",
+        "alias_mgr",
+        "in_lab",
+        "handle",
+        &handle,
+    ]);
+    let plan = lab.ok(&["plan"]);
+    assert!(plan.contains("changed outside alias-mgr"), "{plan}");
+    lab.ok(&["apply"]);
+    assert_eq!(
+        without_counts(&table(&lab.host, "inet", "alias_mgr")),
+        without_counts(&original)
+    );
+
+    // A subnet taken out of the zone's set.
+    lab.host.sh(&[
+        "nft",
+        "delete",
+        "element",
+        "inet",
+        "alias_mgr",
+        "z_lab_v4",
+        "{ 192.168.0.0/24 }",
+    ]);
+    assert!(lab.ok(&["plan"]).contains("changed outside alias-mgr"));
+    lab.ok(&["apply"]);
+    assert_eq!(
+        without_counts(&table(&lab.host, "inet", "alias_mgr")),
+        without_counts(&original)
+    );
+    assert!(lab.ok(&["plan"]).contains("nothing to do"));
+}
