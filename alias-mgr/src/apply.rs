@@ -284,7 +284,10 @@ impl Kernel {
     }
 
     /// Drift healing: like [`Kernel::reconcile`], but `--runtime` aliases
-    /// someone added on purpose stay (they are not drift).
+    /// someone added on purpose stay (they are not drift), and a conflict
+    /// does not stop the rest: one foreign address in the way of one alias
+    /// must not leave every other alias unhealed. The plan's conflicts are
+    /// for the caller to report.
     pub async fn heal(&self, file: &ConfigFile) -> Result<Plan> {
         self.converge(file, true).await
     }
@@ -300,7 +303,16 @@ impl Kernel {
             counters: file.config().settings.counters,
         };
         let (_, plan) = self.plan(&desired, Scope::All).await?;
-        if !plan.is_empty() || !plan.conflicts.is_empty() {
+        if keep_runtime && !plan.conflicts.is_empty() {
+            // Conflicting items have no actions; everything else goes ahead.
+            let around = Plan {
+                conflicts: Vec::new(),
+                ..plan.clone()
+            };
+            if !around.is_empty() {
+                self.apply(&desired, Scope::All, &around).await?;
+            }
+        } else if !plan.is_empty() || !plan.conflicts.is_empty() {
             self.apply(&desired, Scope::All, &plan).await?;
         }
         Ok(plan)

@@ -394,7 +394,8 @@ async fn add(config: &Path, pins: PinDir, mut request: AddRequest) -> Result<()>
     // What no prefix can make an alias (multicast, loopback...), before one
     // is guessed for it.
     let host_prefix = if ip.is_ipv4() { 32 } else { 128 };
-    check_alias_address(&IpNet::new(ip, host_prefix).expect("host prefix"))
+    let checked_prefix = prefix.filter(|p| *p <= host_prefix).unwrap_or(host_prefix);
+    check_alias_address(&IpNet::new(ip, checked_prefix).expect("prefix in range"))
         .map_err(|e| anyhow!(e))?;
     let prefix = match prefix {
         Some(prefix) => prefix,
@@ -404,6 +405,12 @@ async fn add(config: &Path, pins: PinDir, mut request: AddRequest) -> Result<()>
                 .filter(|a| a.ifindex == iface.index && a.address.contains(&ip))
                 .max_by_key(|a| a.address.prefix_len());
             match (covering, classful_prefix(ip)) {
+                // A service address on lo: a classful /8 there would make
+                // the whole network local to this host.
+                (None, _) if iface.name == "lo" => {
+                    println!("note: no prefix given; using /{host_prefix} (a host address: on lo a wider prefix makes the whole subnet local)");
+                    host_prefix
+                }
                 (Some(subnet), _) => {
                     println!(
                         "note: no prefix given; using /{} of {}'s subnet {}",
@@ -979,6 +986,7 @@ struct ZoneRow<'a> {
 }
 
 fn zones_command(config: &Path, json: bool) -> Result<()> {
+    require_config(config)?;
     let file = ConfigFile::load(config)?;
     let cfg = file.config();
     let counters = if cfg.zones.is_empty() {
@@ -986,6 +994,13 @@ fn zones_command(config: &Path, json: bool) -> Result<()> {
     } else {
         crate::nft::zone_counters()?
     };
+    if !cfg.zones.is_empty() && counters.is_empty() {
+        eprintln!(
+            "alias-mgr: warning: the nftables table {} {} is not loaded, so no zone is enforced (deleted by hand?); run `alias-mgr apply` (the daemon restores it on its own)",
+            zones::FAMILY,
+            zones::TABLE
+        );
+    }
     let ruleset = crate::zones::render(&cfg.zones, &cfg.aliases);
     let rows: Vec<ZoneRow> = cfg
         .zones

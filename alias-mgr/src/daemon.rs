@@ -2,13 +2,14 @@
 //! the config.
 //!
 //! The daemon is thin: every reconcile is `alias-mgr apply` except that
-//! `--runtime` aliases stay ([`Kernel::heal`], under the same lock as the
-//! CLI), run
+//! `--runtime` aliases stay and a conflict holds back only its own entry
+//! ([`Kernel::heal`], under the same lock as the CLI), run
 //! - at startup;
 //! - after netlink notifications (someone ran `ip addr del` on an owned alias,
-//!   an interface with pending aliases appeared), debounced so a burst of
-//!   changes costs one reconcile: [`DEBOUNCE`] after the last notification,
-//!   at most [`MAX_DELAY`] after the first;
+//!   an interface with pending aliases appeared), changes to alias-mgr's
+//!   nftables table (`nft monitor`) and to the config file (inotify),
+//!   debounced so a burst of changes costs one reconcile: [`DEBOUNCE`] after
+//!   the last notification, at most [`MAX_DELAY`] after the first;
 //! - periodically, as a safety net (`--reconcile-interval`, default 60 s);
 //! - on SIGHUP, which also re-reads the config.
 //!
@@ -49,8 +50,10 @@ use crate::{
     bpf::{ClassifierLog, PinDir},
     cli,
     config::{ConfigError, ConfigFile},
+    inotify::FileWatch,
     metrics::{self, AddressIndex, Exporter, KernelSources, Trigger},
     netlink::{self, Change},
+    nft,
 };
 
 /// The default listen address. Port 16100: the Prometheus project's registry
@@ -100,10 +103,15 @@ pub(crate) fn log(level: Level, message: fmt::Arguments<'_>) {
     let text = message.to_string();
     let mut lines = text.lines();
     let first = lines.next().unwrap_or("").trim_end();
-    let text = lines
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .fold(first.to_string(), |joined, l| joined + "; " + l);
+    let text =
+        lines
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .fold(first.to_string(), |joined, l| {
+                // "N conflict(s):" introduces a list: no "; " right after it.
+                let separator = if joined.ends_with(':') { " " } else { "; " };
+                joined + separator + l
+            });
     let line = match (journal, level) {
         (true, Level::Error) => format!("<3>{text}"),
         (true, Level::Warning) => format!("<4>{text}"),
@@ -215,6 +223,20 @@ async fn next_change(changes: &mut Option<Changes>) -> Option<Change> {
     }
 }
 
+async fn next_config_change(watch: &mut Option<FileWatch>) -> io::Result<()> {
+    match watch {
+        Some(watch) => watch.changed().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn next_table_change(monitor: &mut Option<nft::TableMonitor>) -> Option<()> {
+    match monitor {
+        Some(monitor) => monitor.changed().await,
+        None => std::future::pending().await,
+    }
+}
+
 /// What re-reading the config found.
 enum Reload {
     /// The file is as it was last read.
@@ -273,15 +295,8 @@ impl ConfigText {
 fn read_config(path: &Path) -> ConfigText {
     use std::os::unix::fs::MetadataExt;
     let metadata = std::fs::metadata(path).ok();
-    // A missing file is an error, not an empty config: read as "no aliases"
-    // it would remove every alias (a moved file, a mistyped path).
-    let text = std::fs::read_to_string(path).map_err(|err| match err.kind() {
-        io::ErrorKind::NotFound => io::Error::new(
-            io::ErrorKind::NotFound,
-            "the file does not exist (moved or deleted?); put it back, or write an empty file to manage no aliases",
-        ),
-        _ => err,
-    });
+    // A missing file is an error (see parse_config), not an empty config.
+    let text = std::fs::read_to_string(path);
     let mut hasher = DefaultHasher::new();
     match &text {
         Ok(text) => text.hash(&mut hasher),
@@ -298,6 +313,12 @@ fn read_config(path: &Path) -> ConfigText {
 fn parse_config(path: &Path, text: io::Result<String>) -> Result<ConfigFile> {
     match text {
         Ok(text) => ConfigFile::parse(path, &text).map_err(anyhow::Error::new),
+        // Read as "no aliases", a moved file or a mistyped path would remove
+        // every alias.
+        Err(err) if err.kind() == io::ErrorKind::NotFound => Err(anyhow!(
+            "{} does not exist (moved or deleted?); put it back, or write an empty file to manage no aliases",
+            path.display()
+        )),
         Err(source) => Err(anyhow::Error::new(ConfigError::Io {
             path: path.to_path_buf(),
             source,
@@ -336,6 +357,21 @@ pub async fn run(options: Options) -> Result<()> {
     ))));
     exporter.stats().config_loaded(true);
     let mut changes = Some(subscribe()?);
+    // Both only make healing faster; without them, the periodic reconcile
+    // and SIGHUP still work.
+    let mut config_watch = FileWatch::new(&options.config)
+        .map_err(|err| {
+            warning!(
+                "not watching {} ({err}); edits are read at the next reconcile, or at once on SIGHUP",
+                options.config.display()
+            )
+        })
+        .ok();
+    let mut table_monitor = nft::TableMonitor::start()
+        .map_err(|err| {
+            warning!("not following nftables changes ({err:#}); a hand edit of the zone table is repaired by the periodic reconcile")
+        })
+        .ok();
 
     let (stop, stopped) = watch::channel(false);
     let server = tokio::spawn(metrics::serve(listener, exporter.clone(), async move {
@@ -406,6 +442,24 @@ pub async fn run(options: Options) -> Result<()> {
                     resubscribe_at = Instant::now() + RESUBSCRIBE_DELAY;
                 }
             },
+            changed = next_config_change(&mut config_watch) => {
+                if let Err(err) = changed {
+                    warning!("watching the config file failed ({err}); edits are read at the next reconcile");
+                    config_watch = None;
+                } else {
+                    let now = Instant::now();
+                    burst = Some(burst.map_or((now, now), |(first, _)| (first, now)));
+                }
+            }
+            changed = next_table_change(&mut table_monitor) => {
+                if changed.is_none() {
+                    warning!("nft monitor ended; a hand edit of the zone table is repaired by the periodic reconcile");
+                    table_monitor = None;
+                } else {
+                    let now = Instant::now();
+                    burst = Some(burst.map_or((now, now), |(first, _)| (first, now)));
+                }
+            }
             () = sleep_until(resubscribe_at), if changes.is_none() => {
                 match subscribe() {
                     Ok(stream) => {
@@ -535,7 +589,19 @@ impl Daemon {
                     && matches!(reload, Reload::Unchanged)
                     && matches!(trigger, Trigger::Netlink | Trigger::Periodic);
                 self.exporter.stats().reconciled(trigger, count, drift);
-                self.last_error = None;
+                self.exporter.stats().conflicts(plan.conflicts.len());
+                if plan.conflicts.is_empty() {
+                    self.last_error = None;
+                } else {
+                    self.failed_quietly(
+                        "",
+                        format!(
+                            "{} config entr(ies) left alone, everything else reconciled:\n{}",
+                            plan.conflicts.len(),
+                            plan.conflicts.join("\n")
+                        ),
+                    );
+                }
                 if count > 0 {
                     let what = if drift { "drift repaired" } else { "applied" };
                     info!(
@@ -637,13 +703,19 @@ impl Daemon {
 
     fn failed(&mut self, trigger: Trigger, err: anyhow::Error) {
         self.exporter.stats().reconcile_failed(trigger);
-        let text = format!("{err:#}");
+        let prefix = format!("reconcile ({}) failed: ", trigger.as_str());
+        self.failed_quietly(&prefix, format!("{err:#}"));
+    }
+
+    /// Logs `prefix` and `text`, but the same `text` at most every
+    /// [`REPEAT_ERROR_EVERY`], whatever triggered it.
+    fn failed_quietly(&mut self, prefix: &str, text: String) {
         let repeated = self
             .last_error
             .as_ref()
             .is_some_and(|(last, at)| *last == text && at.elapsed() < REPEAT_ERROR_EVERY);
         if !repeated {
-            error!("reconcile ({}) failed: {text}", trigger.as_str());
+            error!("{prefix}{text}");
             self.last_error = Some((text, Instant::now()));
         }
     }

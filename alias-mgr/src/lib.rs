@@ -15,7 +15,9 @@
 //! - [`bpf`]: the TC classifier, its pinned counters map and TCX links (aya).
 //! - [`apply`]: runs a plan against the kernel, rolling back on failure.
 //! - [`cli`]: command-line parsing and the commands (thin; calls the rest).
-//! - [`daemon`]: `alias-mgr daemon`: reconciles on netlink events, SIGHUP and a timer.
+//! - [`daemon`]: `alias-mgr daemon`: reconciles on netlink and nftables events,
+//!   config file changes, SIGHUP and a timer.
+//! - [`inotify`]: watches the config file for the daemon.
 //! - [`metrics`]: the Prometheus collector (reads the pinned maps and nft when
 //!   scraped) and the `/metrics` HTTP endpoint.
 pub mod apply;
@@ -24,6 +26,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod import;
+pub mod inotify;
 pub mod metrics;
 pub mod model;
 pub mod netlink;

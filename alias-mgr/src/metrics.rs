@@ -98,6 +98,7 @@ enum Family {
     ReconcileChanges,
     DriftEvents,
     ClassifierWarnings,
+    Conflicts,
     LastReconcileSuccess,
     LastReconcileSuccessTimestamp,
     ConfigReloads,
@@ -116,7 +117,7 @@ enum Family {
 }
 
 impl Family {
-    const ALL: [Family; 30] = [
+    const ALL: [Family; 31] = [
         Family::BuildInfo,
         Family::AddressInfo,
         Family::ReceiveBytes,
@@ -132,6 +133,7 @@ impl Family {
         Family::ReconcileChanges,
         Family::DriftEvents,
         Family::ClassifierWarnings,
+        Family::Conflicts,
         Family::LastReconcileSuccess,
         Family::LastReconcileSuccessTimestamp,
         Family::ConfigReloads,
@@ -169,9 +171,9 @@ impl Family {
             Family::TrackedAddressesLimit => def!("alias_mgr_tracked_addresses_limit", Gauge, &[],
                 "How many addresses the counters map can hold."),
             Family::ZonePackets => def!("alias_mgr_zone_packets_total", Counter, ZONE_LABELS,
-                "Packets from a firewall zone accepted or dropped by alias-mgr's nftables table (direction input: to this host; forward: to another zone; rejects count as drops)."),
+                "Packets from a firewall zone accepted or dropped by alias-mgr's nftables table (direction input: to this host; forward: to another zone; rejects count as drops). Established and related traffic is accepted before the zone rules and not counted, so an accept is mostly a new connection's first packet."),
             Family::ZoneBytes => def!("alias_mgr_zone_bytes_total", Counter, ZONE_LABELS,
-                "Bytes (IP packets) from a firewall zone accepted or dropped by alias-mgr's nftables table (direction input: to this host; forward: to another zone; rejects count as drops)."),
+                "Bytes (IP packets) from a firewall zone accepted or dropped by alias-mgr's nftables table (direction input: to this host; forward: to another zone; rejects count as drops); like the packets, only what the zone rules decide (new connections), not established traffic."),
             Family::Reconciles => def!("alias_mgr_reconciles_total", Counter, &["trigger"],
                 "Reconciles this daemon ran to completion, by trigger (startup, netlink event, periodic safety net, reload on SIGHUP)."),
             Family::ReconcileErrors => def!("alias_mgr_reconcile_errors_total", Counter, &["trigger"],
@@ -182,6 +184,8 @@ impl Family {
                 "Times the daemon found the kernel differing from an unchanged config (an owned alias deleted or changed by hand, an interface appearing with pending aliases) and changed it back."),
             Family::ClassifierWarnings => def!("alias_mgr_classifier_warnings_total", Counter, &[],
                 "Warnings the eBPF classifier logged (aya-log) since the daemon started, e.g. a GSO packet whose per-segment headers could not all be counted in bytes; the daemon log has the text."),
+            Family::Conflicts => def!("alias_mgr_conflicts", Gauge, &[],
+                "Config entries the last reconcile had to leave alone because something alias-mgr does not own is in their way (a foreign address or route); the daemon log names them. Everything else is still reconciled."),
             Family::LastReconcileSuccess => def!("alias_mgr_last_reconcile_success", Gauge, &[],
                 "Whether the last reconcile succeeded (1) or failed (0)."),
             Family::LastReconcileSuccessTimestamp => def!("alias_mgr_last_reconcile_success_timestamp_seconds", Gauge, &[],
@@ -259,6 +263,7 @@ pub struct DaemonStats {
     reconcile_changes: [AtomicU64; 4],
     drift_events: AtomicU64,
     classifier_warnings: AtomicU64,
+    conflicts: AtomicU64,
     /// 1, 0, or u64::MAX before the first reconcile.
     last_reconcile_success: AtomicU64,
     last_reconcile_success_time: AtomicU64,
@@ -319,6 +324,10 @@ impl DaemonStats {
     pub fn netlink_event(&self, change: Change) {
         let at = Change::ALL.iter().position(|c| *c == change).unwrap_or(0);
         self.netlink_events[at].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn conflicts(&self, count: usize) {
+        self.conflicts.store(count as u64, Ordering::Relaxed);
     }
 
     pub fn classifier_warning(&self) {
@@ -624,6 +633,7 @@ struct StatsSnapshot {
     reconcile_changes: [u64; 4],
     drift_events: u64,
     classifier_warnings: u64,
+    conflicts: u64,
     last_reconcile_success: Option<bool>,
     last_reconcile_success_time: f64,
     config_reloads: u64,
@@ -643,6 +653,7 @@ impl StatsSnapshot {
             reconcile_changes: all(&stats.reconcile_changes),
             drift_events: load(&stats.drift_events),
             classifier_warnings: load(&stats.classifier_warnings),
+            conflicts: load(&stats.conflicts),
             last_reconcile_success: match load(&stats.last_reconcile_success) {
                 u64::MAX => None,
                 v => Some(v == 1),
@@ -821,6 +832,7 @@ impl Scrape {
             }
             Family::DriftEvents => out.push(&[], stats.drift_events as f64),
             Family::ClassifierWarnings => out.push(&[], stats.classifier_warnings as f64),
+            Family::Conflicts => out.push(&[], stats.conflicts as f64),
             Family::LastReconcileSuccess => {
                 if let Some(ok) = stats.last_reconcile_success {
                     out.push(&[], bool_value(ok));

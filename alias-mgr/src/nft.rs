@@ -143,6 +143,49 @@ pub fn render_text(batch: &Value) -> Result<String> {
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
+/// Follows changes to alias-mgr's table as `nft monitor` reports them for
+/// this network namespace, so a hand edit (`nft delete table inet alias_mgr`)
+/// is repaired at once. Nftables changes come over NETLINK_NETFILTER, which
+/// the rtnetlink subscription does not see.
+pub struct TableMonitor {
+    // Killed on drop.
+    _child: tokio::process::Child,
+    lines: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+}
+
+impl TableMonitor {
+    pub fn start() -> Result<Self> {
+        use tokio::io::AsyncBufReadExt;
+        let program = program();
+        let mut child = tokio::process::Command::new(&program)
+            .args(["monitor", "ruleset"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(nft_missing)?;
+        let stdout = child.stdout.take().context("nft monitor's stdout")?;
+        Ok(Self {
+            _child: child,
+            lines: tokio::io::BufReader::new(stdout).lines(),
+        })
+    }
+
+    /// Waits for the next change to alias-mgr's table; None when the monitor
+    /// ended.
+    pub async fn changed(&mut self) -> Option<()> {
+        let ours = format!(" {} {}", zones::FAMILY, zones::TABLE);
+        loop {
+            let line = self.lines.next_line().await.ok()??;
+            // e.g. "delete rule inet alias_mgr in_lab handle 7"
+            if line.contains(&format!("{ours} ")) || line.ends_with(&ours) {
+                return Some(());
+            }
+        }
+    }
+}
+
 /// One named counter of a zone, read with u64 precision.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ZoneCounter {

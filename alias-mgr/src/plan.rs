@@ -413,6 +413,7 @@ pub fn plan(desired: &Desired, observed: &Observed, scope: Scope) -> Plan {
             OWNER_PROTO
         };
         let mut need_add = true;
+        let mut in_conflict = false;
         let mut dad = DadState::Done;
         for live in observed.addresses.iter().filter(|a| a.address.addr() == ip) {
             let same_iface = live.ifindex == iface.index;
@@ -422,6 +423,7 @@ pub fn plan(desired: &Desired, observed: &Observed, scope: Scope) -> Plan {
                     live.address, live.interface, live.protocol, live.address, live.interface
                 ));
                 need_add = false;
+                in_conflict = true;
             } else if same_iface
                 && live.address.prefix_len() == alias.address.prefix_len()
                 && label_matches(alias, live)
@@ -444,6 +446,11 @@ pub fn plan(desired: &Desired, observed: &Observed, scope: Scope) -> Plan {
                     protocol: live.protocol,
                 });
             }
+        }
+        // Nothing of an alias whose address someone else holds: no routes
+        // from that address, no counting of it.
+        if in_conflict {
+            continue;
         }
         if need_add {
             if ip.is_ipv4() {

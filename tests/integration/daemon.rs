@@ -1024,7 +1024,15 @@ fn prometheus_scrapes_the_daemon_and_every_dashboard_query_returns_data() {
         .flatten()
         .flat_map(|g| g["rules"].as_array().into_iter().flatten())
         .collect();
-    assert_eq!(loaded.len(), 6, "{body}");
+    let shipped = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../deploy/prometheus/alias-mgr-rules.yml"
+    ))
+    .unwrap()
+    .matches("- alert:")
+    .count();
+    assert!(shipped >= 6);
+    assert_eq!(loaded.len(), shipped, "{body}");
     assert!(loaded.iter().all(|r| r["health"] != "err"), "{body}");
 
     // The scrape target is healthy and the rates are the ping's.
@@ -1320,6 +1328,75 @@ fn a_config_moved_away_keeps_the_previous_one_in_force() {
         log.contains("does not exist") && log.contains("previous one stays in force"),
         "{log}"
     );
+    let (status, log) = daemon.stop();
+    assert!(status.success(), "{status}\n{log}");
+}
+
+#[test]
+fn config_edits_and_zone_table_edits_are_acted_on_without_waiting() {
+    let lab = Lab::new();
+    write(
+        &lab.config_path(),
+        "[[alias]]\ninterface = \"eth1\"\naddress = \"192.0.2.1/24\"\nzone = \"lab\"\n\n[zone.lab]\ninput = \"drop\"\nallow = [\"icmp\"]\n",
+    );
+    // No periodic safety net: only the watches can make these happen.
+    let daemon = Daemon::start(&lab, &["--reconcile-interval", "0"]);
+
+    // An editor saving by rename: read and applied without SIGHUP.
+    let edited = lab.dir.join("edited.toml");
+    write(
+        &edited,
+        &(lab.config_text() + "\n[[alias]]\ninterface = \"eth1\"\naddress = \"192.0.2.7/24\"\n"),
+    );
+    std::fs::rename(&edited, lab.config_path()).unwrap();
+    daemon.wait_for("the edit applied", |_| {
+        lab.host.has_address("eth1", "192.0.2.7/24")
+    });
+
+    // The zone table deleted by hand: restored, and counted as drift.
+    let drift_before = daemon.metrics().value("alias_mgr_drift_events_total", &[]);
+    lab.host
+        .sh(&["nft", "delete", "table", "inet", "alias_mgr"]);
+    daemon.wait_for("the zone table restored", |m| {
+        m.value("alias_mgr_drift_events_total", &[]) > drift_before
+    });
+    let listed = lab.host.sh(&["nft", "list", "table", "inet", "alias_mgr"]);
+    assert!(listed.contains("chain in_lab"), "{listed}");
+    let (status, log) = daemon.stop();
+    assert!(status.success(), "{status}\n{log}");
+}
+
+#[test]
+fn a_conflict_leaves_one_alias_alone_and_the_rest_is_still_healed() {
+    let lab = Lab::new();
+    lab.host
+        .sh(&["ip", "addr", "add", "192.0.2.9/24", "dev", "eth1"]);
+    write(
+        &lab.config_path(),
+        "[[alias]]\ninterface = \"eth1\"\naddress = \"192.0.2.1/24\"\n\n[[alias]]\ninterface = \"eth1\"\naddress = \"192.0.2.9/24\"\n",
+    );
+    let daemon = Daemon::start(&lab, &["--reconcile-interval", "0"]);
+    let metrics = daemon.wait_for("the conflict reported", |m| {
+        m.value("alias_mgr_conflicts", &[]) == 1.0
+    });
+    assert!(
+        lab.host.has_address("eth1", "192.0.2.1/24"),
+        "applied around it"
+    );
+    assert_eq!(metrics.value("alias_mgr_last_reconcile_success", &[]), 1.0);
+    lab.host
+        .sh(&["ip", "addr", "del", "192.0.2.1/24", "dev", "eth1"]);
+    daemon.wait_for("healed despite the conflict", |_| {
+        lab.host.has_address("eth1", "192.0.2.1/24")
+    });
+    let log = daemon.log();
+    assert!(
+        log.contains("left alone") && log.contains("192.0.2.9/24 is already on eth1"),
+        "{log}"
+    );
+    // The foreign address itself is untouched.
+    let info = lab.host.json(&["ip", "-j", "addr", "show", "dev", "eth1"]);
+    assert!(info.to_string().contains("192.0.2.9"), "{info}");
     let (status, log) = daemon.stop();
     assert!(status.success(), "{status}\n{log}");
 }
