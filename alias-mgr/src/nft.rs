@@ -157,14 +157,27 @@ impl TableMonitor {
     pub fn start() -> Result<Self> {
         use tokio::io::AsyncBufReadExt;
         let program = program();
-        let mut child = tokio::process::Command::new(&program)
+        let mut command = tokio::process::Command::new(&program);
+        command
             .args(["monitor", "ruleset"])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(nft_missing)?;
+            .kill_on_drop(true);
+        // kill_on_drop needs an orderly exit; a daemon killed outright must
+        // not leave the monitor behind either. The daemon's runtime has one
+        // thread, so "the parent thread died" means the daemon did.
+        // SAFETY: prctl is async-signal-safe; nothing else runs in the child
+        // between fork and exec.
+        unsafe {
+            command.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let mut child = command.spawn().map_err(nft_missing)?;
         let stdout = child.stdout.take().context("nft monitor's stdout")?;
         Ok(Self {
             _child: child,

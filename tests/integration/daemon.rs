@@ -1400,3 +1400,32 @@ fn a_conflict_leaves_one_alias_alone_and_the_rest_is_still_healed() {
     let (status, log) = daemon.stop();
     assert!(status.success(), "{status}\n{log}");
 }
+
+#[test]
+fn the_daemons_nft_monitor_goes_with_it_even_when_killed() {
+    let lab = Lab::new();
+    write(&lab.config_path(), "");
+    let children = |pid: u32| -> Vec<u32> {
+        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+            .unwrap_or_default()
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect()
+    };
+    let comm = |pid: u32| std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+    for signal in [libc::SIGTERM, libc::SIGKILL] {
+        let mut daemon = Daemon::start(&lab, &[]);
+        let monitors: Vec<u32> = children(daemon.child.id())
+            .into_iter()
+            .filter(|pid| comm(*pid).trim() == "nft")
+            .collect();
+        assert_eq!(monitors.len(), 1, "one nft monitor per daemon");
+        daemon.signal(signal);
+        daemon.child.wait().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while comm(monitors[0]).trim() == "nft" {
+            assert!(Instant::now() < deadline, "nft monitor outlived the daemon");
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
