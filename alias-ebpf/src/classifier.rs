@@ -181,7 +181,7 @@ fn count(ctx: &TcContext, has_eth: bool, direction: Direction) -> Option<()> {
                     if warning_allowed() {
                         warn!(
                             ctx,
-                            "GSO packet of {} segments: TCP header unreadable, its per-segment copies are not counted in bytes",
+                            "GSO packet of {} segments: TCP header unreadable, the per-segment copies of the TCP header are not counted in bytes",
                             segments
                         );
                     }

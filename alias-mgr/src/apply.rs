@@ -128,37 +128,55 @@ impl Kernel {
     /// Runs `actions` in order; on the first failure undoes the ones done and
     /// returns the failure (with the rollback's own failures, if any).
     pub async fn execute(&self, actions: &[Action]) -> Result<()> {
-        self.execute_awaiting_dad(actions, &[]).await
+        self.execute_awaiting_dad(actions, &[], DadFailure::RollBack)
+            .await
+            .map(drop)
     }
 
     /// [`Kernel::execute`], and once the addresses are in, waits for the
-    /// duplicate address detection of `await_dad`: a duplicate fails the run
-    /// (and rolls it back) instead of leaving an address that never works.
+    /// duplicate address detection of `await_dad`. A duplicate either fails
+    /// the run and rolls it back (the CLI: nothing half-done), or (drift
+    /// healing) is left in place, DAD-failed, with its routes held back,
+    /// while the rest goes ahead: rolled back, it would be re-added and
+    /// fail again at every reconcile, holding every other change back too.
+    /// Returns the addresses left in place that way, with why.
     pub async fn execute_awaiting_dad(
         &self,
         actions: &[Action],
         await_dad: &[(u32, IpAddr)],
-    ) -> Result<()> {
+        on_failure: DadFailure,
+    ) -> Result<Vec<anyhow::Error>> {
         let mut done: Vec<&Action> = Vec::new();
         let mut awaiting = await_dad;
+        let mut duplicates: Vec<(IpAddr, anyhow::Error)> = Vec::new();
         let steps = actions.iter().map(Some).chain([None]);
         for step in steps {
             let past_addresses = step.is_none_or(|action| !action.up_to_addresses());
             if past_addresses && !awaiting.is_empty() {
-                let result = self.wait_for_all_dad(awaiting).await;
-                awaiting = &[];
-                if let Err(err) = result {
-                    return Err(self.roll_back(&done, err).await);
+                for (ifindex, ip) in std::mem::take(&mut awaiting) {
+                    // Each wait returns at once when DAD is over; the first
+                    // covers the time they all need, as they started together.
+                    if let Err(err) = self.wait_for_dad(*ifindex, *ip).await {
+                        if on_failure == DadFailure::RollBack {
+                            return Err(self.roll_back(&done, err).await);
+                        }
+                        duplicates.push((*ip, err));
+                    }
                 }
             }
             let Some(action) = step else { break };
+            let from_duplicate = matches!(action, Action::AddRoute { source, .. }
+                if duplicates.iter().any(|(ip, _)| ip == source));
+            if from_duplicate {
+                continue;
+            }
             if let Err(err) = self.run(action).await {
                 let err = err.context(format!("`{action}` failed"));
                 return Err(self.roll_back(&done, err).await);
             }
             done.push(action);
         }
-        Ok(())
+        Ok(duplicates.into_iter().map(|(_, err)| err).collect())
     }
 
     /// Undoes `done` in reverse and returns `err` with what happened.
@@ -179,16 +197,6 @@ impl Kernel {
             "rollback was incomplete, run `alias-mgr plan` to see the state: {}",
             rollback_failures.join("; ")
         ))
-    }
-
-    /// Waits for the duplicate address detection of every address at once.
-    async fn wait_for_all_dad(&self, addresses: &[(u32, IpAddr)]) -> Result<()> {
-        for (ifindex, ip) in addresses {
-            // Each wait returns at once when DAD is over; the first one
-            // covers the time they all need, as they started together.
-            self.wait_for_dad(*ifindex, *ip).await?;
-        }
-        Ok(())
     }
 
     async fn run(&self, action: &Action) -> Result<()> {
@@ -332,7 +340,14 @@ impl Kernel {
         if let Some(batch) = &plan.zone_batch {
             nft::load(batch, true)?;
         }
-        self.execute_awaiting_dad(&plan.actions, &plan.await_dad)
+        // Drift healing (keep_runtime) goes around a duplicate address.
+        let on_failure = if desired.keep_runtime {
+            DadFailure::LeaveInPlace
+        } else {
+            DadFailure::RollBack
+        };
+        let duplicates = self
+            .execute_awaiting_dad(&plan.actions, &plan.await_dad, on_failure)
             .await?;
         if let Some(batch) = &plan.zone_batch {
             if let Err(err) = nft::load(batch, false) {
@@ -361,6 +376,22 @@ impl Kernel {
                 left.join("\n  ")
             );
         }
+        if !duplicates.is_empty() {
+            let reasons: Vec<String> = duplicates.iter().map(|e| format!("{e:#}")).collect();
+            anyhow::bail!(
+                "everything else applied; left in place with their routes held back:\n  {}",
+                reasons.join("\n  ")
+            );
+        }
         Ok(())
     }
+}
+
+/// What a failed duplicate address detection does to a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DadFailure {
+    /// Undo the whole run (the CLI: all or nothing).
+    RollBack,
+    /// Keep the address (DAD-failed) and go on without its routes.
+    LeaveInPlace,
 }

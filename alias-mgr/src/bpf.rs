@@ -419,24 +419,45 @@ impl<T: log::Log> ClassifierLog<T> {
 }
 
 impl PinDir {
-    /// The id of the program behind `iface`'s pinned ingress link, if any.
-    pub fn ingress_program_id(&self, iface: &str) -> Result<Option<u32>> {
-        let pin = self.link_pin(iface, Hook::Ingress);
-        let pinned = match PinnedLink::from_pin(&pin) {
-            Ok(pinned) => pinned,
-            Err(_) if !pin.exists() => return Ok(None),
-            Err(err) => {
-                return Err(aya_error(
-                    format!("opening pinned link {}", pin.display()),
-                    err,
-                ))
-            }
-        };
-        let info = FdLink::from(pinned)
-            .info()
-            .map_err(|err| aya_error("reading link info", err))?;
-        Ok(Some(info.program_id()))
+    /// The ids of the programs behind `iface`'s pinned links (ingress,
+    /// egress; one load or two, e.g. after one hook was re-attached).
+    pub fn program_ids(&self, iface: &str) -> Result<Vec<u32>> {
+        let mut ids = Vec::new();
+        for hook in [Hook::Ingress, Hook::Egress] {
+            let pin = self.link_pin(iface, hook);
+            let pinned = match PinnedLink::from_pin(&pin) {
+                Ok(pinned) => pinned,
+                Err(_) if !pin.exists() => continue,
+                Err(err) => {
+                    return Err(aya_error(
+                        format!("opening pinned link {}", pin.display()),
+                        err,
+                    ))
+                }
+            };
+            let info = FdLink::from(pinned)
+                .info()
+                .map_err(|err| aya_error("reading link info", err))?;
+            ids.push(info.program_id());
+        }
+        Ok(ids)
     }
+}
+
+/// The id of the aya-log ring of the loaded program `program_id`: programs
+/// of one load share it. None for a program without one (built before the
+/// classifier logged) or no longer loaded.
+pub fn log_ring_id(program_id: u32) -> Option<u32> {
+    let program = aya::programs::loaded_programs()
+        .filter_map(std::result::Result::ok)
+        .find(|info| info.id() == program_id)?;
+    program
+        .map_ids()
+        .ok()??
+        .into_iter()
+        .filter_map(|id| aya::maps::MapInfo::from_id(id).ok())
+        .find(|map| map.name_as_str() == Some("AYA_LOGS"))
+        .map(|map| map.id())
 }
 
 /// What the pin for one hook of `iface` holds; changes nothing.
@@ -676,6 +697,10 @@ fn mount_namespace_is_shared_with_ancestors() -> bool {
     let Some(own) = namespace("self") else {
         return true;
     };
+    // PID 1's namespace lives as long as the system (or the container).
+    if namespace("1") == Some(own) {
+        return true;
+    }
     let parent_of = |pid: u32| -> Option<u32> {
         let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
         // "pid (comm) state ppid ...": comm may contain spaces and ')'.

@@ -138,7 +138,8 @@ impl Command {
     fn only_reads(&self) -> bool {
         match self {
             Command::List { .. } | Command::Plan { .. } | Command::Zones { .. } => true,
-            Command::Apply { dry_run, .. } => *dry_run,
+            // Not `apply --dry-run`: it feeds nft through a pipe, where a
+            // SIGPIPE must not end it silently.
             Command::Import { write, .. } => !write,
             Command::Counters(CountersCommand::Show { .. }) => true,
             _ => false,
@@ -541,6 +542,22 @@ async fn add(config: &Path, pins: PinDir, mut request: AddRequest) -> Result<()>
             }));
         }
     }
+    // The kernel's mark follows: a later removal from the file must read as
+    // "no longer wanted", not as a deliberate --runtime alias.
+    if let Some(existing) = adopted {
+        if let Err(err) = kernel
+            .netlink
+            .remark_address(
+                existing.ifindex,
+                existing.address,
+                existing.label.as_deref(),
+                crate::model::OWNER_PROTO,
+            )
+            .await
+        {
+            eprintln!("alias-mgr: warning: {err}; the kernel still marks {ip} as --runtime");
+        }
+    }
     let where_ = if request.runtime {
         "live only (--runtime)".to_string()
     } else {
@@ -600,27 +617,33 @@ async fn del(
     let kernel = Kernel::new(pins)?;
     let observed = kernel.observe([interface]).await?;
     let (interfaces, live) = (&observed.interfaces, &observed.addresses);
+    // The live label (IPv4) or the config's (both families).
+    let labelled = |label: &str| {
+        live.iter()
+            .find(|a| a.interface == interface && a.label.as_deref() == Some(label))
+            .map(|a| a.address.addr())
+            .or_else(|| {
+                file.config()
+                    .aliases
+                    .iter()
+                    .find(|a| a.interface == interface && a.label.as_deref() == Some(label))
+                    .map(|a| a.ip())
+            })
+    };
     let ip = match (parsed, label) {
-        (Some((ip, _)), _) => ip,
-        (None, Some(label)) => {
-            // The live label (IPv4) or the config's (both families).
-            let live_ip = live
-                .iter()
-                .find(|a| a.interface == interface && a.label.as_deref() == Some(label))
-                .map(|a| a.address.addr());
-            let declared_ip = file
-                .config()
-                .aliases
-                .iter()
-                .find(|a| a.interface == interface && a.label.as_deref() == Some(label))
-                .map(|a| a.ip());
-            match live_ip.or(declared_ip) {
-                Some(ip) => ip,
-                None => bail!(
-                    "no alias labelled {label} on {interface}; see `alias-mgr list {interface}`"
-                ),
-            }
-        }
+        (Some((ip, _)), Some(label)) => match labelled(label) {
+            Some(named) if named != ip => bail!(
+                "{label} is {named}, not {ip}; give the label or the address alone"
+            ),
+            _ => ip,
+        },
+        (Some((ip, _)), None) => ip,
+        (None, Some(label)) => match labelled(label) {
+            Some(ip) => ip,
+            None => bail!(
+                "no alias labelled {label} on {interface}; see `alias-mgr list {interface}`"
+            ),
+        },
         (None, None) => bail!("which address? use `alias-mgr del {interface} ADDR`, or the alias's label alone, e.g. `alias-mgr del {interface}:0`"),
     };
     let live_here = live

@@ -67,6 +67,9 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:16100";
 pub const DEBOUNCE: Duration = Duration::from_millis(200);
 /// Longest wait after the first notification of a burst that never ends.
 pub const MAX_DELAY: Duration = Duration::from_millis(800);
+/// How long after loading its table the daemon takes `nft monitor`'s report
+/// of it for the echo of its own load.
+const OWN_TABLE_LOAD_ECHO: Duration = Duration::from_millis(500);
 /// How long a config file written in place must stay still before it is
 /// read: an editor or `cat >` may be half-way through it.
 pub const SETTLE: Duration = Duration::from_secs(1);
@@ -260,16 +263,18 @@ struct Daemon {
     identity: Option<(u64, u64)>,
     /// A reconcile put off until the config file settles, and its trigger.
     deferred: Option<(Instant, Trigger)>,
-    /// The log rings of the attached classifier instances, by the id of
-    /// their ingress program.
+    /// The log rings of the attached classifier instances, by ring map id.
     classifier_logs: BTreeMap<u32, ClassifierLog<ClassifierLogSink>>,
+    /// When this daemon last loaded its nftables table: `nft monitor`
+    /// reports our own loads too, and those are no reason to reconcile.
+    table_loaded_at: Option<Instant>,
     last_error: Option<(String, Instant)>,
     last_pending: Vec<String>,
     listening: SocketAddr,
 }
 
-/// The config file's text as read (a missing file is an empty config, as
-/// for the CLI) and a hash of it (or of the read error), to tell whether it
+/// The config file's text as read (or why it could not be: a missing file
+/// is an error, never an empty config) and a hash of it, to tell whether it
 /// changed without parsing it.
 struct ConfigText {
     fingerprint: u64,
@@ -281,10 +286,13 @@ struct ConfigText {
 }
 
 impl ConfigText {
-    /// How long to wait before trusting a file written in place, if it
-    /// changed less than [`SETTLE`] ago; a replaced file is never waited for.
+    /// How long to wait before trusting a file that changed less than
+    /// [`SETTLE`] ago, unless it replaced the previous file (a rename: a new
+    /// inode, complete at once). A file that was missing before may be
+    /// being written now, so it is waited for too.
     fn unsettled(&self, previous_identity: Option<(u64, u64)>) -> Option<Duration> {
-        if self.identity.is_none() || self.identity != previous_identity {
+        let replaced = previous_identity.is_some() && self.identity != previous_identity;
+        if self.identity.is_none() || replaced {
             return None;
         }
         let age = self.modified?.elapsed().ok()?;
@@ -293,10 +301,19 @@ impl ConfigText {
 }
 
 fn read_config(path: &Path) -> ConfigText {
-    use std::os::unix::fs::MetadataExt;
-    let metadata = std::fs::metadata(path).ok();
-    // A missing file is an error (see parse_config), not an empty config.
-    let text = std::fs::read_to_string(path);
+    use std::{io::Read as _, os::unix::fs::MetadataExt};
+    // One open file for both the identity and the text, so they belong to
+    // the same file even while it is being replaced. A missing file is an
+    // error (see parse_config), not an empty config.
+    let (metadata, text) = match std::fs::File::open(path) {
+        Ok(mut file) => {
+            let metadata = file.metadata().ok();
+            let mut text = String::new();
+            let read = file.read_to_string(&mut text).map(|_| text);
+            (metadata, read)
+        }
+        Err(err) => (None, Err(err)),
+    };
     let mut hasher = DefaultHasher::new();
     match &text {
         Ok(text) => text.hash(&mut hasher),
@@ -392,6 +409,7 @@ pub async fn run(options: Options) -> Result<()> {
         identity,
         deferred: None,
         classifier_logs: BTreeMap::new(),
+        table_loaded_at: None,
         last_error: None,
         last_pending: Vec::new(),
         listening,
@@ -411,6 +429,7 @@ pub async fn run(options: Options) -> Result<()> {
     // The burst being debounced: (first, last) notification.
     let mut burst: Option<(Instant, Instant)> = None;
     let mut resubscribe_at = far_future();
+    let mut monitor_restart_at = far_future();
     loop {
         let due = burst
             .map(|(first, last)| (last + DEBOUNCE).min(first + MAX_DELAY))
@@ -452,12 +471,33 @@ pub async fn run(options: Options) -> Result<()> {
                 }
             }
             changed = next_table_change(&mut table_monitor) => {
+                let own_load = daemon
+                    .table_loaded_at
+                    .is_some_and(|at| at.elapsed() < OWN_TABLE_LOAD_ECHO);
                 if changed.is_none() {
-                    warning!("nft monitor ended; a hand edit of the zone table is repaired by the periodic reconcile");
+                    warning!("nft monitor ended; starting it again in 5 s");
                     table_monitor = None;
+                    monitor_restart_at = Instant::now() + Duration::from_secs(5);
+                } else if own_load {
+                    // The echo of the reconcile that just loaded the table.
                 } else {
                     let now = Instant::now();
                     burst = Some(burst.map_or((now, now), |(first, _)| (first, now)));
+                }
+            }
+            () = sleep_until(monitor_restart_at), if table_monitor.is_none() => {
+                match nft::TableMonitor::start() {
+                    Ok(monitor) => {
+                        table_monitor = Some(monitor);
+                        monitor_restart_at = far_future();
+                        // A change meanwhile went unseen.
+                        let now = Instant::now();
+                        burst = Some(burst.map_or((now, now), |(first, _)| (first, now)));
+                    }
+                    Err(err) => {
+                        warning!("starting nft monitor again: {err:#}; trying again in 5 s");
+                        monitor_restart_at = Instant::now() + Duration::from_secs(5);
+                    }
                 }
             }
             () = sleep_until(resubscribe_at), if changes.is_none() => {
@@ -527,6 +567,10 @@ impl Daemon {
     fn refresh_config(&mut self, force: bool) -> Reload {
         let read = read_config(&self.options.config);
         if !force && read.fingerprint == self.fingerprint {
+            // Same text, maybe a new inode (`sed -i` renames even when it
+            // changes nothing): remember it, or the next in-place edit
+            // would look like a replacement and not be waited for.
+            self.identity = read.identity;
             return Reload::Unchanged;
         }
         // SIGHUP means "the file is ready"; a change found on our own may be
@@ -558,6 +602,7 @@ impl Daemon {
         let reload = self.refresh_config(trigger == Trigger::Reload);
         match &reload {
             Reload::Failed(err) => {
+                self.deferred = None;
                 error!("config not reloaded, the previous one stays in force: {err:#}")
             }
             Reload::Deferred(wait) => {
@@ -585,6 +630,9 @@ impl Daemon {
             Ok(plan) => {
                 // Formatted lazily: a first apply of 10,000 aliases is 20,000 actions.
                 let count = plan.actions.len() + plan.zone_changes.len();
+                if !plan.zone_changes.is_empty() {
+                    self.table_loaded_at = Some(Instant::now());
+                }
                 let drift = count > 0
                     && matches!(reload, Reload::Unchanged)
                     && matches!(trigger, Trigger::Netlink | Trigger::Periodic);
@@ -655,29 +703,39 @@ impl Daemon {
                 return warning!("listing attached interfaces for the classifier log: {err}")
             }
         };
+        // Ring id -> (a program using it, its interface).
         let mut current = BTreeMap::new();
         for interface in attached {
-            match pins.ingress_program_id(&interface) {
-                Ok(Some(id)) => {
-                    current.insert(id, interface);
+            let ids = match pins.program_ids(&interface) {
+                Ok(ids) => ids,
+                Err(err) => {
+                    warning!("classifier log of {interface}: {err}");
+                    continue;
                 }
-                Ok(None) => {}
-                Err(err) => warning!("classifier log of {interface}: {err}"),
+            };
+            // A program from before the classifier logged has no ring:
+            // nothing to read, and nothing to warn about at every reconcile.
+            for id in ids {
+                if let Some(ring) = crate::bpf::log_ring_id(id) {
+                    current.entry(ring).or_insert((id, interface.clone()));
+                }
             }
         }
+        // Read what is left before letting go of a ring.
+        self.drain_classifier_logs();
         self.classifier_logs
-            .retain(|id, _| current.contains_key(id));
-        for (id, interface) in current {
-            if self.classifier_logs.contains_key(&id) {
+            .retain(|ring, _| current.contains_key(ring));
+        for (ring, (program, interface)) in current {
+            if self.classifier_logs.contains_key(&ring) {
                 continue;
             }
             let sink = ClassifierLogSink {
                 interface: interface.clone(),
                 exporter: self.exporter.clone(),
             };
-            match ClassifierLog::follow(id, sink) {
+            match ClassifierLog::follow(program, sink) {
                 Ok(log) => {
-                    self.classifier_logs.insert(id, log);
+                    self.classifier_logs.insert(ring, log);
                 }
                 Err(err) => warning!("classifier log of {interface}: {err}"),
             }
@@ -759,6 +817,8 @@ mod tests {
         assert_eq!(text(Some((1, 2)), 1500).unsettled(Some((1, 2))), None);
         // Missing file: nothing to wait for.
         assert_eq!(text(None, 0).unsettled(None), None);
+        // Created where there was none: maybe half-written, waited for.
+        assert!(text(Some((1, 4)), 100).unsettled(None).is_some());
     }
 
     #[test]

@@ -168,6 +168,31 @@ impl Netlink {
             .map_err(kernel_error(format!("adding {address}")))
     }
 
+    /// Changes the owner mark (IFA_PROTO) of an address in place, without
+    /// taking it down (RTM_NEWADDR with NLM_F_REPLACE).
+    pub async fn remark_address(
+        &self,
+        ifindex: u32,
+        address: IpNet,
+        label: Option<&str>,
+        protocol: u8,
+    ) -> Result<()> {
+        let mut request = self
+            .handle
+            .address()
+            .add(ifindex, address.addr(), address.prefix_len())
+            .replace();
+        let attributes = &mut request.message_mut().attributes;
+        if let (Some(label), IpAddr::V4(_)) = (label, address.addr()) {
+            attributes.push(AddressAttribute::Label(label.to_string()));
+        }
+        attributes.push(AddressAttribute::Protocol(AddressProtocol::Other(protocol)));
+        request
+            .execute()
+            .await
+            .map_err(kernel_error(format!("marking {address}")))
+    }
+
     pub async fn del_address(&self, ifindex: u32, address: IpNet) -> Result<()> {
         let mut message = AddressMessage::default();
         message.header.family = family(address.addr());

@@ -80,12 +80,7 @@ pub fn load(batch: &Value, check_only: bool) -> Result<()> {
         .stderr(Stdio::piped())
         .spawn()
         .map_err(nft_missing)?;
-    child
-        .stdin
-        .take()
-        .context("nft's stdin")?
-        .write_all(payload.as_bytes())
-        .with_context(|| format!("writing the ruleset to {program}"))?;
+    feed(&mut child, &payload).with_context(|| format!("writing the ruleset to {program}"))?;
     let output = child
         .wait_with_output()
         .with_context(|| format!("waiting for {program}"))?;
@@ -109,6 +104,17 @@ pub fn load(batch: &Value, check_only: bool) -> Result<()> {
     Ok(())
 }
 
+/// Writes `payload` to the child's stdin and closes it. A child that exits
+/// without reading (nft refusing its arguments, unshare not permitted) is
+/// not an error here: its status and stderr, read next, say why.
+fn feed(child: &mut std::process::Child, payload: &str) -> Result<()> {
+    let mut stdin = child.stdin.take().context("the child's stdin")?;
+    match stdin.write_all(payload.as_bytes()) {
+        Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
+}
+
 /// The nft text of a whole-table `batch` (one built against an empty live
 /// table): loaded into a throwaway network namespace, where only nft itself
 /// can say how it reads, and listed back. Nothing on this host changes.
@@ -127,12 +133,7 @@ pub fn render_text(batch: &Value) -> Result<String> {
         .stderr(Stdio::piped())
         .spawn()
         .context("starting unshare (util-linux) for a throwaway network namespace")?;
-    child
-        .stdin
-        .take()
-        .context("nft's stdin")?
-        .write_all(payload.as_bytes())
-        .context("writing the ruleset to nft")?;
+    feed(&mut child, &payload).context("writing the ruleset to nft")?;
     let output = child.wait_with_output().context("waiting for nft")?;
     if !output.status.success() {
         bail!(
@@ -189,10 +190,16 @@ impl TableMonitor {
     /// ended.
     pub async fn changed(&mut self) -> Option<()> {
         let ours = format!(" {} {}", zones::FAMILY, zones::TABLE);
+        let ours_then_more = format!("{ours} ");
         loop {
             let line = self.lines.next_line().await.ok()??;
-            // e.g. "delete rule inet alias_mgr in_lab handle 7"
-            if line.contains(&format!("{ours} ")) || line.ends_with(&ours) {
+            // e.g. "delete rule inet alias_mgr in_lab handle 7"; nft also
+            // says "# ERROR: We lost some netlink events!" when its socket
+            // overflowed, and one of them may have been ours.
+            if line.contains(&ours_then_more)
+                || line.ends_with(&ours)
+                || line.starts_with("# ERROR")
+            {
                 return Some(());
             }
         }

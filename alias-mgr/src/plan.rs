@@ -400,6 +400,7 @@ pub fn plan(desired: &Desired, observed: &Observed, scope: Scope) -> Plan {
     }
 
     let mut interfaces_touched: BTreeSet<&str> = BTreeSet::new();
+    let mut conflicted: BTreeSet<IpAddr> = BTreeSet::new();
     let mut removing: BTreeSet<(u32, IpAddr)> = BTreeSet::new();
 
     // Addresses and routes the config asks for.
@@ -450,6 +451,7 @@ pub fn plan(desired: &Desired, observed: &Observed, scope: Scope) -> Plan {
         // Nothing of an alias whose address someone else holds: no routes
         // from that address, no counting of it.
         if in_conflict {
+            conflicted.insert(ip);
             continue;
         }
         if need_add {
@@ -623,6 +625,7 @@ pub fn plan(desired: &Desired, observed: &Observed, scope: Scope) -> Plan {
             });
         }
     }
+    let mut blocked: Vec<(u32, IpAddr)> = Vec::new();
     for action in &out.actions {
         let Action::RemoveAddress {
             interface,
@@ -668,11 +671,18 @@ pub fn plan(desired: &Desired, observed: &Observed, scope: Scope) -> Plan {
                 "removing {address} from {interface} would make the kernel delete {} too (net.ipv4.conf.{interface}.promote_secondaries is 0); set it to 1 or set promote_secondaries = true in [settings]",
                 staying.join(", ")
             ));
+            blocked.push((*ifindex, address.addr()));
         }
     }
+    // A conflict holds back what it names: the daemon heals around conflicts,
+    // and this removal would take addresses it does not own with it.
+    out.actions.retain(|action| {
+        !matches!(action, Action::RemoveAddress { ifindex, address, .. }
+            if blocked.contains(&(*ifindex, address.addr())))
+    });
 
     // Counters: keys for wanted addresses, the classifier where they live.
-    for (ip, (_, iface)) in wanted.iter() {
+    for (ip, (_, iface)) in wanted.iter().filter(|(ip, _)| !conflicted.contains(ip)) {
         if counting && in_scope(*ip) && !observed.attached.contains(&iface.name) {
             push_unique(
                 &mut out.actions,
@@ -933,6 +943,15 @@ mod tests {
         let plan = plan(&unmanaged, &observed, Scope::All);
         assert_eq!(plan.conflicts.len(), 1, "{plan:?}");
         assert!(plan.conflicts[0].contains("192.168.1.2/24"));
+        // The conflict holds its removal back, also for the daemon, which
+        // heals around conflicts.
+        assert!(
+            !plan
+                .actions
+                .iter()
+                .any(|a| matches!(a, Action::RemoveAddress { .. })),
+            "{plan:?}"
+        );
         let managed = super::plan(&desired(&[]), &observed, Scope::All);
         assert!(managed.conflicts.is_empty(), "{managed:?}");
         assert_eq!(

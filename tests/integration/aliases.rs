@@ -787,6 +787,29 @@ fn a_runtime_alias_can_be_kept_and_a_runtime_removal_keeps_the_count() {
     assert!(lab.ok(&["list", "eth1"]).contains("[alias-mgr]"));
     assert!(lab.ok(&["plan"]).contains("nothing to do"));
     assert!(lab.counters("192.168.0.1").0 >= counted.0, "count kept");
+    let listed: serde_json::Value =
+        serde_json::from_str(&lab.ok(&["list", "eth1", "--json"])).unwrap();
+    let row = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["address"] == "192.168.0.1")
+        .cloned()
+        .unwrap();
+    assert_eq!(row["runtime"], false, "the kernel's mark follows: {row}");
+    // IPv6 too.
+    lab.ok(&["add", "eth1", "2001:db8::5/64", "--runtime"]);
+    lab.ok(&["add", "eth1", "2001:db8::5/64"]);
+    let listed: serde_json::Value =
+        serde_json::from_str(&lab.ok(&["list", "eth1", "--json"])).unwrap();
+    let row = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["address"] == "2001:db8::5")
+        .cloned()
+        .unwrap();
+    assert_eq!(row["runtime"], false, "IPv6: {row}");
 
     // Out for now: the count stays for when the next apply brings it back.
     let out = lab.ok(&["del", "eth1", "192.168.0.1", "--runtime"]);

@@ -1429,3 +1429,69 @@ fn the_daemons_nft_monitor_goes_with_it_even_when_killed() {
         }
     }
 }
+
+#[test]
+fn a_duplicate_ipv6_alias_is_left_failed_and_the_rest_applied_without_a_retry_loop() {
+    let lab = Lab::new();
+    lab.peer.sh(&[
+        "ip",
+        "addr",
+        "add",
+        "2001:db8::2/64",
+        "dev",
+        "eth0",
+        "nodad",
+    ]);
+    lab.host.settle("eth1");
+    write(
+        &lab.config_path(),
+        "[[alias]]\ninterface = \"eth1\"\naddress = \"2001:db8::2/64\"\nroutes = [\"2001:db8:9::/48@2001:db8::fe\"]\n\n[[alias]]\ninterface = \"eth1\"\naddress = \"192.0.2.1/24\"\n",
+    );
+    let daemon = Daemon::start(&lab, &["--reconcile-interval", "0"]);
+    assert!(
+        lab.host.has_address("eth1", "192.0.2.1/24"),
+        "the rest applied"
+    );
+    let json = lab
+        .host
+        .json(&["ip", "-j", "-6", "addr", "show", "dev", "eth1"]);
+    let duplicate = json[0]["addr_info"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["local"] == "2001:db8::2")
+        .cloned()
+        .unwrap_or_else(|| panic!("left in place: {json}"));
+    assert_eq!(duplicate["dadfailed"], true, "{duplicate}");
+    assert!(
+        !lab.host.has_route("-6", "2001:db8:9::/48"),
+        "route held back"
+    );
+    let log = daemon.log();
+    assert!(
+        log.contains("failed duplicate address detection") && log.contains("left in place"),
+        "{log}"
+    );
+    // Settled: no reconcile after reconcile re-adding and failing again.
+    let before = daemon.metrics();
+    thread::sleep(Duration::from_secs(3));
+    let after = daemon.metrics();
+    for trigger in ["netlink", "startup"] {
+        let count = |m: &Metrics| {
+            m.value("alias_mgr_reconciles_total", &[("trigger", trigger)])
+                + m.value("alias_mgr_reconcile_errors_total", &[("trigger", trigger)])
+        };
+        assert!(
+            count(&after) - count(&before) <= 1.0,
+            "{trigger}: {}",
+            daemon.log()
+        );
+    }
+    let plan = lab.ok(&["plan"]);
+    assert!(
+        plan.contains("failed duplicate address detection"),
+        "{plan}"
+    );
+    let (status, log) = daemon.stop();
+    assert!(status.success(), "{status}\n{log}");
+}
