@@ -153,17 +153,7 @@ impl Netlink {
         label: Option<&str>,
         protocol: u8,
     ) -> Result<()> {
-        let mut request = self
-            .handle
-            .address()
-            .add(ifindex, address.addr(), address.prefix_len());
-        let attributes = &mut request.message_mut().attributes;
-        if let (Some(label), IpAddr::V4(_)) = (label, address.addr()) {
-            attributes.push(AddressAttribute::Label(label.to_string()));
-        }
-        attributes.push(AddressAttribute::Protocol(AddressProtocol::Other(protocol)));
-        request
-            .execute()
+        self.new_address(ifindex, address, label, protocol, false)
             .await
             .map_err(kernel_error(format!("adding {address}")))
     }
@@ -177,20 +167,33 @@ impl Netlink {
         label: Option<&str>,
         protocol: u8,
     ) -> Result<()> {
+        self.new_address(ifindex, address, label, protocol, true)
+            .await
+            .map_err(kernel_error(format!("marking {address}")))
+    }
+
+    /// RTM_NEWADDR: exclusive (a new address), or replacing one in place.
+    async fn new_address(
+        &self,
+        ifindex: u32,
+        address: IpNet,
+        label: Option<&str>,
+        protocol: u8,
+        replace: bool,
+    ) -> Result<(), rtnetlink::Error> {
         let mut request = self
             .handle
             .address()
-            .add(ifindex, address.addr(), address.prefix_len())
-            .replace();
+            .add(ifindex, address.addr(), address.prefix_len());
+        if replace {
+            request = request.replace();
+        }
         let attributes = &mut request.message_mut().attributes;
         if let (Some(label), IpAddr::V4(_)) = (label, address.addr()) {
             attributes.push(AddressAttribute::Label(label.to_string()));
         }
         attributes.push(AddressAttribute::Protocol(AddressProtocol::Other(protocol)));
-        request
-            .execute()
-            .await
-            .map_err(kernel_error(format!("marking {address}")))
+        request.execute().await
     }
 
     pub async fn del_address(&self, ifindex: u32, address: IpNet) -> Result<()> {

@@ -52,6 +52,16 @@ fn table(ns: &Netns, family: &str, name: &str) -> String {
     ns.sh(&["nft", "list", "table", family, name])
 }
 
+/// An nft listing without its counter values, to compare rule sets.
+fn without_counts(listing: &str) -> String {
+    listing
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("packets "))
+        .map(str::trim_end)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 fn zone_counter(lab: &Lab, zone: &str, direction: &str, verdict: &str) -> (u64, u64) {
     let json: Value = serde_json::from_str(&lab.ok(&["zones", "--json"])).unwrap();
     let zone = json
@@ -389,13 +399,6 @@ fn dry_run_prints_the_table_nft_lists_after_apply() {
     );
     lab.ok(&["apply"]);
     let listed = table(&lab.host, "inet", "alias_mgr");
-    let without_counts = |t: &str| {
-        t.lines()
-            .filter(|l| !l.trim_start().starts_with("packets "))
-            .map(str::trim_end)
-            .collect::<Vec<_>>()
-            .join("\n")
-    };
     assert_eq!(without_counts(text.trim()), without_counts(listed.trim()));
 }
 
@@ -403,13 +406,6 @@ fn dry_run_prints_the_table_nft_lists_after_apply() {
 fn hand_edits_of_the_zone_table_are_seen_and_undone() {
     let lab = zone_lab("input = \"drop\"\nallow = [\"icmp\"]");
     let original = table(&lab.host, "inet", "alias_mgr");
-    let without_counts = |t: &str| {
-        t.lines()
-            .filter(|l| !l.trim_start().starts_with("packets "))
-            .map(str::trim_end)
-            .collect::<Vec<_>>()
-            .join("\n")
-    };
     // The zone's drop rule deleted by handle: the zone is open.
     let listing = lab
         .host
