@@ -112,6 +112,12 @@ impl Kernel {
     ) -> Result<Plan> {
         let mut plan = plan::plan(desired, observed, scope);
         let ruleset = zones::render(desired.zones, desired.aliases);
+        if let Some(ruleset) = &ruleset {
+            plan.notes.extend(zones::foreign_addresses_in_zones(
+                ruleset,
+                &observed.addresses,
+            ));
+        }
         let live = match nft::live_table() {
             Ok(live) => live,
             // No zones wanted and no nft to ask: there is no table to remove.

@@ -61,15 +61,21 @@ pub enum Command {
         /// of the interface's subnet containing ADDR, else the classful default
         /// (as ifconfig).
         address: String,
-        /// IPv4 label (default: the next free IFACE:N).
+        /// Label, IFACE or IFACE:SUFFIX (default: the next free IFACE:N); the
+        /// kernel keeps IPv4 labels, IPv6 ones live in the config only.
         #[arg(long)]
         label: Option<String>,
-        /// Firewall zone the alias's subnet belongs to.
+        /// Firewall zone the alias's subnet belongs to (a [zone.NAME] table
+        /// in the config).
         #[arg(long)]
         zone: Option<String>,
-        /// Extra route that comes and goes with the alias: CIDR[@GATEWAY].
+        /// Extra route that comes and goes with the alias: CIDR[@GATEWAY];
+        /// repeat for more.
         #[arg(long = "route", value_name = "CIDR[@GATEWAY]")]
         routes: Vec<RouteSpec>,
+        /// ifconfig's `netmask MASK`, accepted after the address.
+        #[arg(hide = true, num_args = 0..)]
+        ifconfig_words: Vec<String>,
         /// Change the live system only; the config file is left as it is.
         #[arg(long)]
         runtime: bool,
@@ -89,11 +95,13 @@ pub enum Command {
     List {
         /// Only this interface.
         interface: Option<String>,
+        /// An array of objects, one per address, for scripts.
         #[arg(long)]
         json: bool,
     },
     /// Show what `apply` would change; changes nothing.
     Plan {
+        /// The actions, conflicts, pending items and notes as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -105,15 +113,20 @@ pub enum Command {
     },
     /// Convert legacy alias configuration into alias-mgr config.
     Import {
+        /// ifupdown (/etc/network/interfaces), iftab (Darwin's /etc/iftab) or
+        /// ifaliases (NetBSD's /etc/ifaliases).
         #[arg(value_parser = ["ifupdown", "iftab", "ifaliases"])]
         format: String,
+        /// The file to read.
         file: PathBuf,
-        /// Merge the result into the config file instead of printing it.
+        /// Merge the result into the config file instead of printing it
+        /// (all or nothing: an entry that clashes with the file changes nothing).
         #[arg(long)]
         write: bool,
     },
     /// Firewall zones: members, policies and accept/drop counters.
     Zones {
+        /// The zones, members, policies and counters as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -150,15 +163,28 @@ impl Command {
 #[derive(Debug, Subcommand)]
 pub enum CountersCommand {
     /// Attach the classifier to an interface (TCX ingress and egress).
-    Attach { interface: String },
+    Attach {
+        /// The interface, e.g. eth1.
+        interface: String,
+    },
     /// Detach the classifier from an interface.
-    Detach { interface: String },
+    Detach {
+        /// The interface, e.g. eth1.
+        interface: String,
+    },
     /// Start counting an address.
-    Track { address: IpAddr },
+    Track {
+        /// The address (no prefix), e.g. 192.168.0.1.
+        address: IpAddr,
+    },
     /// Stop counting an address and forget its counts.
-    Untrack { address: IpAddr },
+    Untrack {
+        /// The address (no prefix), e.g. 192.168.0.1.
+        address: IpAddr,
+    },
     /// Print every tracked address's counters.
     Show {
+        /// An array of objects, one per address.
         #[arg(long)]
         json: bool,
     },
@@ -204,8 +230,10 @@ pub async fn run(cli: Cli) -> Result<()> {
             label,
             zone,
             routes,
+            ifconfig_words,
             runtime,
         } => {
+            let address = with_ifconfig_netmask(address, &ifconfig_words)?;
             let request = AddRequest {
                 interface,
                 address,
@@ -342,6 +370,23 @@ fn parse_address(text: &str) -> Result<(IpAddr, Option<u8>)> {
             bail!("invalid prefix length /{prefix} in {text:?}: use 1 to {max}, e.g. {ip}/{example}")
         }
         _ => bail!("{text:?} is not an IP address; write it as 192.168.0.1, 192.168.0.1/24 or 2001:db8::1/64"),
+    }
+}
+
+/// `ADDR netmask MASK [up]`, as ifconfig takes it, into `ADDR/MASK`.
+fn with_ifconfig_netmask(address: String, words: &[String]) -> Result<String> {
+    let words: Vec<&str> = words
+        .iter()
+        .map(String::as_str)
+        .filter(|w| *w != "up")
+        .collect();
+    match words.as_slice() {
+        [] => Ok(address),
+        ["netmask", mask] if !address.contains('/') => Ok(format!("{address}/{mask}")),
+        _ => bail!(
+            "unexpected {:?} after the address; give the prefix as {address}/24 or {address}/255.255.255.0",
+            words.join(" ")
+        ),
     }
 }
 
@@ -559,7 +604,7 @@ async fn add(config: &Path, pins: PinDir, mut request: AddRequest) -> Result<()>
         }
     }
     let where_ = if request.runtime {
-        "live only (--runtime)".to_string()
+        "live only, --runtime".to_string()
     } else {
         format!("saved in {}", config.display())
     };
@@ -632,10 +677,13 @@ async fn del(
     };
     let ip = match (parsed, label) {
         (Some((ip, _)), Some(label)) => match labelled(label) {
-            Some(named) if named != ip => bail!(
+            Some(named) if named == ip => ip,
+            Some(named) => bail!(
                 "{label} is {named}, not {ip}; give the label or the address alone"
             ),
-            _ => ip,
+            None => bail!(
+                "no alias labelled {label} on {interface}; give the address alone (`alias-mgr del {interface} {ip}`), see `alias-mgr list {interface}`"
+            ),
         },
         (Some((ip, _)), None) => ip,
         (None, Some(label)) => match labelled(label) {
@@ -857,6 +905,17 @@ async fn list(config: &Path, pins: PinDir, interface: Option<&str>, json: bool) 
     Ok(())
 }
 
+/// What an empty plan means: all done, or all done that can be done now.
+fn in_sync_message(config: &Path, plan: &Plan) -> String {
+    match plan.pending.len() {
+        0 => format!("nothing to do: the kernel matches {}", config.display()),
+        waiting => format!(
+            "nothing to do now: the kernel matches {} but for the {waiting} pending item(s) above",
+            config.display()
+        ),
+    }
+}
+
 /// `plan`, `apply` and the daemon make the kernel match the file, removing
 /// what it does not list: a mistyped --config or a deleted file must not
 /// read as "manage nothing".
@@ -885,7 +944,7 @@ async fn plan_command(config: &Path, pins: PinDir, json: bool) -> Result<()> {
             println!("conflict: {conflict}");
         }
         if plan.is_empty() && plan.conflicts.is_empty() {
-            println!("nothing to do: the kernel matches {}", config.display());
+            println!("{}", in_sync_message(config, &plan));
         }
     }
     if !plan.conflicts.is_empty() {
@@ -936,12 +995,17 @@ async fn apply_command(config: &Path, pins: PinDir, dry_run: bool) -> Result<()>
         if let Some(batch) = &plan.zone_batch {
             print_zone_ruleset(&file, batch);
         }
+        if plan.is_empty() && plan.conflicts.is_empty() {
+            println!("{}", in_sync_message(config, &plan));
+        } else {
+            println!("dry run: nothing was changed");
+        }
         return Ok(());
     }
     let applied = kernel.reconcile(&file).await?;
     print_plan(&applied);
     if applied.is_empty() {
-        println!("nothing to do: the kernel matches {}", config.display());
+        println!("{}", in_sync_message(config, &applied));
     } else {
         println!(
             "applied {} change(s)",
@@ -981,9 +1045,16 @@ fn import_command(config: &Path, format: &str, path: &Path, write: bool) -> Resu
     }
     if write {
         let _lock = lock(config)?;
+        let created = !config.exists();
         let mut file = ConfigFile::load(config)?;
         let added = file.merge_aliases(&imported.aliases)?;
         file.save()?;
+        if created {
+            println!(
+                "note: created {}; `alias-mgr apply` makes the kernel match it, which removes aliases alias-mgr added that it does not list (`alias-mgr plan` shows what would change)",
+                config.display()
+            );
+        }
         println!(
             "merged {added} alias(es) into {} ({} already there); run `alias-mgr apply` to create them",
             config.display(),
@@ -1220,6 +1291,28 @@ mod tests {
         assert!(err.contains("not contiguous"), "{err}");
         // A dotted mask is IPv4 only.
         assert!(parse_address("2001:db8::1/255.255.255.0").is_err());
+    }
+
+    #[test]
+    fn ifconfigs_netmask_words_become_a_prefix() {
+        let words = |w: &[&str]| w.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            with_ifconfig_netmask(
+                "192.168.0.1".into(),
+                &words(&["netmask", "255.255.255.0", "up"])
+            )
+            .unwrap(),
+            "192.168.0.1/255.255.255.0"
+        );
+        assert_eq!(
+            with_ifconfig_netmask("192.168.0.1/24".into(), &[]).unwrap(),
+            "192.168.0.1/24"
+        );
+        assert!(
+            with_ifconfig_netmask("192.168.0.1/24".into(), &words(&["netmask", "255.0.0.0"]))
+                .is_err()
+        );
+        assert!(with_ifconfig_netmask("192.168.0.1".into(), &words(&["broadcast", "x"])).is_err());
     }
 
     #[test]

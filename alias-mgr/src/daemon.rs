@@ -23,7 +23,7 @@
 //! once the first reconcile is done.
 
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, BTreeSet},
     ffi::OsStr,
     fmt,
     hash::{DefaultHasher, Hash, Hasher},
@@ -240,6 +240,49 @@ async fn next_table_change(monitor: &mut Option<nft::TableMonitor>) -> Option<()
     }
 }
 
+/// Notifications being debounced into one reconcile.
+#[derive(Debug, Clone, Copy)]
+struct Burst {
+    first: Instant,
+    last: Instant,
+    /// What the reconcile is labelled with: the config file or the nftables
+    /// table when either took part (a netlink event is their usual echo).
+    trigger: Trigger,
+}
+
+impl Burst {
+    fn add(burst: &mut Option<Burst>, trigger: Trigger) {
+        let now = Instant::now();
+        let rank = |t: Trigger| match t {
+            Trigger::Config => 2,
+            Trigger::Nftables => 1,
+            _ => 0,
+        };
+        *burst = Some(match *burst {
+            None => Burst {
+                first: now,
+                last: now,
+                trigger,
+            },
+            Some(b) => Burst {
+                last: now,
+                trigger: if rank(trigger) > rank(b.trigger) {
+                    trigger
+                } else {
+                    b.trigger
+                },
+                ..b
+            },
+        });
+    }
+
+    /// [`DEBOUNCE`] after the last notification, at most [`MAX_DELAY`]
+    /// after the first.
+    fn due(&self) -> Instant {
+        (self.last + DEBOUNCE).min(self.first + MAX_DELAY)
+    }
+}
+
 /// What re-reading the config found.
 enum Reload {
     /// The file is as it was last read.
@@ -265,6 +308,8 @@ struct Daemon {
     deferred: Option<(Instant, Trigger)>,
     /// The log rings of the attached classifier instances, by ring map id.
     classifier_logs: BTreeMap<u32, ClassifierLog<ClassifierLogSink>>,
+    /// Interfaces the config named that did not exist at the last reconcile.
+    missing_interfaces: BTreeSet<String>,
     /// When this daemon last loaded its nftables table: `nft monitor`
     /// reports our own loads too, and those are no reason to reconcile.
     table_loaded_at: Option<Instant>,
@@ -410,6 +455,7 @@ pub async fn run(options: Options) -> Result<()> {
         deferred: None,
         classifier_logs: BTreeMap::new(),
         table_loaded_at: None,
+        missing_interfaces: BTreeSet::new(),
         last_error: None,
         last_pending: Vec::new(),
         listening,
@@ -426,14 +472,11 @@ pub async fn run(options: Options) -> Result<()> {
         timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         timer
     });
-    // The burst being debounced: (first, last) notification.
-    let mut burst: Option<(Instant, Instant)> = None;
+    let mut burst: Option<Burst> = None;
     let mut resubscribe_at = far_future();
     let mut monitor_restart_at = far_future();
     loop {
-        let due = burst
-            .map(|(first, last)| (last + DEBOUNCE).min(first + MAX_DELAY))
-            .unwrap_or_else(far_future);
+        let due = burst.map_or_else(far_future, |b| b.due());
         let deferred_due = daemon.deferred.map_or_else(far_future, |(at, _)| at);
         tokio::select! {
             _ = terminate.recv() => {
@@ -452,8 +495,7 @@ pub async fn run(options: Options) -> Result<()> {
             change = next_change(&mut changes) => match change {
                 Some(change) => {
                     daemon.exporter.stats().netlink_event(change);
-                    let now = Instant::now();
-                    burst = Some(burst.map_or((now, now), |(first, _)| (first, now)));
+                    Burst::add(&mut burst, Trigger::Netlink);
                 }
                 None => {
                     warning!("the netlink notification stream ended; subscribing again");
@@ -466,8 +508,7 @@ pub async fn run(options: Options) -> Result<()> {
                     warning!("watching the config file failed ({err}); edits are read at the next reconcile");
                     config_watch = None;
                 } else {
-                    let now = Instant::now();
-                    burst = Some(burst.map_or((now, now), |(first, _)| (first, now)));
+                    Burst::add(&mut burst, Trigger::Config);
                 }
             }
             changed = next_table_change(&mut table_monitor) => {
@@ -481,8 +522,7 @@ pub async fn run(options: Options) -> Result<()> {
                 } else if own_load {
                     // The echo of the reconcile that just loaded the table.
                 } else {
-                    let now = Instant::now();
-                    burst = Some(burst.map_or((now, now), |(first, _)| (first, now)));
+                    Burst::add(&mut burst, Trigger::Nftables);
                 }
             }
             () = sleep_until(monitor_restart_at), if table_monitor.is_none() => {
@@ -491,8 +531,7 @@ pub async fn run(options: Options) -> Result<()> {
                         table_monitor = Some(monitor);
                         monitor_restart_at = far_future();
                         // A change meanwhile went unseen.
-                        let now = Instant::now();
-                        burst = Some(burst.map_or((now, now), |(first, _)| (first, now)));
+                        Burst::add(&mut burst, Trigger::Nftables);
                     }
                     Err(err) => {
                         warning!("starting nft monitor again: {err:#}; trying again in 5 s");
@@ -506,8 +545,7 @@ pub async fn run(options: Options) -> Result<()> {
                         changes = Some(stream);
                         resubscribe_at = far_future();
                         // Whatever happened meanwhile went unseen.
-                        let now = Instant::now();
-                        burst = Some((now, now));
+                        Burst::add(&mut burst, Trigger::Netlink);
                     }
                     Err(err) => {
                         warning!("{err:#}; trying again in 5 s (periodic reconciles go on)");
@@ -521,8 +559,9 @@ pub async fn run(options: Options) -> Result<()> {
                 }
             }
             () = sleep_until(due), if burst.is_some() => {
-                burst = None;
-                daemon.reconcile(Trigger::Netlink).await;
+                if let Some(done) = burst.take() {
+                    daemon.reconcile(done.trigger).await;
+                }
             }
             _ = classifier_log_timer.tick() => daemon.drain_classifier_logs(),
             _ = tick(&mut periodic) => {
@@ -633,9 +672,26 @@ impl Daemon {
                 if !plan.zone_changes.is_empty() {
                     self.table_loaded_at = Some(Instant::now());
                 }
+                // An interface with pending aliases appearing is what the
+                // config asked for, not drift.
+                let was_missing = |a: &crate::plan::Action| {
+                    a.interface()
+                        .is_some_and(|name| self.missing_interfaces.contains(name))
+                };
+                let only_appeared = plan.zone_changes.is_empty()
+                    && plan.actions.iter().any(was_missing)
+                    && plan
+                        .actions
+                        .iter()
+                        .all(|a| a.interface().is_none() || was_missing(a));
                 let drift = count > 0
                     && matches!(reload, Reload::Unchanged)
-                    && matches!(trigger, Trigger::Netlink | Trigger::Periodic);
+                    && matches!(
+                        trigger,
+                        Trigger::Netlink | Trigger::Periodic | Trigger::Nftables
+                    )
+                    && !only_appeared;
+                self.missing_interfaces = plan.missing_interfaces.clone();
                 self.exporter.stats().reconciled(trigger, count, drift);
                 self.exporter.stats().conflicts(plan.conflicts.len());
                 if plan.conflicts.is_empty() {

@@ -175,7 +175,7 @@ impl Family {
             Family::ZoneBytes => def!("alias_mgr_zone_bytes_total", Counter, ZONE_LABELS,
                 "Bytes (IP packets) from a firewall zone accepted or dropped by alias-mgr's nftables table (direction input: to this host; forward: to another zone; rejects count as drops); like the packets, only what the zone rules decide (new connections), not established traffic."),
             Family::Reconciles => def!("alias_mgr_reconciles_total", Counter, &["trigger"],
-                "Reconciles this daemon ran to completion, by trigger (startup, netlink event, periodic safety net, reload on SIGHUP)."),
+                "Reconciles this daemon ran to completion, by trigger (startup, netlink event, periodic safety net, reload on SIGHUP, config file change, change to its nftables table)."),
             Family::ReconcileErrors => def!("alias_mgr_reconcile_errors_total", Counter, &["trigger"],
                 "Reconciles that failed (a conflict, a kernel refusal, an unreadable pin directory...), by trigger; the daemon log says why."),
             Family::ReconcileChanges => def!("alias_mgr_reconcile_changes_total", Counter, &["trigger"],
@@ -230,14 +230,22 @@ pub enum Trigger {
     Periodic,
     /// SIGHUP.
     Reload,
+    /// The config file changed (inotify).
+    Config,
+    /// alias-mgr's nftables table changed (`nft monitor`).
+    Nftables,
 }
 
+const TRIGGERS: usize = 6;
+
 impl Trigger {
-    const ALL: [Trigger; 4] = [
+    const ALL: [Trigger; TRIGGERS] = [
         Trigger::Startup,
         Trigger::Netlink,
         Trigger::Periodic,
         Trigger::Reload,
+        Trigger::Config,
+        Trigger::Nftables,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -246,6 +254,8 @@ impl Trigger {
             Trigger::Netlink => "netlink",
             Trigger::Periodic => "periodic",
             Trigger::Reload => "reload",
+            Trigger::Config => "config",
+            Trigger::Nftables => "nftables",
         }
     }
 
@@ -258,9 +268,9 @@ impl Trigger {
 /// knowing about Prometheus; a scrape reads them.
 #[derive(Default)]
 pub struct DaemonStats {
-    reconciles: [AtomicU64; 4],
-    reconcile_errors: [AtomicU64; 4],
-    reconcile_changes: [AtomicU64; 4],
+    reconciles: [AtomicU64; TRIGGERS],
+    reconcile_errors: [AtomicU64; TRIGGERS],
+    reconcile_changes: [AtomicU64; TRIGGERS],
     drift_events: AtomicU64,
     classifier_warnings: AtomicU64,
     conflicts: AtomicU64,
@@ -628,9 +638,9 @@ impl Collector for Exporter {
 
 /// The daemon's counters as one scrape saw them.
 struct StatsSnapshot {
-    reconciles: [u64; 4],
-    reconcile_errors: [u64; 4],
-    reconcile_changes: [u64; 4],
+    reconciles: [u64; TRIGGERS],
+    reconcile_errors: [u64; TRIGGERS],
+    reconcile_changes: [u64; TRIGGERS],
     drift_events: u64,
     classifier_warnings: u64,
     conflicts: u64,
@@ -646,7 +656,9 @@ struct StatsSnapshot {
 impl StatsSnapshot {
     fn of(stats: &DaemonStats) -> Self {
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        let all = |a: &[AtomicU64; 4]| [load(&a[0]), load(&a[1]), load(&a[2]), load(&a[3])];
+        fn all<const N: usize>(a: &[AtomicU64; N]) -> [u64; N] {
+            std::array::from_fn(|i| a[i].load(Ordering::Relaxed))
+        }
         Self {
             reconciles: all(&stats.reconciles),
             reconcile_errors: all(&stats.reconcile_errors),

@@ -216,6 +216,21 @@ impl Action {
         }
     }
 
+    /// The interface this step changes, if it is about one.
+    pub fn interface(&self) -> Option<&str> {
+        match self {
+            Action::SetPromoteSecondaries { interface, .. }
+            | Action::RemoveRoute { interface, .. }
+            | Action::RemoveAddress { interface, .. }
+            | Action::AddAddress { interface, .. }
+            | Action::AddRoute { interface, .. }
+            | Action::Attach { interface, .. }
+            | Action::Detach { interface, .. }
+            | Action::ForgetLink { interface } => Some(interface),
+            Action::Track { .. } | Action::Untrack { .. } => None,
+        }
+    }
+
     /// Whether this step runs before (or is) the adding of addresses, in
     /// execution order: what may go before waiting for IPv6 DAD.
     pub fn up_to_addresses(&self) -> bool {
@@ -317,6 +332,10 @@ pub struct Plan {
     /// before going on, as (ifindex, address).
     #[serde(skip)]
     pub await_dad: Vec<(u32, IpAddr)>,
+    /// Interfaces the config names that do not exist (their aliases are
+    /// pending): when one appears, adding them is no drift.
+    #[serde(skip)]
+    pub missing_interfaces: BTreeSet<String>,
 }
 
 impl Plan {
@@ -379,6 +398,7 @@ pub fn plan(desired: &Desired, observed: &Observed, scope: Scope) -> Plan {
                 wanted.insert(alias.ip(), (alias, iface));
             }
             None if in_scope(alias.ip()) => {
+                out.missing_interfaces.insert(alias.interface.clone());
                 out.pending.push(format!(
                     "{} on {}: interface {} does not exist; the alias is added when it appears and `alias-mgr apply` runs",
                     alias.address, alias.interface, alias.interface

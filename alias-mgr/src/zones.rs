@@ -389,6 +389,30 @@ fn parse_elem(elem: &Value) -> Option<IpNet> {
     Some(IpNet::from(addr))
 }
 
+/// Notes for addresses of this host that alias-mgr does not manage but a
+/// zone's subnet covers: a same-subnet alias put in a zone puts the whole
+/// subnet, the primary's LAN (maybe the admin's) included, under its policy.
+pub fn foreign_addresses_in_zones(
+    ruleset: &Ruleset,
+    addresses: &[crate::model::LiveAddress],
+) -> Vec<String> {
+    let mut notes = Vec::new();
+    for (zone, nets) in &ruleset.members {
+        for net in nets {
+            for address in addresses.iter().filter(|a| {
+                !a.owned() && !a.address.addr().is_loopback() && net.contains(&a.address.addr())
+            }) {
+                notes.push(format!(
+                    "zone {zone} covers {net}, the subnet of {} on {} (not an alias): every host there gets zone {zone}'s policy toward this host; narrow the alias's prefix or leave it out of the zone if that is not meant",
+                    address.address.addr(),
+                    address.interface
+                ));
+            }
+        }
+    }
+    notes
+}
+
 /// Whether the live table still holds what `desired` loaded: the fingerprint
 /// only says which ruleset was loaded, not that nobody edited it since. Every
 /// chain with its number of rules, every set with its elements and every
@@ -709,5 +733,32 @@ mod tests {
                 "{lines:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_zone_over_the_primarys_subnet_is_pointed_out() {
+        let ruleset = render(
+            &[zone("lab", Verdict::Drop, &[], &[])],
+            &[alias("192.168.1.50/24", "lab")],
+        )
+        .unwrap();
+        let live = |address: &str, protocol: u8| crate::model::LiveAddress {
+            interface: "eth1".into(),
+            ifindex: 2,
+            address: address.parse().unwrap(),
+            label: None,
+            broadcast: None,
+            secondary: false,
+            protocol,
+            dad: Default::default(),
+        };
+        let addresses = [
+            live("192.168.1.1/24", 0),
+            live("192.168.1.50/24", crate::model::OWNER_PROTO),
+            live("10.0.0.1/8", 0),
+        ];
+        let notes = foreign_addresses_in_zones(&ruleset, &addresses);
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert!(notes[0].contains("192.168.1.1 on eth1"), "{notes:?}");
     }
 }

@@ -392,6 +392,10 @@ fn dry_run_prints_the_table_nft_lists_after_apply() {
     let (_, text) = dry
         .split_once("nft table apply would load (one transaction):\n")
         .unwrap_or_else(|| panic!("{dry}"));
+    let (text, rest) = text
+        .split_once("dry run: nothing was changed")
+        .unwrap_or_else(|| panic!("{dry}"));
+    assert_eq!(rest.trim(), "", "{dry}");
     assert!(
         !lab.host
             .try_sh(&["nft", "list", "table", "inet", "alias_mgr"]),
