@@ -19,7 +19,7 @@ use std::{
 use ipnet::IpNet;
 
 use crate::model::{
-    check_alias_address, classful_prefix, validate_label_for, AliasSpec, RouteSpec,
+    check_alias_address, classful_prefix, validate_label_for, AliasSpec, RouteSpec, MAX_LABEL_LEN,
 };
 
 /// The legacy formats `alias-mgr import` understands.
@@ -276,24 +276,125 @@ fn set_prefix(slot: &mut Option<u8>, value: u8, source: &str) -> Result<(), Stri
     }
 }
 
-/// First line each address was seen on, to report duplicates with both lines.
-#[derive(Default)]
-struct Seen(HashMap<IpAddr, usize>);
+fn duplicate_address(ip: IpAddr, first: usize, line: usize) -> String {
+    format!(
+        "address {ip} is duplicated: it appears on line {first} and line {line}; each address may appear once"
+    )
+}
 
-impl Seen {
-    fn claim(&mut self, ip: IpAddr, line: usize) -> Result<(), String> {
-        match self.0.entry(ip) {
-            Entry::Occupied(first) => Err(format!(
-                "address {ip} is duplicated: it appears on line {} and line {line}; each address may appear once",
-                first.get()
-            )),
+/// The aliases of one import as they come, checked against each other the
+/// way the config file will check them, so a clash is reported at the input
+/// file's lines rather than at a line of the generated config.
+#[derive(Default)]
+struct Collected {
+    aliases: Vec<AliasSpec>,
+    /// First line of each address, and which alias it became (None for an
+    /// address that is not imported, such as an iftab primary).
+    ips: HashMap<IpAddr, (usize, Option<usize>)>,
+    /// Interface and label -> the alias using it and the line giving it.
+    labels: HashMap<(String, String), (usize, usize)>,
+}
+
+impl Collected {
+    /// Notes an address that is not imported but that no alias may repeat.
+    fn claim(&mut self, ctx: &Ctx<'_>, ip: IpAddr, line: usize) -> Result<(), ImportError> {
+        match self.ips.entry(ip) {
+            Entry::Occupied(first) => {
+                Err(ctx.err(line, duplicate_address(ip, first.get().0, line)))
+            }
             Entry::Vacant(slot) => {
-                slot.insert(line);
+                slot.insert((line, None));
                 Ok(())
             }
         }
     }
+
+    /// Adds `spec`, found at `address_line` with its label given at
+    /// `label_line`; `what` names what gave the label ("stanza", "line").
+    ///
+    /// The same alias again (address, interface and label) is skipped with a
+    /// warning, any routes it adds going to the first; any other reuse of
+    /// the address, or of the label on the interface, is an error.
+    fn add(
+        &mut self,
+        ctx: &Ctx<'_>,
+        spec: AliasSpec,
+        (address_line, label_line): (usize, usize),
+        what: &str,
+        warnings: &mut Vec<String>,
+    ) -> Result<(), ImportError> {
+        let ip = spec.ip();
+        if let Some(&(first_line, index)) = self.ips.get(&ip) {
+            let first = index.map(|index| &mut self.aliases[index]);
+            let Some(first) = first.filter(|first| {
+                first.interface == spec.interface
+                    && first.address == spec.address
+                    && first.label == spec.label
+            }) else {
+                return Err(ctx.err(
+                    address_line,
+                    duplicate_address(ip, first_line, address_line),
+                ));
+            };
+            let before = first.routes.len();
+            for route in spec.routes {
+                if !first.routes.contains(&route) {
+                    first.routes.push(route);
+                }
+            }
+            let label = spec
+                .label
+                .as_deref()
+                .map(|label| format!(" label {label}"))
+                .unwrap_or_default();
+            let routes = if first.routes.len() > before {
+                " (with the routes of both)"
+            } else {
+                ""
+            };
+            warnings.push(format!(
+                "line {address_line}: {} on {}{label} repeats line {first_line}; imported once{routes}",
+                spec.address, spec.interface
+            ));
+            return Ok(());
+        }
+        if let Some(label) = &spec.label {
+            match self.labels.entry((spec.interface.clone(), label.clone())) {
+                Entry::Occupied(first) => {
+                    let (index, first_line) = *first.get();
+                    return Err(ctx.err(
+                        label_line,
+                        format!(
+                            "label {label} is already used by {} (line {first_line}); give this {what} another label",
+                            self.aliases[index].ip()
+                        ),
+                    ));
+                }
+                Entry::Vacant(slot) => {
+                    slot.insert((self.aliases.len(), label_line));
+                }
+            }
+        }
+        self.ips
+            .insert(ip, (address_line, Some(self.aliases.len())));
+        self.aliases.push(spec);
+        Ok(())
+    }
 }
+
+/// Puts warnings in input line order (stable: one line's warnings keep
+/// their order), whatever order the parser found them in.
+fn sort_by_line(warnings: &mut [String]) {
+    warnings.sort_by_key(|warning| {
+        warning
+            .strip_prefix("line ")
+            .and_then(|rest| rest.split(':').next())
+            .and_then(|number| number.parse::<usize>().ok())
+            .unwrap_or(0)
+    });
+}
+
+const PRIMARY_NOT_IMPORTED: &str = "is the interface's primary address, not an alias: not imported (alias-mgr manages aliases; the primary stays with the system's network config)";
 
 /// The shared alias-address rules. `guess` says where a prefix length the
 /// file did not state came from; it is added to a refusal that the prefix
@@ -362,29 +463,88 @@ struct StanzaOption {
 
 /// Parses `/etc/network/interfaces`.
 ///
-/// Aliases are `iface eth1:0 inet static` stanzas and the extra `static`
-/// stanzas Debian allows for a plain name (`iface eth1 inet static` twice).
-/// The first stanza of a name and family, unless `manual`, configures the
-/// interface itself and is left alone: alias-mgr must not own the primary.
+/// Aliases are `iface eth1:0 inet static` stanzas, the extra `static`
+/// stanzas Debian allows for a plain name (`iface eth1 inet static` twice),
+/// and addresses that hook commands of any stanza add (`up ip addr add ...`,
+/// `up ifconfig eth1:6 ...`). The first stanza of a name and family, unless
+/// `manual`, configures the interface itself and is left alone: alias-mgr
+/// must not own the primary.
 pub fn parse_ifupdown(source_name: &str, text: &str) -> Result<Imported, ImportError> {
     let ctx = Ctx { source_name };
-    let mut out = Imported::default();
-    let stanzas = collect_stanzas(&ctx, text, &mut out.warnings)?;
+    let mut warnings = Vec::new();
+    let stanzas = collect_stanzas(&ctx, text, &mut warnings)?;
     let mut primaries: HashSet<(String, String)> = HashSet::new();
-    let mut seen = Seen::default();
+    let mut collected = Collected::default();
     for stanza in &stanzas {
-        let Some((interface, label)) =
-            classify_stanza(&ctx, stanza, &mut primaries, &mut out.warnings)?
-        else {
-            continue;
-        };
-        let (spec, address_line) =
-            build_ifupdown_alias(&ctx, stanza, interface, label, &mut out.warnings)?;
-        seen.claim(spec.ip(), address_line)
-            .map_err(|message| ctx.err(address_line, message))?;
-        out.aliases.push(spec);
+        let base = stanza
+            .name
+            .split_once(':')
+            .map_or(stanza.name.as_str(), |(interface, _)| interface);
+        let mut added: Vec<(AliasSpec, usize)> = Vec::new();
+        match classify_stanza(&ctx, stanza, &mut primaries, &mut warnings)? {
+            Role::Alias { interface, label } => {
+                let (spec, address_line) = build_ifupdown_alias(
+                    &ctx,
+                    stanza,
+                    base,
+                    interface,
+                    label,
+                    &mut added,
+                    &mut warnings,
+                )?;
+                let lines = (address_line, stanza.line);
+                collected.add(&ctx, spec, lines, "stanza", &mut warnings)?;
+            }
+            role => {
+                for option in &stanza.options {
+                    if role == Role::Primary && option.key == "address" {
+                        warnings.push(format!(
+                            "line {}: {} {} {PRIMARY_NOT_IMPORTED}",
+                            option.line,
+                            stanza.name,
+                            primary_address(stanza, &option.value)
+                        ));
+                    } else if is_hook(&option.key) {
+                        let hook = HookContext {
+                            who: &stanza.name,
+                            base,
+                            alias: None,
+                        };
+                        hook.handle(option, &mut Vec::new(), &mut added, &mut warnings);
+                    }
+                }
+            }
+        }
+        for (spec, line) in added {
+            collected.add(&ctx, spec, (line, line), "line", &mut warnings)?;
+        }
     }
-    Ok(out)
+    sort_by_line(&mut warnings);
+    Ok(Imported {
+        aliases: collected.aliases,
+        warnings,
+    })
+}
+
+/// A primary stanza's address as the warning shows it: with the prefix
+/// the stanza gives, or as written when it doesn't parse.
+fn primary_address(stanza: &Stanza, value: &str) -> String {
+    let Ok((ip, prefix)) = parse_address(value) else {
+        return value.to_string();
+    };
+    let forms = MaskForms {
+        hex: false,
+        v4_length: true,
+    };
+    let netmask = stanza
+        .options
+        .iter()
+        .find(|option| option.key == "netmask")
+        .and_then(|option| parse_netmask(&option.value, ip.is_ipv6(), forms).ok());
+    match prefix.or(netmask) {
+        Some(prefix) => format!("{ip}/{prefix}"),
+        None => ip.to_string(),
+    }
 }
 
 /// Groups option lines under their stanza; options outside an `iface` or
@@ -461,14 +621,29 @@ fn collect_stanzas(
     Ok(stanzas)
 }
 
-/// The interface and label a stanza imports as, or None when it is not an
-/// alias (a primary, a dynamic method, another family).
+/// What a stanza is to the importer.
+#[derive(Debug, PartialEq, Eq)]
+enum Role {
+    /// Its address is an alias on `interface`.
+    Alias {
+        interface: String,
+        label: Option<String>,
+    },
+    /// The static stanza that configures the interface's own address.
+    Primary,
+    /// Dynamic, manual, loopback, or an alias stanza that is skipped; only
+    /// its hook commands can add aliases.
+    Other,
+}
+
+/// The role of a stanza: an alias (with its interface and label), the
+/// interface's primary, or neither (a dynamic method, another family).
 fn classify_stanza(
     ctx: &Ctx<'_>,
     stanza: &Stanza,
     primaries: &mut HashSet<(String, String)>,
     warnings: &mut Vec<String>,
-) -> Result<Option<(String, Option<String>)>, ImportError> {
+) -> Result<Role, ImportError> {
     let family = stanza.family.as_deref();
     let method = stanza.method.as_deref();
     let static_ip = matches!(family, Some("inet" | "inet6")) && method == Some("static");
@@ -482,7 +657,7 @@ fn classify_stanza(
                 "line {}: {} {how} skipped; only `inet static` and `inet6 static` aliases are imported",
                 stanza.line, stanza.name
             ));
-            return Ok(None);
+            return Ok(Role::Other);
         }
         if interface.is_empty() {
             return Err(ctx.err(
@@ -495,28 +670,39 @@ fn classify_stanza(
         }
         validate_label_for(&stanza.name, interface)
             .map_err(|message| ctx.err(stanza.line, message))?;
-        return Ok(Some((interface.to_string(), Some(stanza.name.clone()))));
+        return Ok(Role::Alias {
+            interface: interface.to_string(),
+            label: Some(stanza.name.clone()),
+        });
     }
     let (Some(family @ ("inet" | "inet6")), Some(method)) = (family, method) else {
-        return Ok(None);
+        return Ok(Role::Other);
     };
     // `manual` configures no address, so the next stanza is still the primary.
     if method == "manual" {
-        return Ok(None);
+        return Ok(Role::Other);
     }
-    if primaries.insert((stanza.name.clone(), family.to_string())) || !static_ip {
-        return Ok(None);
-    }
-    Ok(Some((stanza.name.clone(), None)))
+    let first = primaries.insert((stanza.name.clone(), family.to_string()));
+    Ok(match (first, static_ip) {
+        (_, false) => Role::Other,
+        (true, true) => Role::Primary,
+        (false, true) => Role::Alias {
+            interface: stanza.name.clone(),
+            label: None,
+        },
+    })
 }
 
 /// Turns an alias stanza's options into a spec; returns the `address` line
-/// too, which is where a duplicate is reported.
+/// too, which is where a duplicate is reported. Aliases that its hook
+/// commands add go to `added`, with their lines.
 fn build_ifupdown_alias(
     ctx: &Ctx<'_>,
     stanza: &Stanza,
+    base: &str,
     interface: String,
     label: Option<String>,
+    added: &mut Vec<(AliasSpec, usize)>,
     warnings: &mut Vec<String>,
 ) -> Result<(AliasSpec, usize), ImportError> {
     let who = &stanza.name;
@@ -575,30 +761,14 @@ fn build_ifupdown_alias(
             "gateway" => warnings.push(format!(
                 "line {line}: {who}: gateway {value} ignored; an alias doesn't set the default gateway (add a route instead)"
             )),
-            "up" | "post-up" => match parse_route_command(value) {
-                RouteCommand::Add(Ok(parsed)) => {
-                    if let Some(dev) = parsed.dev.as_deref() {
-                        if dev != interface && Some(dev) != label.as_deref() {
-                            warnings.push(format!(
-                                "line {line}: {who}: route not imported (it is on {dev}, not {interface}): `{key} {value}`"
-                            ));
-                            continue;
-                        }
-                    }
-                    for note in parsed.notes {
-                        warnings.push(format!("line {line}: {who}: {note}: `{key} {value}`"));
-                    }
-                    routes.push((parsed.spec, line));
-                }
-                RouteCommand::Add(Err(reason)) => warnings.push(format!(
-                    "line {line}: {who}: route not imported ({reason}): `{key} {value}`"
-                )),
-                RouteCommand::Delete | RouteCommand::Other => warnings.push(format!(
-                    "line {line}: {who}: `{key} {value}` not imported; only route additions become alias routes"
-                )),
-            },
-            // Removing the route again is implied: alias routes go with their alias.
-            "down" | "pre-down" | "post-down" if matches!(parse_route_command(value), RouteCommand::Delete) => {}
+            _ if is_hook(key) => {
+                let hook = HookContext {
+                    who,
+                    base,
+                    alias: Some((&interface, label.as_deref())),
+                };
+                hook.handle(option, &mut routes, added, warnings);
+            }
             _ => warnings.push(format!("line {line}: {who}: `{key} {value}` not imported")),
         }
     }
@@ -653,13 +823,107 @@ fn build_ifupdown_alias(
 }
 
 // ---------------------------------------------------------------------------
-// Route commands in ifupdown hooks
+// Hook commands in ifupdown stanzas: routes and addresses
 // ---------------------------------------------------------------------------
 
-/// What a hook command means for the alias's routes.
-enum RouteCommand {
-    Add(Result<ParsedRoute, String>),
-    Delete,
+/// The option keys whose value is a shell command run by ifup/ifdown.
+fn is_hook(key: &str) -> bool {
+    matches!(
+        key,
+        "pre-up" | "up" | "post-up" | "down" | "pre-down" | "post-down"
+    )
+}
+
+/// Where a hook command is: its stanza and, in an alias stanza, the alias
+/// its routes go with.
+struct HookContext<'a> {
+    /// The stanza's name, for warnings.
+    who: &'a str,
+    /// What `$IFACE` stands for: the stanza's interface without `:N`.
+    base: &'a str,
+    /// The alias stanza's interface and label; None in any other stanza.
+    alias: Option<(&'a str, Option<&'a str>)>,
+}
+
+impl HookContext<'_> {
+    /// Routes of the stanza's alias go to `routes`, aliases the command adds
+    /// to `added`; everything else becomes a warning, except the removals
+    /// in `down` hooks, which are the inverse of an `up` line.
+    fn handle(
+        &self,
+        option: &StanzaOption,
+        routes: &mut Vec<(RouteSpec, usize)>,
+        added: &mut Vec<(AliasSpec, usize)>,
+        warnings: &mut Vec<String>,
+    ) {
+        let (line, key, value, who) = (
+            option.line,
+            option.key.as_str(),
+            option.value.as_str(),
+            self.who,
+        );
+        let adds = matches!(key, "pre-up" | "up" | "post-up");
+        match parse_hook(value, self.base) {
+            Hook::Address(parsed) if adds => match parsed.and_then(ParsedAddress::into_alias) {
+                Ok((spec, notes)) => {
+                    for note in notes {
+                        warnings.push(format!("line {line}: {who}: {note}: `{key} {value}`"));
+                    }
+                    added.push((spec, line));
+                }
+                Err(reason) => warnings.push(format!(
+                    "line {line}: {who}: address not imported ({reason}): `{key} {value}`"
+                )),
+            },
+            Hook::Route(parsed) if matches!(key, "up" | "post-up") => {
+                let Some((interface, label)) = self.alias else {
+                    warnings.push(format!(
+                        "line {line}: {who}: route not imported (only the routes of alias stanzas become alias routes): `{key} {value}`"
+                    ));
+                    return;
+                };
+                let parsed = match parsed {
+                    Ok(parsed) => parsed,
+                    Err(reason) => {
+                        warnings.push(format!(
+                            "line {line}: {who}: route not imported ({reason}): `{key} {value}`"
+                        ));
+                        return;
+                    }
+                };
+                if let Some(dev) = parsed.dev.as_deref() {
+                    if dev != interface && Some(dev) != label {
+                        warnings.push(format!(
+                            "line {line}: {who}: route not imported (it is on {dev}, not {interface}): `{key} {value}`"
+                        ));
+                        return;
+                    }
+                }
+                for note in parsed.notes {
+                    warnings.push(format!("line {line}: {who}: {note}: `{key} {value}`"));
+                }
+                routes.push((parsed.spec, line));
+            }
+            // Removing the address or route again is implied: alias-mgr
+            // removes an alias with its routes.
+            Hook::Remove if !adds => {}
+            Hook::Other | Hook::Remove if adds => warnings.push(format!(
+                "line {line}: {who}: `{key} {value}` not imported; only route and address additions are imported"
+            )),
+            _ => warnings.push(format!("line {line}: {who}: `{key} {value}` not imported")),
+        }
+    }
+}
+
+/// What a hook command means for the import.
+enum Hook {
+    /// `ip route add`, `route add`.
+    Route(Result<ParsedRoute, String>),
+    /// `ip addr add`, `ifconfig eth1:6 ADDRESS`, `ifconfig eth1 inet6 add`.
+    Address(Result<ParsedAddress, String>),
+    /// Deletes a route or an address (`ip addr del`, `route del`,
+    /// `ifconfig eth1:6 down`).
+    Remove,
     Other,
 }
 
@@ -671,22 +935,145 @@ struct ParsedRoute {
     notes: Vec<String>,
 }
 
-/// Recognises `ip route add|del` and net-tools `route add|del`; anything
-/// with shell control beyond a trailing `|| true` is left to the user.
-fn parse_route_command(command: &str) -> RouteCommand {
-    let command = strip_shell_noise(command);
-    if command.contains([';', '&', '|', '`', '$', '<', '>', '(']) {
-        return RouteCommand::Other;
+/// An address a hook command adds, before the alias rules are applied.
+struct ParsedAddress {
+    ip: IpAddr,
+    prefix: Option<u8>,
+    /// The device the command names; `eth1:6` stands for eth1 with that label.
+    dev: Option<String>,
+    label: Option<String>,
+    /// `ip` or `ifconfig`: what a missing prefix length defaults to.
+    tool: &'static str,
+    /// Parts dropped on the way (broadcast, flags, ...), for warnings.
+    notes: Vec<String>,
+}
+
+impl ParsedAddress {
+    /// The alias, with notes for what was dropped or guessed, or why the
+    /// address cannot be one (the reason for a warning).
+    fn into_alias(self) -> Result<(AliasSpec, Vec<String>), String> {
+        let ParsedAddress {
+            ip,
+            prefix,
+            dev,
+            label,
+            tool,
+            notes: dropped,
+        } = self;
+        let dev = dev.ok_or("no `dev`; `ip addr add` needs one")?;
+        let (interface, dev_label) = match dev.split_once(':') {
+            Some((interface, _)) => (interface.to_string(), Some(dev.clone())),
+            None => (dev.clone(), None),
+        };
+        check_interface_name(&interface)?;
+        let label = match (label, dev_label) {
+            (Some(label), Some(dev)) if label != dev => {
+                return Err(format!("label {label} does not match dev {dev}"))
+            }
+            (label, dev_label) => label.or(dev_label),
+        };
+        if let Some(label) = &label {
+            validate_label_for(label, &interface)?;
+        }
+        let mut notes = Vec::new();
+        let (prefix, guess) = match prefix {
+            Some(prefix) => (prefix, None),
+            // net-tools ifconfig takes the classful mask, like BSD's.
+            None if tool == "ifconfig" && ip.is_ipv4() => {
+                let prefix = default_prefix(ip)?;
+                notes.push(format!(
+                    "{ip} has no netmask; using /{prefix} (classful default)"
+                ));
+                (prefix, Some(classful_guess(prefix)))
+            }
+            // `ip addr add` and `ifconfig inet6 add` add a host address.
+            None => {
+                let prefix = max_prefix(ip);
+                notes.push(format!(
+                    "{ip} has no prefix length; using /{prefix}, as {tool} does (write ADDRESS/LEN in the config if the alias is meant to have a subnet)"
+                ));
+                (prefix, None)
+            }
+        };
+        let address =
+            IpNet::new(ip, prefix).map_err(|_| format!("/{prefix} is not valid for {ip}"))?;
+        check_address(&address, guess)?;
+        notes.extend(dropped);
+        Ok((alias(&interface, address, label, Vec::new()), notes))
     }
-    let tokens: Vec<&str> = command.split_whitespace().collect();
+}
+
+/// The interface names the config file accepts, for names taken from hook
+/// commands (a stanza's name went through ifupdown already).
+fn check_interface_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > MAX_LABEL_LEN || name == "." || name == ".." {
+        return Err(format!("{name:?} is not a Linux interface name"));
+    }
+    if name.contains(['/', '"', '\'']) {
+        return Err(format!("{name:?} is not a Linux interface name"));
+    }
+    Ok(())
+}
+
+/// Recognises `ip route|addr add|del`, net-tools `route add|del` and
+/// `ifconfig`; anything with shell control beyond a trailing `|| true` is
+/// left to the user. `$IFACE` stands for `iface`, as ifupdown sets it.
+fn parse_hook(command: &str, iface: &str) -> Hook {
+    let command = substitute_iface(command, iface);
+    let command = strip_shell_noise(&command);
+    if command.contains([';', '&', '|', '`', '$', '<', '>', '(']) {
+        return Hook::Other;
+    }
+    let tokens: Vec<&str> = command.split_whitespace().map(unquote).collect();
     let Some((program, args)) = tokens.split_first() else {
-        return RouteCommand::Other;
+        return Hook::Other;
     };
     match program.rsplit('/').next().unwrap_or(program) {
         "ip" => parse_ip_command(args),
         "route" => parse_nettools_command(args),
-        _ => RouteCommand::Other,
+        "ifconfig" => parse_ifconfig_command(args),
+        _ => Hook::Other,
     }
+}
+
+/// Replaces `${IFACE}` and `$IFACE` (but not `$IFACE_X`) with `iface`.
+fn substitute_iface(command: &str, iface: &str) -> String {
+    let mut out = String::with_capacity(command.len());
+    let mut rest = command;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        let tail = after.strip_prefix("{IFACE}").or_else(|| {
+            after
+                .strip_prefix("IFACE")
+                .filter(|tail| !tail.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_'))
+        });
+        match tail {
+            Some(tail) => {
+                out.push_str(iface);
+                rest = tail;
+            }
+            None => {
+                out.push('$');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A word in matching quotes, as `"$IFACE"` is often written, without them.
+fn unquote(word: &str) -> &str {
+    for quote in ['"', '\''] {
+        if let Some(inner) = word
+            .strip_prefix(quote)
+            .and_then(|rest| rest.strip_suffix(quote))
+        {
+            return inner;
+        }
+    }
+    word
 }
 
 /// Drops the error-silencing suffixes hooks often carry; they don't change
@@ -727,30 +1114,171 @@ fn default_route_error() -> String {
     "a default route; an alias doesn't set the default gateway".to_string()
 }
 
-/// `ip [-4|-6] route add|replace|append PREFIX [via GW] [dev DEV] [metric N]`.
-fn parse_ip_command(args: &[&str]) -> RouteCommand {
+/// `ip [-4|-6] route add|replace|append PREFIX [via GW] [dev DEV] [metric N]`,
+/// `ip [-4|-6] addr add|replace ADDRESS[/LEN] dev DEV [label LABEL] ...` and
+/// their `del`s. Objects and `add` may be abbreviated as `ip` allows.
+fn parse_ip_command(args: &[&str]) -> Hook {
     let mut index = 0;
     while let Some(arg) = args.get(index) {
         match *arg {
             "-4" | "-6" => index += 1,
             "-f" | "-family" => index += 2,
-            other if other.starts_with('-') => return RouteCommand::Other,
+            other if other.starts_with('-') => return Hook::Other,
             _ => break,
         }
     }
-    let Some(object) = args.get(index) else {
-        return RouteCommand::Other;
+    let Some(object) = args.get(index).filter(|object| !object.is_empty()) else {
+        return Hook::Other;
     };
-    if object.is_empty() || !"route".starts_with(object) {
-        return RouteCommand::Other;
-    }
-    match args.get(index + 1).copied() {
-        Some("add" | "replace" | "append") => {
-            RouteCommand::Add(parse_ip_route_args(&args[index + 2..]))
+    let verb = args.get(index + 1).copied();
+    let rest = args.get(index + 2..).unwrap_or_default();
+    if "route".starts_with(object) {
+        match verb {
+            Some("add" | "replace" | "append") => Hook::Route(parse_ip_route_args(rest)),
+            Some("del" | "delete") => Hook::Remove,
+            _ => Hook::Other,
         }
-        Some("del" | "delete") => RouteCommand::Delete,
-        _ => RouteCommand::Other,
+    } else if "address".starts_with(object) {
+        match verb {
+            Some(verb) if (!verb.is_empty() && "add".starts_with(verb)) || verb == "replace" => {
+                Hook::Address(parse_ip_address_args(rest))
+            }
+            Some("del" | "delete" | "flush") => Hook::Remove,
+            _ => Hook::Other,
+        }
+    } else {
+        Hook::Other
     }
+}
+
+/// The arguments of `ip addr add`.
+fn parse_ip_address_args(args: &[&str]) -> Result<ParsedAddress, String> {
+    let mut address = None;
+    let mut dev = None;
+    let mut label = None;
+    let mut notes = Vec::new();
+    let mut args = args.iter().copied();
+    while let Some(arg) = args.next() {
+        match arg {
+            "dev" => dev = Some(next_value(&mut args, arg)?.to_string()),
+            "label" => label = Some(next_value(&mut args, arg)?.to_string()),
+            "local" if address.is_none() => address = Some(next_value(&mut args, arg)?),
+            "broadcast" | "brd" => {
+                let value = next_value(&mut args, arg)?;
+                if !matches!(value, "+" | "-") {
+                    notes.push(format!(
+                        "{arg} {value} dropped; alias-mgr sets no broadcast address"
+                    ));
+                }
+            }
+            "scope" => {
+                let value = next_value(&mut args, arg)?;
+                if !matches!(value, "global" | "universe" | "0") {
+                    notes.push(format!("scope {value} dropped"));
+                }
+            }
+            "valid_lft" | "preferred_lft" => {
+                let value = next_value(&mut args, arg)?;
+                if value != "forever" {
+                    notes.push(format!("{arg} {value} dropped; aliases do not expire"));
+                }
+            }
+            "metric" | "priority" | "proto" => {
+                let value = next_value(&mut args, arg)?;
+                notes.push(format!("{arg} {value} dropped"));
+            }
+            "nodad" | "noprefixroute" | "home" | "mngtmpaddr" | "optimistic" | "autojoin" => {
+                notes.push(format!("{arg} dropped"));
+            }
+            _ if address.is_none() && looks_like_address(arg) => address = Some(arg),
+            other => return Err(format!("`{other}` has no equivalent in an alias")),
+        }
+    }
+    let address = address.ok_or("no address")?;
+    let (ip, prefix) = parse_address(address)?;
+    Ok(ParsedAddress {
+        ip,
+        prefix,
+        dev,
+        label,
+        tool: "ip",
+        notes,
+    })
+}
+
+/// net-tools `ifconfig IFACE[:N] [inet|inet6] [add] ADDRESS[/LEN] [netmask M]
+/// [broadcast B] [up]`; `ifconfig IFACE [inet6] del ADDRESS` and
+/// `ifconfig IFACE[:N] down` remove one.
+fn parse_ifconfig_command(args: &[&str]) -> Hook {
+    let Some((&dev, rest)) = args.split_first() else {
+        return Hook::Other;
+    };
+    if dev.starts_with('-') {
+        return Hook::Other;
+    }
+    let rest = match rest.split_first() {
+        Some((&("inet" | "inet6"), tail)) => tail,
+        _ => rest,
+    };
+    let rest = match rest {
+        ["add", tail @ ..] => tail,
+        ["del", ..] | ["down"] => return Hook::Remove,
+        _ => rest,
+    };
+    match rest.split_first() {
+        Some((&address, options)) if looks_like_address(address) => {
+            Hook::Address(parse_ifconfig_args(dev, address, options))
+        }
+        _ => Hook::Other,
+    }
+}
+
+fn parse_ifconfig_args(dev: &str, address: &str, args: &[&str]) -> Result<ParsedAddress, String> {
+    let (ip, mut prefix) = parse_address(address)?;
+    let mut notes = Vec::new();
+    let mut args = args.iter().copied();
+    while let Some(arg) = args.next() {
+        match arg {
+            "netmask" => {
+                let value = next_value(&mut args, arg)?;
+                if ip.is_ipv6() {
+                    return Err("`netmask` is for IPv4; IPv6 takes ADDRESS/LEN".to_string());
+                }
+                let forms = MaskForms {
+                    hex: true,
+                    v4_length: false,
+                };
+                set_prefix(&mut prefix, parse_netmask(value, false, forms)?, "netmask")?;
+            }
+            "broadcast" => {
+                let value = next_value(&mut args, arg)?;
+                notes.push(format!(
+                    "broadcast {value} dropped; alias-mgr sets no broadcast address"
+                ));
+            }
+            "up" => {}
+            "mtu" | "metric" | "txqueuelen" => {
+                let value = next_value(&mut args, arg)?;
+                notes.push(format!(
+                    "{arg} {value} dropped; it is an interface setting, not the alias's"
+                ));
+            }
+            "arp" | "-arp" | "promisc" | "-promisc" | "allmulti" | "-allmulti" | "multicast" => {
+                notes.push(format!(
+                    "{arg} dropped; it is an interface setting, not the alias's"
+                ));
+            }
+            other => return Err(format!("`{other}` has no equivalent in an alias")),
+        }
+    }
+    Ok(ParsedAddress {
+        ip,
+        prefix,
+        dev: Some(dev.to_string()),
+        label: None,
+        tool: "ifconfig",
+        notes,
+    })
 }
 
 fn looks_like_address(text: &str) -> bool {
@@ -804,7 +1332,7 @@ fn parse_ip_route_args(args: &[&str]) -> Result<ParsedRoute, String> {
 }
 
 /// net-tools `route [-A inet6] add [-net|-host] TARGET [netmask M] [gw GW] [dev] DEV`.
-fn parse_nettools_command(args: &[&str]) -> RouteCommand {
+fn parse_nettools_command(args: &[&str]) -> Hook {
     let mut index = 0;
     while let Some(arg) = args.get(index) {
         match *arg {
@@ -814,9 +1342,9 @@ fn parse_nettools_command(args: &[&str]) -> RouteCommand {
         }
     }
     match args.get(index).copied() {
-        Some("add") => RouteCommand::Add(parse_nettools_args(&args[index + 1..])),
-        Some("del" | "delete") => RouteCommand::Delete,
-        _ => RouteCommand::Other,
+        Some("add") => Hook::Route(parse_nettools_args(&args[index + 1..])),
+        Some("del" | "delete") => Hook::Remove,
+        _ => Hook::Other,
     }
 }
 
@@ -925,6 +1453,8 @@ struct IftabAddress {
     mask_lookup: bool,
     /// Interface settings (`mtu 1500`) that are not the alias's business.
     ignored: Vec<String>,
+    /// `broadcast ADDRESS`, which alias-mgr does not set.
+    broadcast: Option<String>,
 }
 
 /// `-AUTOMATIC-`, `-BOOTP-`, `-DHCP-`: the address comes from the network.
@@ -960,6 +1490,7 @@ fn parse_iftab_args(args: &[&str]) -> Result<Option<IftabAddress>, String> {
         delete: false,
         mask_lookup: false,
         ignored: Vec::new(),
+        broadcast: None,
     };
     let mut rest = rest.iter().copied();
     while let Some(arg) = rest.next() {
@@ -989,9 +1520,8 @@ fn parse_iftab_args(args: &[&str]) -> Result<Option<IftabAddress>, String> {
                 })?;
                 set_prefix(&mut prefix, length, "prefixlen")?;
             }
-            // Derived from the prefix on Linux.
             "broadcast" => {
-                next_value(&mut rest, arg)?;
+                entry.broadcast = Some(next_value(&mut rest, arg)?.to_string());
             }
             "mtu" | "metric" | "media" | "mediaopt" => {
                 let value = next_value(&mut rest, arg)?;
@@ -1017,7 +1547,7 @@ fn parse_iftab_args(args: &[&str]) -> Result<Option<IftabAddress>, String> {
 pub fn parse_iftab(source_name: &str, text: &str) -> Result<Imported, ImportError> {
     let ctx = Ctx { source_name };
     let mut out = Imported::default();
-    let mut seen = Seen::default();
+    let mut collected = Collected::default();
     let mut earlier: Vec<(String, IpNet, usize)> = Vec::new();
     for (line, content) in logical_lines(text) {
         let tokens: Vec<&str> = content.split_whitespace().collect();
@@ -1050,15 +1580,22 @@ pub fn parse_iftab(source_name: &str, text: &str) -> Result<Imported, ImportErro
             ));
             continue;
         }
-        seen.claim(ip, line)
-            .map_err(|message| ctx.err(line, message))?;
         if !entry.alias {
+            collected.claim(&ctx, ip, line)?;
             let same_family = earlier
                 .iter()
                 .find(|(name, net, _)| name == interface && net.addr().is_ipv4() == ip.is_ipv4());
             if let Some((_, _, first)) = same_family {
                 out.warnings.push(format!(
                     "line {line}: {interface} {ip} has no `alias` keyword, so ifconfig replaces the address from line {first} rather than adding one; not imported (add `alias` if it was meant as one)"
+                ));
+            } else {
+                let shown = match entry.prefix {
+                    Some(prefix) => format!("{ip}/{prefix}"),
+                    None => ip.to_string(),
+                };
+                out.warnings.push(format!(
+                    "line {line}: {interface} {shown} {PRIMARY_NOT_IMPORTED}"
                 ));
             }
             let prefix = entry.prefix.or_else(|| classful_prefix(ip));
@@ -1070,6 +1607,11 @@ pub fn parse_iftab(source_name: &str, text: &str) -> Result<Imported, ImportErro
         for ignored in &entry.ignored {
             out.warnings.push(format!(
                 "line {line}: {interface} {ip}: `{ignored}` ignored; it is an interface setting, not the alias's"
+            ));
+        }
+        if let Some(broadcast) = &entry.broadcast {
+            out.warnings.push(format!(
+                "line {line}: {interface} {ip}: `broadcast {broadcast}` not imported; alias-mgr sets no broadcast address"
             ));
         }
         let (prefix, guess) = match entry.prefix {
@@ -1098,9 +1640,11 @@ pub fn parse_iftab(source_name: &str, text: &str) -> Result<Imported, ImportErro
             .map_err(|_| ctx.err(line, format!("/{prefix} is not valid for {ip}")))?;
         check_address(&address, guess).map_err(|message| ctx.err(line, message))?;
         earlier.push((interface.to_string(), address, line));
-        out.aliases
-            .push(alias(interface, address, None, Vec::new()));
+        let spec = alias(interface, address, None, Vec::new());
+        collected.add(&ctx, spec, (line, line), "line", &mut out.warnings)?;
     }
+    out.aliases = collected.aliases;
+    sort_by_line(&mut out.warnings);
     Ok(out)
 }
 
@@ -1147,7 +1691,7 @@ const IFALIASES_FORM: &str =
 pub fn parse_ifaliases(source_name: &str, text: &str) -> Result<Imported, ImportError> {
     let ctx = Ctx { source_name };
     let mut out = Imported::default();
-    let mut seen = Seen::default();
+    let mut collected = Collected::default();
     for (line, content) in logical_lines(text) {
         let tokens: Vec<&str> = content.split_whitespace().collect();
         let (address_text, interface, mask) = match tokens.as_slice() {
@@ -1191,14 +1735,14 @@ pub fn parse_ifaliases(source_name: &str, text: &str) -> Result<Imported, Import
                 (prefix, Some(classful_guess(prefix)))
             }
         };
-        seen.claim(ip, line)
-            .map_err(|message| ctx.err(line, message))?;
         let address = IpNet::new(ip, prefix)
             .map_err(|_| ctx.err(line, format!("/{prefix} is not valid for {ip}")))?;
         check_address(&address, guess).map_err(|message| ctx.err(line, message))?;
-        out.aliases
-            .push(alias(interface, address, None, Vec::new()));
+        let spec = alias(interface, address, None, Vec::new());
+        collected.add(&ctx, spec, (line, line), "line", &mut out.warnings)?;
     }
+    out.aliases = collected.aliases;
+    sort_by_line(&mut out.warnings);
     Ok(out)
 }
 
@@ -1299,7 +1843,12 @@ mod tests {
                 routes: vec![],
             }]
         );
-        assert!(imported.warnings.is_empty(), "{:?}", imported.warnings);
+        assert_eq!(
+            imported.warnings,
+            vec![format!(
+                "line 2: eth1 192.168.1.1/24 {PRIMARY_NOT_IMPORTED}"
+            )]
+        );
     }
 
     #[test]
@@ -1329,7 +1878,13 @@ mod tests {
         assert_eq!(imported.aliases[0].address, net("192.168.5.1/24"));
         assert_eq!(imported.aliases[0].label, None);
         assert_eq!(imported.aliases[1].address, net("2001:db8:1::1/64"));
-        assert!(imported.warnings.is_empty(), "{:?}", imported.warnings);
+        assert_eq!(
+            imported.warnings,
+            vec![
+                format!("line 2: eth1 192.168.1.1/24 {PRIMARY_NOT_IMPORTED}"),
+                format!("line 6: eth1 2001:db8::1/64 {PRIMARY_NOT_IMPORTED}"),
+            ]
+        );
     }
 
     #[test]
@@ -1692,7 +2247,14 @@ mod tests {
         );
         assert_eq!(imported.aliases.len(), 1);
         assert_eq!(imported.aliases[0].address, net("10.0.0.3/8"));
-        assert!(imported.warnings.is_empty(), "{:?}", imported.warnings);
+        assert_eq!(
+            imported.warnings,
+            vec![
+                format!("line 2: lo0 127.0.0.1/8 {PRIMARY_NOT_IMPORTED}"),
+                format!("line 5: en2 10.0.0.2/8 {PRIMARY_NOT_IMPORTED}"),
+                "line 7: en2 10.0.0.3: `broadcast 10.255.255.255` not imported; alias-mgr sets no broadcast address".to_string(),
+            ]
+        );
     }
 
     #[test]
@@ -2064,5 +2626,404 @@ mod tests {
 
         let imported = ifaliases("192.168.1.255 wm0 255.255.255.255\n");
         assert_eq!(imported.aliases[0].address, net("192.168.1.255/32"));
+    }
+
+    // --- addresses added by hook commands ------------------------------------
+
+    fn spec(interface: &str, address: &str, label: Option<&str>) -> AliasSpec {
+        alias(
+            interface,
+            net(address),
+            label.map(str::to_string),
+            Vec::new(),
+        )
+    }
+
+    #[test]
+    fn ifupdown_ip_addr_add_in_the_primary_stanza_become_aliases() {
+        let imported = ifupdown(
+            "auto eth1\n\
+             iface eth1 inet static\n\
+             \taddress 192.168.1.1/24\n\
+             \tup ip addr add 192.168.5.1/24 dev eth1 label eth1:5\n\
+             \tup ip address add 192.168.7.1/24 dev $IFACE\n\
+             \tpre-up /sbin/ip -4 addr add 10.20.0.1/16 dev ${IFACE} label ${IFACE}:7\n\
+             \tpost-up ip a add 192.168.8.1/24 brd + dev \"$IFACE\" || true\n\
+             \tup ip -6 addr add 2001:db8::1/64 dev eth1\n\
+             \tdown ip addr del 192.168.5.1/24 dev eth1 label eth1:5\n\
+             \tpre-down ip -6 addr del 2001:db8::1/64 dev eth1\n",
+        );
+        assert_eq!(
+            imported.aliases,
+            vec![
+                spec("eth1", "192.168.5.1/24", Some("eth1:5")),
+                spec("eth1", "192.168.7.1/24", None),
+                spec("eth1", "10.20.0.1/16", Some("eth1:7")),
+                spec("eth1", "192.168.8.1/24", None),
+                spec("eth1", "2001:db8::1/64", None),
+            ]
+        );
+        // Only the primary's own warning: the removals are silent.
+        assert_eq!(
+            imported.warnings,
+            vec![format!(
+                "line 3: eth1 192.168.1.1/24 {PRIMARY_NOT_IMPORTED}"
+            )]
+        );
+    }
+
+    #[test]
+    fn ifupdown_ifconfig_commands_become_aliases() {
+        let imported = ifupdown(
+            "iface eth1 inet manual\n\
+             \tup ifconfig eth1:6 192.168.6.1 netmask 255.255.255.0 up\n\
+             \tup /sbin/ifconfig eth1:7 192.168.9.1/24\n\
+             \tpost-up ifconfig eth1 inet6 add 2001:db8::6/64\n\
+             \tup ifconfig $IFACE:8 172.16.0.1\n\
+             \tdown ifconfig eth1:6 down\n\
+             \tdown ifconfig eth1 inet6 del 2001:db8::6/64\n",
+        );
+        assert_eq!(
+            imported.aliases,
+            vec![
+                spec("eth1", "192.168.6.1/24", Some("eth1:6")),
+                spec("eth1", "192.168.9.1/24", Some("eth1:7")),
+                spec("eth1", "2001:db8::6/64", None),
+                spec("eth1", "172.16.0.1/16", Some("eth1:8")),
+            ]
+        );
+        assert_eq!(
+            imported.warnings,
+            vec![
+                "line 5: eth1: 172.16.0.1 has no netmask; using /16 (classful default): `up ifconfig $IFACE:8 172.16.0.1`"
+                    .to_string()
+            ]
+        );
+    }
+
+    #[test]
+    fn ifupdown_hook_addresses_in_alias_and_other_stanzas() {
+        let imported = ifupdown(
+            "iface eth1:0 inet static\n\
+             \taddress 192.168.0.1/24\n\
+             \tup ip addr add 192.168.0.2/24 dev eth1 label eth1:1\n\
+             \tup ip route add 10.9.0.0/16 via 192.168.0.254 dev $IFACE\n\
+             iface eth2 inet dhcp\n\
+             \tup ip addr add 10.50.0.1/16 dev eth2\n\
+             iface eth3:0 inet dhcp\n\
+             \tup ifconfig eth3:1 10.60.0.1 netmask 255.255.0.0\n",
+        );
+        assert_eq!(
+            imported.aliases,
+            vec![
+                AliasSpec {
+                    routes: vec![route("10.9.0.0/16@192.168.0.254")],
+                    ..spec("eth1", "192.168.0.1/24", Some("eth1:0"))
+                },
+                spec("eth1", "192.168.0.2/24", Some("eth1:1")),
+                spec("eth2", "10.50.0.1/16", None),
+                spec("eth3", "10.60.0.1/16", Some("eth3:1")),
+            ]
+        );
+        assert_eq!(imported.warnings.len(), 1, "{:?}", imported.warnings);
+        assert!(imported.warnings[0].starts_with("line 7: eth3:0 inet dhcp skipped"));
+    }
+
+    #[test]
+    fn ifupdown_hook_address_without_prefix() {
+        // `ip addr add` without a length adds a host address; net-tools
+        // ifconfig takes the classful mask for IPv4, /128 for inet6 add.
+        let imported = ifupdown(
+            "iface eth1 inet manual\n\
+             up ip addr add 192.168.5.1 dev eth1\n\
+             up ip -6 addr add 2001:db8::9 dev eth1\n\
+             up ifconfig eth1:1 10.1.2.3\n\
+             up ifconfig eth1 inet6 add 2001:db8::10\n",
+        );
+        let addresses: Vec<_> = imported.aliases.iter().map(|a| a.address).collect();
+        assert_eq!(
+            addresses,
+            vec![
+                net("192.168.5.1/32"),
+                net("2001:db8::9/128"),
+                net("10.1.2.3/8"),
+                net("2001:db8::10/128")
+            ]
+        );
+        let w = &imported.warnings;
+        assert_eq!(w.len(), 4, "{w:?}");
+        assert!(
+            w[0].starts_with(
+                "line 2: eth1: 192.168.5.1 has no prefix length; using /32, as ip does"
+            ),
+            "{w:?}"
+        );
+        assert!(
+            w[2].starts_with("line 4: eth1: 10.1.2.3 has no netmask; using /8 (classful default)"),
+            "{w:?}"
+        );
+        assert!(w[3].contains("using /128, as ifconfig does"), "{w:?}");
+    }
+
+    #[test]
+    fn ifupdown_hook_addresses_that_cannot_be_aliases_are_warnings() {
+        let imported = ifupdown(
+            "iface eth1 inet manual\n\
+             up ip addr add 192.168.5.300/24 dev eth1\n\
+             up ip addr add 10.0.0.1/8\n\
+             up ip addr add 10.0.0.2/8 dev eth1 label eth2:0\n\
+             up ip addr add 10.0.0.3/8 dev eth1 peer 10.0.0.4\n\
+             up ifconfig eth1:9 224.0.0.1\n\
+             up ip addr add 192.168.1.255/24 dev eth1\n\
+             up ip addr add 10.0.0.5/8 dev eth1 metric 5 nodad\n\
+             up ifconfig eth1:2 10.0.0.6 netmask 255.0.0.0 mtu 1400\n",
+        );
+        let addresses: Vec<_> = imported.aliases.iter().map(|a| a.address).collect();
+        assert_eq!(addresses, vec![net("10.0.0.5/8"), net("10.0.0.6/8")]);
+        let w = &imported.warnings;
+        for needle in [
+            "line 2: eth1: address not imported (\"192.168.5.300\" is not an IP address): `up ip addr add 192.168.5.300/24 dev eth1`",
+            "line 3: eth1: address not imported (no `dev`",
+            "line 4: eth1: address not imported (label \"eth2:0\" is for interface eth2",
+            "line 5: eth1: address not imported (`peer` has no equivalent in an alias)",
+            "line 6: eth1: address not imported (224.0.0.1 has no netmask and no classful default",
+            "line 7: eth1: address not imported (192.168.1.255/24 is the broadcast address",
+            "line 8: eth1: metric 5 dropped: `up ip addr add 10.0.0.5/8",
+            "line 8: eth1: nodad dropped: ",
+            "line 9: eth1: mtu 1400 dropped; it is an interface setting",
+        ] {
+            assert!(has_warning(&imported, needle), "{needle}\n{w:?}");
+        }
+        assert_eq!(w.len(), 9, "{w:?}");
+    }
+
+    #[test]
+    fn ifupdown_other_hook_commands_warn_in_every_stanza() {
+        let imported = ifupdown(
+            "iface eth1 inet static\n\
+             \taddress 192.168.1.1/24\n\
+             \tup echo primary\n\
+             \tup ip route add 10.9.0.0/16 via 192.168.1.254\n\
+             iface eth2 inet manual\n\
+             \tpost-up ip link set eth2 mtu 9000\n\
+             \tdown /usr/local/sbin/cleanup\n\
+             iface eth3 inet dhcp\n\
+             \tup ip addr del 10.0.0.1/8 dev eth3\n\
+             iface eth4:0 inet dhcp\n\
+             \tpre-up /usr/local/sbin/prepare\n\
+             iface eth1:0 inet static\n\
+             \taddress 192.168.0.1/24\n\
+             \tup echo alias\n\
+             \tdown ip addr del 192.168.0.1/24 dev eth1\n",
+        );
+        assert_eq!(imported.aliases.len(), 1);
+        let expected = [
+            format!("line 2: eth1 192.168.1.1/24 {PRIMARY_NOT_IMPORTED}"),
+            "line 3: eth1: `up echo primary` not imported; only route and address additions are imported".to_string(),
+            "line 4: eth1: route not imported (only the routes of alias stanzas become alias routes): `up ip route add 10.9.0.0/16 via 192.168.1.254`".to_string(),
+            "line 6: eth2: `post-up ip link set eth2 mtu 9000` not imported; only route and address additions are imported".to_string(),
+            "line 7: eth2: `down /usr/local/sbin/cleanup` not imported".to_string(),
+            "line 9: eth3: `up ip addr del 10.0.0.1/8 dev eth3` not imported; only route and address additions are imported".to_string(),
+            "line 10: eth4:0 inet dhcp skipped; only `inet static` and `inet6 static` aliases are imported".to_string(),
+            "line 11: eth4:0: `pre-up /usr/local/sbin/prepare` not imported; only route and address additions are imported".to_string(),
+            "line 14: eth1:0: `up echo alias` not imported; only route and address additions are imported".to_string(),
+        ];
+        assert_eq!(imported.warnings, expected);
+    }
+
+    #[test]
+    fn iface_substitution_leaves_other_variables() {
+        assert_eq!(substitute_iface("dev $IFACE", "eth1"), "dev eth1");
+        assert_eq!(substitute_iface("dev ${IFACE}:1", "eth1"), "dev eth1:1");
+        assert_eq!(
+            substitute_iface("$IFACE_X $LOGICAL", "eth1"),
+            "$IFACE_X $LOGICAL"
+        );
+        assert!(matches!(
+            parse_hook("ip addr add 10.0.0.1/8 dev $LOGICAL", "eth1"),
+            Hook::Other
+        ));
+    }
+
+    // --- duplicates within one import ------------------------------------------
+
+    #[test]
+    fn ifupdown_duplicate_label_names_both_stanzas() {
+        let err = parse_ifupdown(
+            "f.if",
+            "iface eth1:0 inet static\n address 192.168.0.1/24\n\
+             iface eth1:0 inet static\n address 192.168.0.2/24\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "f.if:3: label eth1:0 is already used by 192.168.0.1 (line 1); give this stanza another label"
+        );
+
+        // A command giving a label a stanza already has.
+        let err = ifupdown_err(
+            "iface eth1:0 inet static\n address 192.168.0.1/24\n\
+             iface eth1 inet manual\n up ip addr add 192.168.0.2/24 dev eth1 label eth1:0\n",
+        );
+        assert_eq!(err.line, 4);
+        assert!(
+            err.message
+                .ends_with("already used by 192.168.0.1 (line 1); give this line another label"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn ifupdown_duplicate_address_from_a_command_names_both_lines() {
+        let err = ifupdown_err(
+            "iface eth1:0 inet static\n address 192.168.0.1/24\n\
+             iface eth1 inet manual\n up ip addr add 192.168.0.1/24 dev eth1 label eth1:5\n",
+        );
+        assert_eq!(err.line, 4);
+        assert!(err.message.contains("line 2 and line 4"), "{err}");
+        // Another prefix is another alias, not a repeat.
+        let err = ifupdown_err(
+            "iface eth1:0 inet static\n address 192.168.0.1/24\n\
+             iface eth1:0 inet static\n address 192.168.0.1/16\n",
+        );
+        assert_eq!(err.line, 4);
+        assert!(err.message.contains("line 2 and line 4"), "{err}");
+    }
+
+    #[test]
+    fn ifupdown_exact_duplicate_is_skipped_with_a_warning() {
+        let imported = ifupdown(
+            "iface eth1:0 inet static\n address 192.168.0.1/24\n\
+             \tup ip route add 10.1.0.0/16 via 192.168.0.254\n\
+             iface eth1:0 inet static\n address 192.168.0.1\n netmask 255.255.255.0\n\
+             \tup ip route add 10.2.0.0/16 via 192.168.0.254\n\
+             iface eth1 inet manual\n up ifconfig eth1:0 192.168.0.1 netmask 255.255.255.0\n",
+        );
+        assert_eq!(
+            imported.aliases,
+            vec![AliasSpec {
+                routes: vec![
+                    route("10.1.0.0/16@192.168.0.254"),
+                    route("10.2.0.0/16@192.168.0.254")
+                ],
+                ..spec("eth1", "192.168.0.1/24", Some("eth1:0"))
+            }]
+        );
+        assert_eq!(
+            imported.warnings,
+            vec![
+                "line 5: 192.168.0.1/24 on eth1 label eth1:0 repeats line 2; imported once (with the routes of both)".to_string(),
+                "line 9: 192.168.0.1/24 on eth1 label eth1:0 repeats line 2; imported once".to_string(),
+            ]
+        );
+    }
+
+    #[test]
+    fn imported_aliases_merge_into_a_config() {
+        let imported = ifupdown(
+            "iface eth1 inet static\n address 192.168.1.1/24\n\
+             up ip addr add 192.168.5.1/24 dev eth1 label eth1:5\n\
+             up ifconfig eth1:6 192.168.6.1 netmask 255.255.255.0\n\
+             iface eth1:0 inet static\n address 192.168.0.1/24\n\
+             iface eth1:0 inet static\n address 192.168.0.1/24\n",
+        );
+        let mut file =
+            crate::config::ConfigFile::parse(std::path::Path::new("<imported>"), "").unwrap();
+        assert_eq!(file.merge_aliases(&imported.aliases).unwrap(), 3);
+    }
+
+    #[test]
+    fn iftab_and_ifaliases_exact_duplicates_are_skipped_with_a_warning() {
+        let imported = iftab(
+            "en0 inet 10.0.0.1 netmask 255.0.0.0 alias\n\
+             en0 inet 10.0.0.1 netmask 0xff000000 alias\n",
+        );
+        assert_eq!(imported.aliases.len(), 1);
+        assert_eq!(
+            imported.warnings,
+            vec!["line 2: 10.0.0.1/8 on en0 repeats line 1; imported once".to_string()]
+        );
+        let err = iftab_err(
+            "en0 inet 10.0.0.1 netmask 255.0.0.0 alias\n\
+             en0 inet 10.0.0.1 netmask 255.255.0.0 alias\n",
+        );
+        assert_eq!(err.line, 2);
+        assert!(err.message.contains("line 1 and line 2"), "{err}");
+
+        let imported = ifaliases("10.0.0.1 wm0 255.0.0.0\n10.0.0.1/8 wm0\n");
+        assert_eq!(imported.aliases.len(), 1);
+        assert_eq!(
+            imported.warnings,
+            vec!["line 2: 10.0.0.1/8 on wm0 repeats line 1; imported once".to_string()]
+        );
+        let err = ifaliases_err("10.0.0.1 wm0 255.0.0.0\n10.0.0.1 wm0 255.255.0.0\n");
+        assert_eq!(err.line, 2);
+        assert!(err.message.contains("line 1 and line 2"), "{err}");
+    }
+
+    // --- primaries, broadcast, warning order ----------------------------------
+
+    #[test]
+    fn iftab_primary_and_broadcast_warn() {
+        let imported = iftab(
+            "en0 inet 192.168.32.27 netmask 255.255.255.0 broadcast 192.168.32.255\n\
+             en0 inet 192.168.32.28 netmask 255.255.255.0 broadcast 192.168.32.255 alias\n\
+             en1 inet 10.1.1.1\n",
+        );
+        assert_eq!(imported.aliases.len(), 1);
+        assert_eq!(
+            imported.warnings,
+            vec![
+                format!("line 1: en0 192.168.32.27/24 {PRIMARY_NOT_IMPORTED}"),
+                "line 2: en0 192.168.32.28: `broadcast 192.168.32.255` not imported; alias-mgr sets no broadcast address".to_string(),
+                format!("line 3: en1 10.1.1.1 {PRIMARY_NOT_IMPORTED}"),
+            ]
+        );
+    }
+
+    #[test]
+    fn ifupdown_primary_warning_shows_the_netmask_or_the_text() {
+        let imported = ifupdown(
+            "iface eth1 inet static\n address 192.168.1.1\n netmask 255.255.0.0\n\
+             iface eth2 inet static\n address 10.0.0.1\n\
+             iface eth3 inet static\n address bogus\n",
+        );
+        assert_eq!(
+            imported.warnings,
+            vec![
+                format!("line 2: eth1 192.168.1.1/16 {PRIMARY_NOT_IMPORTED}"),
+                format!("line 5: eth2 10.0.0.1 {PRIMARY_NOT_IMPORTED}"),
+                format!("line 7: eth3 bogus {PRIMARY_NOT_IMPORTED}"),
+            ]
+        );
+    }
+
+    #[test]
+    fn warnings_come_in_line_order() {
+        let imported = ifupdown(
+            "iface eth1:0 inet static\n\
+             \taddress 192.168.0.1\n\
+             \tgateway 192.168.0.254\n\
+             \tup echo hello\n\
+             source /etc/network/interfaces.d/*\n",
+        );
+        let lines: Vec<&str> = imported
+            .warnings
+            .iter()
+            .map(|w| w.split(':').next().unwrap())
+            .collect();
+        assert_eq!(lines, ["line 1", "line 3", "line 4", "line 5"]);
+
+        let mut warnings = vec![
+            "line 10: b".to_string(),
+            "line 2: a".to_string(),
+            "line 10: a".to_string(),
+            "line 1: c".to_string(),
+        ];
+        sort_by_line(&mut warnings);
+        assert_eq!(
+            warnings,
+            ["line 1: c", "line 2: a", "line 10: b", "line 10: a"]
+        );
     }
 }

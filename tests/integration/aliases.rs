@@ -430,6 +430,27 @@ fn ifconfig_style_label_and_netmask_forms_add_and_remove_an_alias() {
     assert!(err.contains("which address"), "{err}");
     let err = lab.fails(&["del", "eth1:9"]);
     assert!(err.contains("no alias labelled eth1:9"), "{err}");
+    // A label and an address that do not agree: nothing is removed.
+    let err = lab.fails(&["del", "eth1:web", "192.168.0.1"]);
+    assert!(err.contains("eth1:web is 192.168.7.1"), "{err}");
+    let err = lab.fails(&["del", "eth1:5", "192.168.0.1"]);
+    assert!(err.contains("no alias labelled eth1:5"), "{err}");
+    assert!(lab.host.has_address("eth1", "192.168.0.1/24"));
+    // The seed's own words: `ifconfig eth1:1 192.168.2.1 netmask 255.255.255.0 up`.
+    lab.ok(&[
+        "add",
+        "eth1:1",
+        "192.168.2.1",
+        "netmask",
+        "255.255.255.0",
+        "up",
+    ]);
+    assert!(lab
+        .host
+        .addresses("eth1")
+        .contains(&("192.168.2.1/24".into(), Some("eth1:1".into()))));
+    let err = lab.fails(&["add", "eth1:2", "192.168.3.1", "broadcast", "192.168.3.255"]);
+    assert!(err.contains("192.168.3.1/255.255.255.0"), "{err}");
 
     lab.ok(&["del", "eth1:0"]);
     let addresses = lab.host.addresses("eth1");
