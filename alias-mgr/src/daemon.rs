@@ -67,9 +67,12 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:16100";
 pub const DEBOUNCE: Duration = Duration::from_millis(200);
 /// Longest wait after the first notification of a burst that never ends.
 pub const MAX_DELAY: Duration = Duration::from_millis(800);
-/// How long after loading its table the daemon takes `nft monitor`'s report
-/// of it for the echo of its own load.
-const OWN_TABLE_LOAD_ECHO: Duration = Duration::from_millis(500);
+/// Reloads of the table in a row, each set off by `nft monitor`, after which
+/// the table is taken to be fought over (another tool rewriting it, or a
+/// ruleset nft reads back differently): the monitor is then ignored for
+/// [`NFT_FIGHT_PAUSE`], and the periodic reconcile carries on.
+const NFT_FIGHT_RELOADS: u32 = 3;
+const NFT_FIGHT_PAUSE: Duration = Duration::from_secs(60);
 /// How long a config file written in place must stay still before it is
 /// read: an editor or `cat >` may be half-way through it.
 pub const SETTLE: Duration = Duration::from_secs(1);
@@ -310,9 +313,12 @@ struct Daemon {
     classifier_logs: BTreeMap<u32, ClassifierLog<ClassifierLogSink>>,
     /// Interfaces the config named that did not exist at the last reconcile.
     missing_interfaces: BTreeSet<String>,
-    /// When this daemon last loaded its nftables table: `nft monitor`
-    /// reports our own loads too, and those are no reason to reconcile.
-    table_loaded_at: Option<Instant>,
+    /// Table reloads in a row that `nft monitor` set off. Our own loads are
+    /// reported too; their echo costs one reconcile that finds nothing to
+    /// do, so only a reload answering a reload means a fight.
+    nft_reloads_in_a_row: u32,
+    /// Until when `nft monitor` is not listened to (see [`NFT_FIGHT_RELOADS`]).
+    nft_ignored_until: Option<Instant>,
     last_error: Option<(String, Instant)>,
     last_pending: Vec<String>,
     listening: SocketAddr,
@@ -454,7 +460,8 @@ pub async fn run(options: Options) -> Result<()> {
         identity,
         deferred: None,
         classifier_logs: BTreeMap::new(),
-        table_loaded_at: None,
+        nft_reloads_in_a_row: 0,
+        nft_ignored_until: None,
         missing_interfaces: BTreeSet::new(),
         last_error: None,
         last_pending: Vec::new(),
@@ -512,15 +519,15 @@ pub async fn run(options: Options) -> Result<()> {
                 }
             }
             changed = next_table_change(&mut table_monitor) => {
-                let own_load = daemon
-                    .table_loaded_at
-                    .is_some_and(|at| at.elapsed() < OWN_TABLE_LOAD_ECHO);
+                let ignored = daemon
+                    .nft_ignored_until
+                    .is_some_and(|until| Instant::now() < until);
                 if changed.is_none() {
                     warning!("nft monitor ended; starting it again in 5 s");
                     table_monitor = None;
                     monitor_restart_at = Instant::now() + Duration::from_secs(5);
-                } else if own_load {
-                    // The echo of the reconcile that just loaded the table.
+                } else if ignored {
+                    // A fight over the table: the periodic reconcile goes on.
                 } else {
                     Burst::add(&mut burst, Trigger::Nftables);
                 }
@@ -669,9 +676,7 @@ impl Daemon {
             Ok(plan) => {
                 // Formatted lazily: a first apply of 10,000 aliases is 20,000 actions.
                 let count = plan.actions.len() + plan.zone_changes.len();
-                if !plan.zone_changes.is_empty() {
-                    self.table_loaded_at = Some(Instant::now());
-                }
+                self.watch_for_table_fight(trigger, !plan.zone_changes.is_empty());
                 // An interface with pending aliases appearing is what the
                 // config asked for, not drift.
                 let was_missing = |a: &crate::plan::Action| {
@@ -804,6 +809,27 @@ impl Daemon {
             if let Err(err) = log.drain() {
                 warning!("{err}");
             }
+        }
+    }
+
+    /// Counts reloads of the table set off by `nft monitor`, and stops
+    /// listening to it for a while when they answer each other.
+    fn watch_for_table_fight(&mut self, trigger: Trigger, reloaded: bool) {
+        if trigger != Trigger::Nftables || !reloaded {
+            self.nft_reloads_in_a_row = 0;
+            return;
+        }
+        self.nft_reloads_in_a_row += 1;
+        if self.nft_reloads_in_a_row >= NFT_FIGHT_RELOADS {
+            warning!(
+                "the nftables table {} {} changed after each of the last {} reloads (another tool rewriting it?); not following its changes for {} s",
+                crate::zones::FAMILY,
+                crate::zones::TABLE,
+                self.nft_reloads_in_a_row,
+                NFT_FIGHT_PAUSE.as_secs()
+            );
+            self.nft_ignored_until = Some(Instant::now() + NFT_FIGHT_PAUSE);
+            self.nft_reloads_in_a_row = 0;
         }
     }
 
