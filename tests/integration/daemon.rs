@@ -1219,18 +1219,18 @@ fn a_config_being_written_in_place_is_read_only_once_it_is_still() {
             .unwrap();
         file.write_all(alias(1).as_bytes()).unwrap();
     }
-    // A netlink event makes the daemon reconcile (after its 200 ms debounce).
+    // The write (inotify) and a netlink event make the daemon reconcile
+    // (after its 200 ms debounce): it puts the reload off instead.
     lab.host
         .sh(&["ip", "addr", "add", "198.51.100.9/32", "dev", "eth1"]);
-    thread::sleep(Duration::from_millis(600));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !daemon.log().contains("is being written in place") {
+        assert!(Instant::now() < deadline, "not put off:\n{}", daemon.log());
+        thread::sleep(Duration::from_millis(20));
+    }
     assert!(
         lab.host.has_address("eth1", "192.0.2.2/24"),
         "removed on a half-written file\n{}",
-        daemon.log()
-    );
-    assert!(
-        daemon.log().contains("is being written in place"),
-        "{}",
         daemon.log()
     );
 
