@@ -755,6 +755,9 @@ async fn del(
 #[derive(Debug, Serialize)]
 struct ListRow {
     interface: String,
+    ifindex: u32,
+    /// "inet" or "inet6", as `ip -j addr` says.
+    family: &'static str,
     address: IpAddr,
     prefix_len: u8,
     label: Option<String>,
@@ -766,6 +769,8 @@ struct ListRow {
     secondary: bool,
     /// IPv6 duplicate address detection: done, tentative or failed.
     dad: DadState,
+    /// IFA_PROTO: 161 (0xa1) added by alias-mgr, 162 (0xa2) with --runtime.
+    protocol: u8,
     broadcast: Option<IpAddr>,
     mac: Option<String>,
     rx_bytes: Option<u64>,
@@ -810,6 +815,8 @@ async fn list(config: &Path, pins: PinDir, interface: Option<&str>, json: bool) 
             .and_then(|i| i.mac.clone());
         rows.push(ListRow {
             interface: live.interface.clone(),
+            ifindex: live.ifindex,
+            family: if ip.is_ipv4() { "inet" } else { "inet6" },
             address: ip,
             prefix_len: live.address.prefix_len(),
             label: if ip.is_ipv4() {
@@ -823,6 +830,7 @@ async fn list(config: &Path, pins: PinDir, interface: Option<&str>, json: bool) 
             runtime: live.runtime(),
             secondary: live.secondary,
             dad: live.dad,
+            protocol: live.protocol,
             broadcast: live.broadcast,
             mac,
             rx_bytes: count.map(|c| c.rx_bytes),

@@ -841,3 +841,41 @@ fn a_runtime_alias_can_be_kept_and_a_runtime_removal_keeps_the_count() {
     assert!(lab.host.has_address("eth1", "192.168.0.1/24"));
     assert_eq!(lab.counters("192.168.0.1"), kept);
 }
+
+#[test]
+fn list_json_agrees_with_ip_addr_for_every_address() {
+    let lab = Lab::new();
+    lab.host
+        .sh(&["ip", "addr", "add", "192.168.1.1/24", "dev", "eth1"]);
+    lab.ok(&["add", "eth1", "192.168.0.1/24"]);
+    lab.ok(&["add", "eth1", "192.168.1.7/24", "--runtime"]);
+    lab.ok(&["add", "lo", "198.51.100.7/32"]);
+    let listed: serde_json::Value = serde_json::from_str(&lab.ok(&["list", "--json"])).unwrap();
+    let rows = listed.as_array().unwrap();
+    let kernel = lab.host.json(&["ip", "-j", "addr"]);
+    let mut seen = 0;
+    for link in kernel.as_array().unwrap() {
+        for info in link["addr_info"].as_array().unwrap() {
+            let row = rows
+                .iter()
+                .find(|r| r["address"] == info["local"] && r["interface"] == link["ifname"])
+                .unwrap_or_else(|| panic!("{info} missing from {listed}"));
+            assert_eq!(row["ifindex"], link["ifindex"], "{row}");
+            assert_eq!(row["family"], info["family"], "{row}");
+            assert_eq!(row["prefix_len"], info["prefixlen"], "{row}");
+            if info["family"] == "inet" {
+                assert_eq!(row["label"], info["label"], "{row}");
+            }
+            seen += 1;
+        }
+    }
+    assert_eq!(seen, rows.len(), "no row without a kernel address");
+    let protocol = |address: &str| {
+        rows.iter()
+            .find(|r| r["address"] == address)
+            .map(|r| r["protocol"].as_u64().unwrap())
+    };
+    assert_eq!(protocol("192.168.0.1"), Some(0xa1));
+    assert_eq!(protocol("192.168.1.7"), Some(0xa2));
+    assert_eq!(protocol("192.168.1.1"), Some(0));
+}
