@@ -424,24 +424,32 @@ impl PinDir {
     pub fn program_ids(&self, iface: &str) -> Result<Vec<u32>> {
         let mut ids = Vec::new();
         for hook in [Hook::Ingress, Hook::Egress] {
-            let pin = self.link_pin(iface, hook);
-            let pinned = match PinnedLink::from_pin(&pin) {
-                Ok(pinned) => pinned,
-                Err(_) if !pin.exists() => continue,
-                Err(err) => {
-                    return Err(aya_error(
-                        format!("opening pinned link {}", pin.display()),
-                        err,
-                    ))
-                }
-            };
-            let info = FdLink::from(pinned)
-                .info()
-                .map_err(|err| aya_error("reading link info", err))?;
-            ids.push(info.program_id());
+            if let Some((_, id)) = open_pinned_link(&self.link_pin(iface, hook))? {
+                ids.push(id);
+            }
         }
         Ok(ids)
     }
+}
+
+/// The link pinned at `pin` and the id of its program; None if no pin.
+fn open_pinned_link(pin: &Path) -> Result<Option<(FdLink, u32)>> {
+    let pinned = match PinnedLink::from_pin(pin) {
+        Ok(pinned) => pinned,
+        Err(_) if !pin.exists() => return Ok(None),
+        Err(err) => {
+            return Err(aya_error(
+                format!("opening pinned link {}", pin.display()),
+                err,
+            ))
+        }
+    };
+    let link = FdLink::from(pinned);
+    let prog_id = link
+        .info()
+        .map_err(|err| aya_error("reading link info", err))?
+        .program_id();
+    Ok(Some((link, prog_id)))
 }
 
 /// The id of the aya-log ring of the loaded program `program_id`: programs
@@ -462,21 +470,9 @@ pub fn log_ring_id(program_id: u32) -> Option<u32> {
 
 /// What the pin for one hook of `iface` holds; changes nothing.
 fn inspect_pin(iface: &str, hook: Hook, pin: &Path) -> Result<PinnedLinkState> {
-    let pinned = match PinnedLink::from_pin(pin) {
-        Ok(pinned) => pinned,
-        Err(_) if !pin.exists() => return Ok(PinnedLinkState::Missing),
-        Err(err) => {
-            return Err(aya_error(
-                format!("opening pinned link {}", pin.display()),
-                err,
-            ))
-        }
+    let Some((link, prog_id)) = open_pinned_link(pin)? else {
+        return Ok(PinnedLinkState::Missing);
     };
-    let link = FdLink::from(pinned);
-    let prog_id = link
-        .info()
-        .map_err(|err| aya_error("reading link info", err))?
-        .program_id();
     let (_, attached) = SchedClassifier::query_tcx(iface, hook.attach_type())
         .map_err(|err| aya_error(format!("querying TCX programs on {iface}"), err))?;
     Ok(match attached.iter().find(|info| info.id() == prog_id) {

@@ -311,6 +311,10 @@ struct Daemon {
     deferred: Option<(Instant, Trigger)>,
     /// The log rings of the attached classifier instances, by ring map id.
     classifier_logs: BTreeMap<u32, ClassifierLog<ClassifierLogSink>>,
+    /// Attached program id -> its log ring (None: built before the
+    /// classifier logged), so each program is looked up once, not at every
+    /// reconcile (a lookup walks every BPF program on the host).
+    log_ring_of: BTreeMap<u32, Option<u32>>,
     /// Interfaces the config named that did not exist at the last reconcile.
     missing_interfaces: BTreeSet<String>,
     /// Table reloads in a row that `nft monitor` set off. Our own loads are
@@ -460,6 +464,7 @@ pub async fn run(options: Options) -> Result<()> {
         identity,
         deferred: None,
         classifier_logs: BTreeMap::new(),
+        log_ring_of: BTreeMap::new(),
         nft_reloads_in_a_row: 0,
         nft_ignored_until: None,
         missing_interfaces: BTreeSet::new(),
@@ -766,6 +771,7 @@ impl Daemon {
         };
         // Ring id -> (a program using it, its interface).
         let mut current = BTreeMap::new();
+        let mut ring_of = BTreeMap::new();
         for interface in attached {
             let ids = match pins.program_ids(&interface) {
                 Ok(ids) => ids,
@@ -777,11 +783,17 @@ impl Daemon {
             // A program from before the classifier logged has no ring:
             // nothing to read, and nothing to warn about at every reconcile.
             for id in ids {
-                if let Some(ring) = crate::bpf::log_ring_id(id) {
+                let ring = match self.log_ring_of.get(&id) {
+                    Some(known) => *known,
+                    None => crate::bpf::log_ring_id(id),
+                };
+                ring_of.insert(id, ring);
+                if let Some(ring) = ring {
                     current.entry(ring).or_insert((id, interface.clone()));
                 }
             }
         }
+        self.log_ring_of = ring_of;
         // Read what is left before letting go of a ring.
         self.drain_classifier_logs();
         self.classifier_logs

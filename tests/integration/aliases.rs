@@ -684,15 +684,7 @@ fn a_down_or_unplugged_link_holds_back_only_its_routes() {
     let lab = Lab::new();
     lab.peer
         .sh(&["ip", "addr", "add", "192.168.0.254/24", "dev", "eth0"]);
-    lab.peer.sh(&[
-        "ip",
-        "addr",
-        "add",
-        "2001:db8::fe/64",
-        "dev",
-        "eth0",
-        "nodad",
-    ]);
+    lab.peer.add_address("eth0", "2001:db8::fe/64");
     write(&lab.config_path(), "");
 
     // Admin-down: the address goes in, the route waits (no on-link gateway).
@@ -736,15 +728,7 @@ fn a_down_or_unplugged_link_holds_back_only_its_routes() {
 #[test]
 fn an_ipv6_alias_another_host_has_is_refused_and_rolled_back() {
     let lab = Lab::new();
-    lab.peer.sh(&[
-        "ip",
-        "addr",
-        "add",
-        "2001:db8::2/64",
-        "dev",
-        "eth0",
-        "nodad",
-    ]);
+    lab.peer.add_address("eth0", "2001:db8::2/64");
     lab.host.settle("eth1");
     write(&lab.config_path(), "");
     let err = lab.fails(&["add", "eth1", "2001:db8::2/64"]);

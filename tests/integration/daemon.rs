@@ -1438,15 +1438,7 @@ fn the_daemons_nft_monitor_goes_with_it_even_when_killed() {
 #[test]
 fn a_duplicate_ipv6_alias_is_left_failed_and_the_rest_applied_without_a_retry_loop() {
     let lab = Lab::new();
-    lab.peer.sh(&[
-        "ip",
-        "addr",
-        "add",
-        "2001:db8::2/64",
-        "dev",
-        "eth0",
-        "nodad",
-    ]);
+    lab.peer.add_address("eth0", "2001:db8::2/64");
     lab.host.settle("eth1");
     write(
         &lab.config_path(),

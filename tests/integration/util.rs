@@ -71,6 +71,16 @@ impl Netns {
         check(self.command(args[0]).args(&args[1..]))
     }
 
+    /// `ip addr add CIDR dev IFACE`, IPv6 without the DAD wait: the
+    /// address is usable (and defends itself) at once.
+    pub fn add_address(&self, iface: &str, cidr: &str) {
+        let mut args = vec!["ip", "addr", "add", cidr, "dev", iface];
+        if cidr.contains(':') {
+            args.push("nodad");
+        }
+        self.sh(&args);
+    }
+
     /// Runs a command in the namespace; returns whether it succeeded.
     pub fn try_sh(&self, args: &[&str]) -> bool {
         self.command(args[0])
@@ -260,17 +270,8 @@ impl Lab {
 
     /// The peer's end gets 192.0.2.2/24 and 2001:db8::2/64 (no DAD wait).
     pub fn address_peer(&self) {
-        self.peer
-            .sh(&["ip", "addr", "add", "192.0.2.2/24", "dev", "eth0"]);
-        self.peer.sh(&[
-            "ip",
-            "addr",
-            "add",
-            "2001:db8::2/64",
-            "dev",
-            "eth0",
-            "nodad",
-        ]);
+        self.peer.add_address("eth0", "192.0.2.2/24");
+        self.peer.add_address("eth0", "2001:db8::2/64");
     }
 
     pub fn config_path(&self) -> PathBuf {
