@@ -4,33 +4,25 @@
 //! # Layout
 //! State lives in the kernel and in one file; every command is a short,
 //! stateless reconcile: read the config, observe the kernel, plan, apply.
-//! - [`model`]: plain data (desired aliases, live addresses and routes).
-//! - [`config`]: the declarative TOML file (parse, validate, edit keeping comments).
-//! - [`import`]: reads ifupdown, Darwin iftab and NetBSD ifaliases files.
-//! - [`plan`]: the pure planner: desired vs live state to a list of actions.
-//! - [`netlink`]: addresses, routes and links over rtnetlink.
-//! - [`zones`]: the pure zone planner: config -> nftables table contents, batch, diff.
-//! - [`nft`]: alias-mgr's nftables table (zones) through `nft -j`.
-//! - [`sysctl`]: the per-interface sysctls alias-mgr checks or sets.
-//! - [`bpf`]: the TC classifier, its pinned counters map and TCX links (aya).
-//! - [`apply`]: runs a plan against the kernel, rolling back on failure.
-//! - [`cli`]: command-line parsing and the commands (thin; calls the rest).
-//! - [`daemon`]: `alias-mgr daemon`: reconciles on netlink and nftables events,
-//!   config file changes, SIGHUP and a timer.
-//! - [`inotify`]: watches the config file for the daemon.
-//! - [`metrics`]: the Prometheus collector (reads the pinned maps and nft when
-//!   scraped) and the `/metrics` HTTP endpoint.
-pub mod apply;
-pub mod bpf;
-pub mod cli;
-pub mod config;
-pub mod daemon;
-pub mod import;
-pub mod inotify;
-pub mod metrics;
-pub mod model;
-pub mod netlink;
-pub mod nft;
-pub mod plan;
-pub mod sysctl;
-pub mod zones;
+//! Layers, each using only those listed after it:
+//! - [`cli`]: one file per command; `mod.rs` parses and dispatches.
+//! - [`daemon`]: the reconcile loop, its event sources, reloads, readiness.
+//! - [`metrics`]: the Prometheus families, the scrape-time collector, HTTP.
+//! - [`kernel`]: carries out plans against `sys` with rollback and verify.
+//! - [`config`] and [`import`]: the TOML file (load, validate, edit keeping
+//!   comments) and the readers of other tools' files.
+//! - [`sys`]: one module per outside system (netlink, nft, bpf, sysctl, inotify).
+//! - [`core`]: pure model, planner and zone rendering; no I/O.
+//! - `lock` and `logging`: the run lock and the daemon's log lines.
+mod cli;
+mod config;
+mod core;
+mod daemon;
+mod import;
+mod kernel;
+mod lock;
+mod logging;
+mod metrics;
+mod sys;
+
+pub use cli::main;

@@ -1,4 +1,4 @@
 //! The `alias-mgr` binary: everything lives in the library (see `cli`).
 fn main() -> std::process::ExitCode {
-    alias_mgr::cli::main()
+    alias_mgr::main()
 }

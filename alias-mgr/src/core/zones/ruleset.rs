@@ -22,10 +22,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use ipnet::IpNet;
 use serde_json::{json, Value};
 
-use crate::{
-    config::{Service, ServiceProtocol, Verdict, ZoneSpec},
-    model::AliasSpec,
-};
+use super::{Service, ServiceProtocol, Verdict, ZoneSpec};
+use crate::core::model::AliasSpec;
 
 pub const TABLE: &str = "alias_mgr";
 pub const FAMILY: &str = "inet";
@@ -394,7 +392,7 @@ fn parse_elem(elem: &Value) -> Option<IpNet> {
 /// subnet, the primary's LAN (maybe the admin's) included, under its policy.
 pub fn foreign_addresses_in_zones(
     ruleset: &Ruleset,
-    addresses: &[crate::model::LiveAddress],
+    addresses: &[crate::core::model::LiveAddress],
 ) -> Vec<String> {
     let mut notes = Vec::new();
     for (zone, nets) in &ruleset.members {
@@ -742,7 +740,7 @@ mod tests {
             &[alias("192.168.1.50/24", "lab")],
         )
         .unwrap();
-        let live = |address: &str, protocol: u8| crate::model::LiveAddress {
+        let live = |address: &str, protocol: u8| crate::core::model::LiveAddress {
             interface: "eth1".into(),
             ifindex: 2,
             address: address.parse().unwrap(),
@@ -754,7 +752,7 @@ mod tests {
         };
         let addresses = [
             live("192.168.1.1/24", 0),
-            live("192.168.1.50/24", crate::model::OWNER_PROTO),
+            live("192.168.1.50/24", crate::core::model::OWNER_PROTO),
             live("10.0.0.1/8", 0),
         ];
         let notes = foreign_addresses_in_zones(&ruleset, &addresses);

@@ -18,7 +18,7 @@ use std::{
 
 use ipnet::IpNet;
 
-use crate::model::{
+use crate::core::model::{
     check_alias_address, classful_prefix, validate_label_for, AliasSpec, RouteSpec, MAX_LABEL_LEN,
 };
 

@@ -2,7 +2,7 @@
 //! make the kernel match. Pure: no I/O, unit-tested without root.
 //!
 //! Rules that make it safe to run at any time, from any state:
-//! - only addresses and routes marked with [`crate::model::OWNER_PROTO`] are ever removed or
+//! - only addresses and routes marked with [`crate::core::model::OWNER_PROTO`] are ever removed or
 //!   changed; a foreign one in the way is a conflict, never touched;
 //! - removals of routes come before removals of addresses (the kernel drops
 //!   routes whose source address vanishes), counters are forgotten last, so a
@@ -20,11 +20,11 @@ use ipnet::IpNet;
 use serde::Serialize;
 
 use crate::{
-    config::ZoneSpec,
-    model::{
+    core::model::{
         AliasSpec, DadState, Interface, LiveAddress, LiveRoute, RouteSpec, OWNER_PROTO,
         RUNTIME_PROTO,
     },
+    core::zones::ZoneSpec,
 };
 
 /// What the kernel holds now, as far as planning needs it.
@@ -765,7 +765,7 @@ pub fn plan(desired: &Desired, observed: &Observed, scope: Scope) -> Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::OWNER_PROTO;
+    use crate::core::model::OWNER_PROTO;
 
     fn eth(name: &str, index: u32) -> Interface {
         Interface {

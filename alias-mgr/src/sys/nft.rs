@@ -16,7 +16,7 @@ use std::{
 use anyhow::{anyhow, bail, Context, Result};
 use serde_json::Value;
 
-use crate::zones::{self, LiveTable};
+use crate::core::zones::{self, LiveTable};
 
 /// The nft binary: `ALIAS_MGR_NFT` if set (tests use it to inject failures), else `nft`.
 fn program() -> String {
@@ -253,9 +253,9 @@ pub fn counters_of(live: &LiveTable) -> Vec<ZoneCounter> {
 mod tests {
     use super::*;
     use crate::{
-        config::{Verdict, ZoneSpec},
-        model::AliasSpec,
-        zones::LiveTable,
+        core::model::AliasSpec,
+        core::zones::LiveTable,
+        core::zones::{Verdict, ZoneSpec},
     };
 
     /// Every command of a rendered batch must fit the crate's schema, or
@@ -288,7 +288,7 @@ mod tests {
             zone: Some("lab".into()),
             routes: vec![],
         }];
-        let ruleset = crate::zones::render(&zones, &aliases).unwrap();
+        let ruleset = crate::core::zones::render(&zones, &aliases).unwrap();
         let live = LiveTable {
             exists: true,
             chains: ["in_old".to_string()].into(),
@@ -297,13 +297,13 @@ mod tests {
             fingerprint: None,
             rules: Default::default(),
         };
-        let batch = crate::zones::batch(Some(&ruleset), &live);
+        let batch = crate::core::zones::batch(Some(&ruleset), &live);
         for command in batch["nftables"].as_array().unwrap() {
             let one = serde_json::json!({"nftables": [command]});
             let parsed: Result<nftables::schema::Nftables, _> = serde_json::from_value(one);
             assert!(parsed.is_ok(), "{command}: {:?}", parsed.err());
         }
-        let removal = crate::zones::batch(None, &live);
+        let removal = crate::core::zones::batch(None, &live);
         assert!(serde_json::from_value::<nftables::schema::Nftables>(removal).is_ok());
     }
 }

@@ -3,10 +3,9 @@
 
 use std::{
     collections::BTreeMap,
-    fs::{self, File},
+    fs,
     io::{self, Write as _},
     net::{IpAddr, Ipv4Addr},
-    os::fd::AsRawFd,
     path::{Path, PathBuf},
     process::ExitCode,
 };
@@ -17,17 +16,18 @@ use ipnet::IpNet;
 use serde::Serialize;
 
 use crate::{
-    apply::Kernel,
-    bpf::{LinkLayer, PinDir},
     config::ConfigFile,
-    import::{self, ImportFormat},
-    model::{
+    core::model::{
         check_alias_address, classful_prefix, validate_label, validate_label_for, AliasSpec,
         DadState, RouteSpec,
     },
-    nft,
-    plan::{Desired, Plan, Scope},
-    zones,
+    core::plan::{Desired, Plan, Scope},
+    core::zones,
+    import::{self, ImportFormat},
+    kernel::Kernel,
+    lock::lock,
+    sys::bpf::{LinkLayer, PinDir},
+    sys::nft,
 };
 
 pub const DEFAULT_CONFIG: &str = "/etc/alias-mgr/alias-mgr.toml";
@@ -277,40 +277,6 @@ pub async fn run(cli: Cli) -> Result<()> {
     }
 }
 
-/// Serializes runs that change things: an exclusive flock next to the config.
-pub(crate) struct RunLock {
-    _file: File,
-}
-
-pub(crate) fn lock(config: &Path) -> Result<RunLock> {
-    let dir = config
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    fs::create_dir_all(dir)
-        .with_context(|| format!("creating config directory {}", dir.display()))?;
-    let name = config
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let path = dir.join(format!(".{name}.lock"));
-    let file =
-        File::create(&path).with_context(|| format!("opening lock file {}", path.display()))?;
-    // SAFETY: flock on an fd we own.
-    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-        eprintln!(
-            "alias-mgr: waiting for another alias-mgr run to finish ({})",
-            path.display()
-        );
-        // SAFETY: as above, blocking this time.
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
-            return Err(io::Error::last_os_error())
-                .with_context(|| format!("locking {}", path.display()));
-        }
-    }
-    Ok(RunLock { _file: file })
-}
-
 fn desired<'a>(file: &'a ConfigFile, aliases: &'a [AliasSpec]) -> Desired<'a> {
     Desired {
         aliases,
@@ -486,7 +452,7 @@ async fn add(config: &Path, pins: PinDir, mut request: AddRequest) -> Result<()>
     check_alias_address(&address).map_err(|e| anyhow!(e))?;
 
     // A --runtime alias made permanent: recorded as it is, not re-added.
-    let mut adopted: Option<&crate::model::LiveAddress> = None;
+    let mut adopted: Option<&crate::core::model::LiveAddress> = None;
     if let Some(existing) = live.iter().find(|a| a.address.addr() == ip) {
         let runtime_here =
             existing.runtime() && existing.ifindex == iface.index && !request.runtime;
@@ -596,7 +562,7 @@ async fn add(config: &Path, pins: PinDir, mut request: AddRequest) -> Result<()>
                 existing.ifindex,
                 existing.address,
                 existing.label.as_deref(),
-                crate::model::OWNER_PROTO,
+                crate::core::model::OWNER_PROTO,
             )
             .await
         {
@@ -631,7 +597,7 @@ async fn add(config: &Path, pins: PinDir, mut request: AddRequest) -> Result<()>
 /// interface name as the label).
 fn next_free_label(
     interface: &str,
-    live: &[crate::model::LiveAddress],
+    live: &[crate::core::model::LiveAddress],
     aliases: &[AliasSpec],
 ) -> Option<String> {
     (0..)
@@ -1084,7 +1050,7 @@ struct ZoneRow<'a> {
     input: String,
     allow: Vec<String>,
     forward: BTreeMap<&'a str, String>,
-    counters: Vec<crate::nft::ZoneCounter>,
+    counters: Vec<crate::sys::nft::ZoneCounter>,
 }
 
 fn zones_command(config: &Path, json: bool) -> Result<()> {
@@ -1094,7 +1060,7 @@ fn zones_command(config: &Path, json: bool) -> Result<()> {
     let counters = if cfg.zones.is_empty() {
         Vec::new()
     } else {
-        crate::nft::zone_counters()?
+        crate::sys::nft::zone_counters()?
     };
     if !cfg.zones.is_empty() && counters.is_empty() {
         eprintln!(
@@ -1103,7 +1069,7 @@ fn zones_command(config: &Path, json: bool) -> Result<()> {
             zones::TABLE
         );
     }
-    let ruleset = crate::zones::render(&cfg.zones, &cfg.aliases);
+    let ruleset = crate::core::zones::render(&cfg.zones, &cfg.aliases);
     let rows: Vec<ZoneRow> = cfg
         .zones
         .iter()

@@ -10,244 +10,31 @@
 
 use std::{
     collections::{BTreeMap, HashMap},
-    fmt, fs,
+    fs,
     io::{self, Write},
     net::IpAddr,
     ops::Range,
     os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt},
     path::{Path, PathBuf},
-    str::FromStr,
     sync::atomic::{AtomicU32, Ordering},
 };
 
 use ipnet::IpNet;
-use serde::{Deserialize, Serialize};
 use toml_edit::{ImDocument, Item, Key, Table, TableLike};
 
-use crate::model::{
-    check_alias_address, classful_prefix, validate_label_for, AliasSpec, RouteSpec, MAX_LABEL_LEN,
+use crate::core::{
+    desired::{Config, Settings},
+    model::{
+        check_alias_address, classful_prefix, validate_label_for, AliasSpec, RouteSpec,
+        MAX_LABEL_LEN,
+    },
+    zones::{Service, Verdict, ZoneSpec},
 };
 
 const TOP_KEYS: &[&str] = &["settings", "alias", "zone"];
 const SETTINGS_KEYS: &[&str] = &["promote_secondaries", "counters"];
 const ALIAS_KEYS: &[&str] = &["interface", "address", "label", "zone", "routes"];
 const ZONE_KEYS: &[&str] = &["subnets", "input", "allow", "forward"];
-const SERVICE_FORMS: &str =
-    "tcp/PORT, udp/PORT, tcp/FIRST-LAST, udp/FIRST-LAST, tcp or udp (every port), icmp, icmpv6";
-
-/// The whole desired state, as declared by the file.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
-pub struct Config {
-    pub settings: Settings,
-    pub aliases: Vec<AliasSpec>,
-    pub zones: Vec<ZoneSpec>,
-}
-
-impl Config {
-    pub fn zone(&self, name: &str) -> Option<&ZoneSpec> {
-        self.zones.iter().find(|z| z.name == name)
-    }
-
-    /// Every subnet that belongs to zone `name`: its extra subnets plus the
-    /// networks of its aliases, each once, in file order.
-    pub fn zone_subnets(&self, name: &str) -> Vec<IpNet> {
-        let extra = self
-            .zone(name)
-            .into_iter()
-            .flat_map(|z| z.subnets.iter().copied());
-        let of_aliases = self
-            .aliases
-            .iter()
-            .filter(|a| a.zone.as_deref() == Some(name))
-            .map(|a| a.address.trunc());
-        let mut subnets = Vec::new();
-        for net in extra.chain(of_aliases) {
-            if !subnets.contains(&net) {
-                subnets.push(net);
-            }
-        }
-        subnets
-    }
-}
-
-/// `[settings]`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct Settings {
-    /// Whether alias-mgr sets `promote_secondaries` on the interfaces it
-    /// manages, so deleting a primary address does not take its secondaries
-    /// (the other aliases of the subnet) with it.
-    pub promote_secondaries: bool,
-    /// Whether alias-mgr counts each alias's traffic with its TC classifier
-    /// (needs Linux >= 6.6 for TCX and a bpffs).
-    pub counters: bool,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            promote_secondaries: true,
-            counters: true,
-        }
-    }
-}
-
-/// `[zone.NAME]`: a firewall zone, made of subnets.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ZoneSpec {
-    pub name: String,
-    /// Extra networks beyond those of the zone's aliases.
-    pub subnets: Vec<IpNet>,
-    /// Policy for traffic from the zone to this host.
-    pub input: Verdict,
-    /// Services of this host the zone may reach whatever `input` says.
-    pub allow: Vec<Service>,
-    /// Policy for traffic forwarded from this zone to another; unlisted
-    /// zones get `drop`.
-    pub forward: BTreeMap<String, Verdict>,
-}
-
-/// What a firewall policy does with a packet.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Verdict {
-    Accept,
-    #[default]
-    Drop,
-    Reject,
-}
-
-impl fmt::Display for Verdict {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Verdict::Accept => "accept",
-            Verdict::Drop => "drop",
-            Verdict::Reject => "reject",
-        })
-    }
-}
-
-impl FromStr for Verdict {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        match text {
-            "accept" => Ok(Verdict::Accept),
-            "drop" => Ok(Verdict::Drop),
-            "reject" => Ok(Verdict::Reject),
-            _ => Err(format!(
-                "{text:?} is not a verdict; use \"accept\", \"drop\" or \"reject\""
-            )),
-        }
-    }
-}
-
-/// A service of this host a zone may reach: `tcp/22`, `udp/53`,
-/// `tcp/8000-8080`, `tcp` (every port), `icmp`, `icmpv6`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Service {
-    pub protocol: ServiceProtocol,
-    /// Inclusive port range; None means every port (always None for ICMP).
-    pub ports: Option<(u16, u16)>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ServiceProtocol {
-    Tcp,
-    Udp,
-    Icmp,
-    Icmpv6,
-}
-
-impl fmt::Display for ServiceProtocol {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            ServiceProtocol::Tcp => "tcp",
-            ServiceProtocol::Udp => "udp",
-            ServiceProtocol::Icmp => "icmp",
-            ServiceProtocol::Icmpv6 => "icmpv6",
-        })
-    }
-}
-
-impl fmt::Display for Service {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.ports {
-            None => write!(f, "{}", self.protocol),
-            Some((first, last)) if first == last => write!(f, "{}/{first}", self.protocol),
-            Some((first, last)) => write!(f, "{}/{first}-{last}", self.protocol),
-        }
-    }
-}
-
-impl FromStr for Service {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let bad = |why: String| {
-            format!("service {text:?}: {why}; the accepted forms are {SERVICE_FORMS}")
-        };
-        let (name, ports) = match text.split_once('/') {
-            Some((name, ports)) => (name, Some(ports)),
-            None => (text, None),
-        };
-        let protocol = match name.to_ascii_lowercase().as_str() {
-            "tcp" => ServiceProtocol::Tcp,
-            "udp" => ServiceProtocol::Udp,
-            "icmp" => ServiceProtocol::Icmp,
-            "icmpv6" => ServiceProtocol::Icmpv6,
-            _ => return Err(bad(format!("unknown protocol {name:?}"))),
-        };
-        let ports = match ports {
-            None => None,
-            Some(_) if matches!(protocol, ServiceProtocol::Icmp | ServiceProtocol::Icmpv6) => {
-                return Err(bad(format!("{protocol} has no ports")))
-            }
-            Some(ports) => {
-                let (first, last) = ports.split_once('-').unwrap_or((ports, ports));
-                let (first, last) = (
-                    parse_port(first).map_err(bad)?,
-                    parse_port(last).map_err(bad)?,
-                );
-                if first > last {
-                    return Err(bad(format!(
-                        "port range {first}-{last} is reversed; write {last}-{first}"
-                    )));
-                }
-                Some((first, last))
-            }
-        };
-        Ok(Service { protocol, ports })
-    }
-}
-
-fn parse_port(text: &str) -> Result<u16, String> {
-    if text.is_empty() {
-        return Err("the port number is missing".into());
-    }
-    let port: u64 = text
-        .parse()
-        .map_err(|_| format!("{text:?} is not a port number"))?;
-    match u16::try_from(port) {
-        Ok(port) if port != 0 => Ok(port),
-        _ => Err(format!("port {port} is outside 1..=65535")),
-    }
-}
-
-impl Serialize for Service {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for Service {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        text.parse().map_err(serde::de::Error::custom)
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -346,81 +133,6 @@ impl ConfigFile {
             }
             Err(_) => false,
         }
-    }
-
-    /// Sets (or with None removes) the `zone` key of an alias, in place.
-    pub fn set_alias_zone(
-        &mut self,
-        interface: &str,
-        ip: IpAddr,
-        zone: Option<&str>,
-    ) -> Result<(), ConfigError> {
-        let text = &self.text;
-        let doc =
-            ImDocument::parse(text.as_str()).map_err(|e| syntax_error(&self.path, text, &e))?;
-        let Some(table) = find_alias(&doc, interface, ip) else {
-            return Err(ConfigError::Invalid {
-                path: self.path.clone(),
-                line: 1,
-                column: 1,
-                message: format!(
-                    "no alias {ip} on {interface} is declared in this file; add it first"
-                ),
-            });
-        };
-        let current = table.get("zone").and_then(Item::span);
-        let edited = match (zone, current) {
-            (Some(zone), Some(span)) => format!(
-                "{}{}{}",
-                &text[..span.start],
-                quote(zone),
-                &text[span.end..]
-            ),
-            (Some(zone), None) => {
-                // Keep the documented key order: after label, else address.
-                let anchor = if table.contains_key("label") {
-                    "label"
-                } else {
-                    "address"
-                };
-                let (Some(key), Some(value)) = (
-                    table.key(anchor).and_then(Key::span),
-                    table.get(anchor).and_then(Item::span),
-                ) else {
-                    return Err(ConfigError::Invalid {
-                        path: self.path.clone(),
-                        line: 1,
-                        column: 1,
-                        message: format!("cannot locate the alias {ip} on {interface} in the file"),
-                    });
-                };
-                let indent = &text[line_start(text, key.start)..key.start];
-                let indent = if indent.trim().is_empty() { indent } else { "" };
-                let at = line_end(text, value.end);
-                let nl = newline(text);
-                let sep = if text[..at].ends_with('\n') { "" } else { nl };
-                format!(
-                    "{}{sep}{indent}zone = {}{nl}{}",
-                    &text[..at],
-                    quote(zone),
-                    &text[at..]
-                )
-            }
-            (None, Some(value)) => {
-                let start = table
-                    .key("zone")
-                    .and_then(Key::span)
-                    .map_or(value.start, |k| k.start);
-                format!(
-                    "{}{}",
-                    &text[..line_start(text, start)],
-                    &text[line_end(text, value.end)..]
-                )
-            }
-            (None, None) => return Ok(()),
-        };
-        *self = Self::parse(&self.path, &edited)?;
-        Ok(())
     }
 
     /// Adds the aliases whose interface and address are not declared yet and
@@ -609,10 +321,6 @@ fn newline(text: &str) -> &'static str {
     } else {
         "\n"
     }
-}
-
-fn quote(text: &str) -> String {
-    toml_edit::Value::from(text).to_string()
 }
 
 fn find_alias<'d>(doc: &'d ImDocument<&str>, interface: &str, ip: IpAddr) -> Option<&'d Table> {
@@ -1368,6 +1076,11 @@ fn parse_subnet(text: &str) -> Result<IpNet, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::zones::ServiceProtocol;
+
+    fn zone<'c>(config: &'c Config, name: &str) -> Option<&'c ZoneSpec> {
+        config.zones.iter().find(|z| z.name == name)
+    }
 
     const EXAMPLE: &str = r#"# alias-mgr desired state
 # (hand-edited; alias-mgr keeps these comments)
@@ -1469,7 +1182,7 @@ subnets = ["203.0.113.0/24"]
             (None, None, 0)
         );
 
-        let lab = config.zone("lab").unwrap();
+        let lab = zone(config, "lab").unwrap();
         assert_eq!(lab.subnets, vec!["10.50.0.0/16".parse::<IpNet>().unwrap()]);
         assert_eq!(lab.input, Verdict::Reject);
         let allow: Vec<String> = lab.allow.iter().map(ToString::to_string).collect();
@@ -1488,12 +1201,12 @@ subnets = ["203.0.113.0/24"]
             lab.forward,
             BTreeMap::from([("dmz".to_string(), Verdict::Accept)])
         );
-        let dmz = config.zone("dmz").unwrap();
+        let dmz = zone(config, "dmz").unwrap();
         assert_eq!(
             (dmz.input, dmz.allow.len(), dmz.forward.len()),
             (Verdict::Drop, 0, 0)
         );
-        assert!(config.zone("wan").is_none());
+        assert!(zone(config, "wan").is_none());
         assert_eq!(file.render(), EXAMPLE);
         assert_eq!(file.path(), Path::new("test.toml"));
     }
@@ -1505,37 +1218,6 @@ subnets = ["203.0.113.0/24"]
         assert!(file.config().settings.promote_secondaries);
         let file = parse("# nothing yet\n[settings]\n").unwrap();
         assert!(file.config().settings.promote_secondaries);
-    }
-
-    #[test]
-    fn zone_subnets_merge_extra_and_alias_networks_once() {
-        let text = r#"
-[[alias]]
-interface = "eth1"
-address = "10.50.0.7/16"
-zone = "lab"
-
-[[alias]]
-interface = "eth1"
-address = "192.168.7.1/24"
-zone = "lab"
-
-[[alias]]
-interface = "eth2"
-address = "192.168.7.2/24"
-zone = "lab"
-
-[zone.lab]
-subnets = ["10.50.0.0/16", "172.16.0.0/12"]
-"#;
-        let file = parse(text).unwrap();
-        let subnets: Vec<String> = file
-            .config()
-            .zone_subnets("lab")
-            .iter()
-            .map(ToString::to_string)
-            .collect();
-        assert_eq!(subnets, ["10.50.0.0/16", "172.16.0.0/12", "192.168.7.0/24"]);
     }
 
     #[test]
@@ -1857,43 +1539,6 @@ subnets = ["10.50.0.0/16", "172.16.0.0/12"]
     }
 
     #[test]
-    fn services_and_verdicts_round_trip() {
-        for text in [
-            "tcp/22",
-            "udp/53",
-            "tcp/8000-8080",
-            "icmp",
-            "icmpv6",
-            "tcp",
-            "udp/1-65535",
-        ] {
-            assert_eq!(text.parse::<Service>().unwrap().to_string(), text);
-        }
-        assert_eq!(
-            "tcp/22-22".parse::<Service>().unwrap().to_string(),
-            "tcp/22"
-        );
-        assert_eq!(
-            "icmpv6".parse::<Service>().unwrap(),
-            Service {
-                protocol: ServiceProtocol::Icmpv6,
-                ports: None
-            }
-        );
-        for verdict in [Verdict::Accept, Verdict::Drop, Verdict::Reject] {
-            assert_eq!(verdict.to_string().parse::<Verdict>().unwrap(), verdict);
-            assert_eq!(
-                serde_json::to_string(&verdict).unwrap(),
-                format!("\"{verdict}\"")
-            );
-        }
-        assert_eq!(
-            serde_json::to_string(&"tcp/1-2".parse::<Service>().unwrap()).unwrap(),
-            "\"tcp/1-2\""
-        );
-    }
-
-    #[test]
     fn zone_subnets_must_be_networks() {
         let (line, column, message) = invalid("[zone.lab]\nsubnets = [\"10.50.0.1/16\"]\n");
         assert_eq!((line, column), (2, 12));
@@ -2161,63 +1806,6 @@ subnets = ["10.50.0.0/16", "172.16.0.0/12"]
         assert!(out.starts_with(text));
         assert!(file.remove_alias("eth1", ip("10.0.0.2")));
         assert_eq!(file.render(), text);
-    }
-
-    #[test]
-    fn set_alias_zone_inserts_changes_and_removes_the_key() {
-        let text = "[[alias]]\n  interface = \"eth1\"\n  address = \"10.0.0.1/8\"  # main\n  label = \"eth1:0\"\n  routes = []\n\n\
-                    [zone.lab]\n[zone.dmz]\n";
-        let mut file = parse(text).unwrap();
-        file.set_alias_zone("eth1", ip("10.0.0.1"), Some("lab"))
-            .unwrap();
-        assert_eq!(
-            file.render(),
-            text.replace("eth1:0\"\n", "eth1:0\"\n  zone = \"lab\"\n")
-        );
-        assert_eq!(file.config().aliases[0].zone.as_deref(), Some("lab"));
-
-        file.set_alias_zone("eth1", ip("10.0.0.1"), Some("dmz"))
-            .unwrap();
-        assert_eq!(
-            file.render(),
-            text.replace("eth1:0\"\n", "eth1:0\"\n  zone = \"dmz\"\n")
-        );
-
-        let before = file.render();
-        let err = file
-            .set_alias_zone("eth1", ip("10.0.0.1"), Some("wan"))
-            .unwrap_err();
-        assert!(
-            err.to_string()
-                .contains("names zone \"wan\" but no [zone.wan] table exists"),
-            "{err}"
-        );
-        assert_eq!(file.render(), before);
-        let err = file
-            .set_alias_zone("eth2", ip("10.0.0.1"), None)
-            .unwrap_err();
-        assert!(
-            err.to_string().contains("no alias 10.0.0.1 on eth2"),
-            "{err}"
-        );
-
-        file.set_alias_zone("eth1", ip("10.0.0.1"), None).unwrap();
-        assert_eq!(file.render(), text);
-        assert_eq!(file.config().aliases[0].zone, None);
-        file.set_alias_zone("eth1", ip("10.0.0.1"), None).unwrap();
-        assert_eq!(file.render(), text);
-
-        // Without a label the key goes after the address.
-        let mut file = parse(&format!(
-            "{}[zone.lab]\n",
-            one_alias("address = \"10.0.0.1/8\"")
-        ))
-        .unwrap();
-        file.set_alias_zone("eth1", ip("10.0.0.1"), Some("lab"))
-            .unwrap();
-        assert!(file
-            .render()
-            .starts_with(&one_alias("address = \"10.0.0.1/8\"\nzone = \"lab\"")));
     }
 
     #[test]

@@ -15,14 +15,14 @@ const DAD_TIMEOUT: Duration = Duration::from_secs(10);
 use anyhow::{Context, Result};
 
 use crate::{
-    bpf::{LinkLayer, PinDir},
     config::ConfigFile,
-    model::DadState,
-    netlink::Netlink,
-    nft,
-    plan::{self, Action, Desired, Observed, Plan, Scope},
-    sysctl,
-    zones::{self, LiveTable},
+    core::model::DadState,
+    core::plan::{self, Action, Desired, Observed, Plan, Scope},
+    core::zones::{self, LiveTable},
+    sys::bpf::{LinkLayer, PinDir},
+    sys::netlink::Netlink,
+    sys::nft,
+    sys::sysctl,
 };
 
 /// The kernel side of a run: netlink in this namespace plus the pin directory.

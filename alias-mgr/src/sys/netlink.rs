@@ -1,5 +1,5 @@
 //! Links, addresses and routes over rtnetlink: the only module that speaks
-//! netlink. Everything it returns is plain [`crate::model`] data.
+//! netlink. Everything it returns is plain [`crate::core::model`] data.
 //!
 //! The socket belongs to the network namespace of the thread that opened it,
 //! so open it (with [`Netlink::connect`]) after any setns.
@@ -21,7 +21,7 @@ use rtnetlink::{
     MulticastGroup, RouteMessageBuilder,
 };
 
-use crate::model::{DadState, Interface, LiveAddress, LiveRoute, RouteSpec};
+use crate::core::model::{DadState, Interface, LiveAddress, LiveRoute, RouteSpec};
 
 const RT_TABLE_MAIN: u32 = 254;
 
@@ -34,15 +34,6 @@ pub enum NetlinkError {
     Kernel { what: String, errno: i32 },
     #[error("{what}: {detail}")]
     Other { what: String, detail: String },
-}
-
-impl NetlinkError {
-    pub fn errno(&self) -> Option<i32> {
-        match self {
-            NetlinkError::Kernel { errno, .. } => Some(*errno),
-            _ => None,
-        }
-    }
 }
 
 /// What to do about the usual errno values, so the user sees the fix.
@@ -145,7 +136,7 @@ impl Netlink {
     }
 
     /// Adds `address` on the interface, marked with `protocol` (IFA_PROTO):
-    /// [`crate::model::OWNER_PROTO`] or [`crate::model::RUNTIME_PROTO`].
+    /// [`crate::core::model::OWNER_PROTO`] or [`crate::core::model::RUNTIME_PROTO`].
     pub async fn add_address(
         &self,
         ifindex: u32,

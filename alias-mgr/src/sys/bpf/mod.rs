@@ -353,32 +353,6 @@ impl PinDir {
             .map_err(|err| aya_error(format!("opening pinned map {}", pin.display()), err))?;
         Counters::from_map(Map::PerCpuHashMap(data)).map(Some)
     }
-
-    /// Removes every pin alias-mgr made (links, then the counters map).
-    pub fn remove_all(&self) -> Result<()> {
-        for iface in self.attached_interfaces()? {
-            self.detach(&iface)?;
-        }
-        let hook_dirs =
-            [Hook::Ingress, Hook::Egress].map(|hook| self.links_dir().join(hook.suffix()));
-        for path in [self.counters_pin()]
-            .into_iter()
-            .chain(hook_dirs)
-            .chain([self.links_dir(), self.path.clone()])
-        {
-            let result = if path.is_dir() {
-                fs::remove_dir(&path)
-            } else {
-                fs::remove_file(&path)
-            };
-            match result {
-                Ok(()) => {}
-                Err(err) if err.kind() == io::ErrorKind::NotFound => {}
-                Err(err) => return Err(io_error(format!("removing {}", path.display()))(err)),
-            }
-        }
-        Ok(())
-    }
 }
 
 enum PinnedLinkState {

@@ -27,12 +27,12 @@ use std::{
     ffi::OsStr,
     fmt,
     hash::{DefaultHasher, Hash, Hasher},
-    io::{self, Write as _},
+    io,
     net::SocketAddr,
     os::unix::{ffi::OsStrExt, net::UnixDatagram},
     path::{Path, PathBuf},
     pin::Pin,
-    sync::{Arc, OnceLock},
+    sync::Arc,
     time::Duration,
 };
 
@@ -46,14 +46,15 @@ use tokio::{
 };
 
 use crate::{
-    apply::Kernel,
-    bpf::{ClassifierLog, PinDir},
-    cli,
     config::{ConfigError, ConfigFile},
-    inotify::FileWatch,
+    kernel::Kernel,
+    logging::{error, info, log, warning, Level},
     metrics::{self, AddressIndex, Exporter, KernelSources, Trigger},
-    netlink::{self, Change},
-    nft,
+    sys::bpf::{ClassifierLog, PinDir},
+    sys::inotify::FileWatch,
+    sys::memory::release_free_memory,
+    sys::netlink::{self, Change},
+    sys::nft,
 };
 
 /// The default listen address. Port 16100: the Prometheus project's registry
@@ -92,54 +93,6 @@ pub struct Options {
     pub reconcile_interval: Option<Duration>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Level {
-    Error,
-    Warning,
-    Info,
-}
-
-/// One log line on stderr. Under systemd (JOURNAL_STREAM set) the line
-/// starts with its syslog priority (`<3>`), which journald turns into the
-/// entry's priority; elsewhere with `alias-mgr: LEVEL:`. Multi-line messages
-/// (conflict lists) are joined so one event stays one line.
-pub(crate) fn log(level: Level, message: fmt::Arguments<'_>) {
-    static JOURNAL: OnceLock<bool> = OnceLock::new();
-    let journal = *JOURNAL.get_or_init(|| std::env::var_os("JOURNAL_STREAM").is_some());
-    let text = message.to_string();
-    let mut lines = text.lines();
-    let first = lines.next().unwrap_or("").trim_end();
-    let text =
-        lines
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .fold(first.to_string(), |joined, l| {
-                // "N conflict(s):" introduces a list: no "; " right after it.
-                let separator = if joined.ends_with(':') { " " } else { "; " };
-                joined + separator + l
-            });
-    let line = match (journal, level) {
-        (true, Level::Error) => format!("<3>{text}"),
-        (true, Level::Warning) => format!("<4>{text}"),
-        (true, Level::Info) => format!("<6>{text}"),
-        (false, Level::Error) => format!("alias-mgr: error: {text}"),
-        (false, Level::Warning) => format!("alias-mgr: warning: {text}"),
-        (false, Level::Info) => format!("alias-mgr: {text}"),
-    };
-    // A closed stderr must not take the daemon down (eprintln! would panic).
-    let _ = writeln!(io::stderr().lock(), "{line}");
-}
-
-macro_rules! info {
-    ($($arg:tt)*) => { log(Level::Info, format_args!($($arg)*)) };
-}
-macro_rules! warning {
-    ($($arg:tt)*) => { log(Level::Warning, format_args!($($arg)*)) };
-}
-macro_rules! error {
-    ($($arg:tt)*) => { log(Level::Error, format_args!($($arg)*)) };
-}
-
 /// How often the classifier's log rings are read. The classifier logs at
 /// most one warning per second per CPU, far below what a ring holds.
 const CLASSIFIER_LOG_EVERY: Duration = Duration::from_secs(1);
@@ -171,17 +124,6 @@ impl log::Log for ClassifierLogSink {
     }
 
     fn flush(&self) {}
-}
-
-/// Hands freed heap pages back to the kernel. A reconcile or scrape of
-/// 10,000 addresses frees several MB at once; without this glibc keeps them
-/// and the resident size stays at the high-water mark.
-pub(crate) fn release_free_memory() {
-    #[cfg(target_env = "gnu")]
-    // SAFETY: malloc_trim only walks glibc's own free lists.
-    unsafe {
-        libc::malloc_trim(0);
-    }
 }
 
 /// Sends a state change to systemd (sd_notify(3)); nothing without
@@ -645,7 +587,8 @@ impl Daemon {
     /// fails: the next trigger tries again.
     async fn reconcile(&mut self, trigger: Trigger) {
         let config_path = self.options.config.clone();
-        let lock = match tokio::task::spawn_blocking(move || cli::lock(&config_path)).await {
+        let lock = match tokio::task::spawn_blocking(move || crate::lock::lock(&config_path)).await
+        {
             Ok(Ok(lock)) => lock,
             Ok(Err(err)) => return self.failed(trigger, err),
             Err(err) => return self.failed(trigger, anyhow!("taking the run lock: {err}")),
@@ -684,7 +627,7 @@ impl Daemon {
                 self.watch_for_table_fight(trigger, !plan.zone_changes.is_empty());
                 // An interface with pending aliases appearing is what the
                 // config asked for, not drift.
-                let was_missing = |a: &crate::plan::Action| {
+                let was_missing = |a: &crate::core::plan::Action| {
                     a.interface()
                         .is_some_and(|name| self.missing_interfaces.contains(name))
                 };
@@ -785,7 +728,7 @@ impl Daemon {
             for id in ids {
                 let ring = match self.log_ring_of.get(&id) {
                     Some(known) => *known,
-                    None => crate::bpf::log_ring_id(id),
+                    None => crate::sys::bpf::log_ring_id(id),
                 };
                 ring_of.insert(id, ring);
                 if let Some(ring) = ring {
@@ -835,8 +778,8 @@ impl Daemon {
         if self.nft_reloads_in_a_row >= NFT_FIGHT_RELOADS {
             warning!(
                 "the nftables table {} {} changed after each of the last {} reloads (another tool rewriting it?); not following its changes for {} s",
-                crate::zones::FAMILY,
-                crate::zones::TABLE,
+                crate::core::zones::FAMILY,
+                crate::core::zones::TABLE,
                 self.nft_reloads_in_a_row,
                 NFT_FIGHT_PAUSE.as_secs()
             );

@@ -40,12 +40,13 @@ use tokio::{
 };
 
 use crate::{
-    bpf::PinDir,
-    config::Config,
-    daemon::{log, release_free_memory, Level},
-    model::{Interface, LiveAddress},
-    netlink::Change,
-    nft::ZoneCounter,
+    core::desired::Config,
+    core::model::{Interface, LiveAddress},
+    logging::{log, Level},
+    sys::bpf::PinDir,
+    sys::memory::release_free_memory,
+    sys::netlink::Change,
+    sys::nft::ZoneCounter,
 };
 
 /// The text exposition format (what `promtool check metrics` and every
@@ -343,10 +344,6 @@ impl DaemonStats {
     pub fn classifier_warning(&self) {
         self.classifier_warnings.fetch_add(1, Ordering::Relaxed);
     }
-
-    pub fn drift_events(&self) -> u64 {
-        self.drift_events.load(Ordering::Relaxed)
-    }
 }
 
 /// Where an address stands between the config and the kernel.
@@ -475,15 +472,8 @@ impl AddressIndex {
         }
     }
 
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
     /// The state of `ip` if alias-mgr declares or owns it.
+    #[cfg(test)]
     pub fn state(&self, ip: IpAddr) -> Option<AddressState> {
         self.entries.get(&ip).and_then(|e| e.state)
     }
@@ -519,7 +509,7 @@ impl Sources for KernelSources {
     }
 
     fn zones(&self) -> Result<Vec<ZoneCounter>> {
-        crate::nft::zone_counters()
+        crate::sys::nft::zone_counters()
     }
 }
 
@@ -902,7 +892,8 @@ impl Scrape {
         out.finish()
     }
 
-    /// The whole exposition as text (tests, small outputs).
+    /// The whole exposition as text (tests).
+    #[cfg(test)]
     pub fn to_text(&self) -> Result<String> {
         let mut text = String::new();
         let encoder = TextEncoder::new();
@@ -1256,8 +1247,8 @@ mod tests {
         }
     }
 
-    const OWNED: u8 = crate::model::OWNER_PROTO;
-    const RUNTIME: u8 = crate::model::RUNTIME_PROTO;
+    const OWNED: u8 = crate::core::model::OWNER_PROTO;
+    const RUNTIME: u8 = crate::core::model::RUNTIME_PROTO;
     const FOREIGN: u8 = 0;
 
     fn live(interface: &str, cidr: &str, label: Option<&str>, protocol: u8) -> LiveAddress {
@@ -1376,7 +1367,7 @@ input = "accept"
         );
         // Foreign addresses only label counters.
         assert_eq!(index.state(ip("203.0.113.9")), None);
-        assert_eq!(index.len(), 8);
+        assert_eq!(index.entries.len(), 8);
     }
 
     #[test]
@@ -1507,7 +1498,7 @@ input = "accept"
                 "no line {line} in:\n{text}"
             );
         }
-        assert_eq!(stats.drift_events(), 1);
+        assert_eq!(stats.drift_events.load(Ordering::Relaxed), 1);
     }
 
     #[test]
