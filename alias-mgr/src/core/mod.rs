@@ -6,6 +6,8 @@
 //! file, the clock or an async runtime, and nothing here imports another
 //! layer of alias-mgr, so all of it is unit-tested without root.
 pub mod desired;
+#[cfg(test)]
+pub mod fixtures;
 pub mod model;
 pub mod plan;
 pub mod zones;

@@ -498,6 +498,7 @@ pub fn diff(desired: Option<&Ruleset>, live: &LiveTable) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::fixtures::{alias, AliasBuilder};
 
     fn zone(name: &str, input: Verdict, allow: &[&str], forward: &[(&str, Verdict)]) -> ZoneSpec {
         ZoneSpec {
@@ -506,16 +507,6 @@ mod tests {
             input,
             allow: allow.iter().map(|s| s.parse().unwrap()).collect(),
             forward: forward.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
-        }
-    }
-
-    fn alias(cidr: &str, zone: &str) -> AliasSpec {
-        AliasSpec {
-            interface: "eth1".into(),
-            address: cidr.parse().unwrap(),
-            label: None,
-            zone: Some(zone.into()),
-            routes: vec![],
         }
     }
 
@@ -539,8 +530,8 @@ mod tests {
             "192.168.0.0/16".parse().unwrap(),
         ];
         let aliases = [
-            alias("192.168.0.1/24", "lab"),
-            alias("2001:db8:1::1/64", "lab"),
+            alias("eth1", "192.168.0.1/24").zone("lab"),
+            alias("eth1", "2001:db8:1::1/64").zone("lab"),
         ];
         let ruleset = render(&[lab], &aliases).unwrap();
         assert_eq!(
@@ -563,7 +554,7 @@ mod tests {
     fn input_chain_accepts_established_first_then_jumps_by_source() {
         let ruleset = render(
             &[zone("lab", Verdict::Drop, &["tcp/22"], &[])],
-            &[alias("192.168.0.1/24", "lab")],
+            &[alias("eth1", "192.168.0.1/24").zone("lab")],
         )
         .unwrap();
         let input = &ruleset.chains["input"];
@@ -586,8 +577,8 @@ mod tests {
             zone("dmz", Verdict::Reject, &[], &[]),
         ];
         let aliases = [
-            alias("192.168.0.1/24", "lab"),
-            alias("198.51.100.1/24", "dmz"),
+            alias("eth1", "192.168.0.1/24").zone("lab"),
+            alias("eth1", "198.51.100.1/24").zone("dmz"),
         ];
         let ruleset = render(&zones, &aliases).unwrap();
         let lab = &ruleset.chains["fwd_lab"];
@@ -616,7 +607,7 @@ mod tests {
     fn batch_keeps_counters_and_deletes_what_is_gone() {
         let ruleset = render(
             &[zone("lab", Verdict::Drop, &[], &[])],
-            &[alias("192.168.0.1/24", "lab")],
+            &[alias("eth1", "192.168.0.1/24").zone("lab")],
         )
         .unwrap();
         let live = LiveTable {
@@ -673,7 +664,7 @@ mod tests {
     fn diff_names_membership_changes_and_is_empty_when_in_sync() {
         let ruleset = render(
             &[zone("lab", Verdict::Drop, &[], &[])],
-            &[alias("192.168.0.1/24", "lab")],
+            &[alias("eth1", "192.168.0.1/24").zone("lab")],
         )
         .unwrap();
         let lines = diff(Some(&ruleset), &LiveTable::default());
@@ -712,7 +703,7 @@ mod tests {
     fn our_table_edited_by_hand_is_reloaded() {
         let ruleset = render(
             &[zone("lab", Verdict::Drop, &["icmp"], &[])],
-            &[alias("192.168.0.1/24", "lab")],
+            &[alias("eth1", "192.168.0.1/24").zone("lab")],
         )
         .unwrap();
         let loaded = loaded(&ruleset);
@@ -737,7 +728,7 @@ mod tests {
     fn a_zone_over_the_primarys_subnet_is_pointed_out() {
         let ruleset = render(
             &[zone("lab", Verdict::Drop, &[], &[])],
-            &[alias("192.168.1.50/24", "lab")],
+            &[alias("eth1", "192.168.1.50/24").zone("lab")],
         )
         .unwrap();
         let live = |address: &str, protocol: u8| crate::core::model::LiveAddress {

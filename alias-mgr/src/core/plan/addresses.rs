@@ -1,0 +1,192 @@
+//! Addresses: adding the wanted ones (refusing foreign ones in the way),
+//! re-adding those that differ, removing owned ones nobody wants.
+
+use std::net::IpAddr;
+
+use super::{Action, Planner, Scope};
+use crate::core::model::{AliasSpec, DadState, Interface, LiveAddress, OWNER_PROTO, RUNTIME_PROTO};
+
+/// What the live addresses say about one wanted alias.
+pub(super) struct LiveMatch {
+    pub(super) need_add: bool,
+    pub(super) in_conflict: bool,
+    pub(super) dad: DadState,
+}
+
+impl Planner<'_> {
+    /// Addresses and routes the config asks for.
+    pub(super) fn plan_wanted_aliases(&mut self) {
+        let wanted: Vec<_> = self
+            .wanted
+            .iter()
+            .map(|(ip, entry)| (*ip, *entry))
+            .collect();
+        for (ip, (alias, iface)) in wanted {
+            if !self.in_scope(ip) {
+                continue;
+            }
+            let protocol = if self.desired.runtime.contains(&ip) {
+                RUNTIME_PROTO
+            } else {
+                OWNER_PROTO
+            };
+            let mut found = self.match_live_addresses(ip, alias, iface);
+            // Nothing of an alias whose address someone else holds: no routes
+            // from that address, no counting of it.
+            if found.in_conflict {
+                self.conflicted.insert(ip);
+                continue;
+            }
+            if found.need_add {
+                found.dad = self.add_address(ip, alias, iface, protocol);
+            }
+            self.plan_routes_of(ip, alias, iface, protocol, &found);
+            if self.counting && !self.observed.tracked.contains(&ip) {
+                self.out.actions.push(Action::Track { address: ip });
+            }
+            self.interfaces_touched.insert(iface.name.as_str());
+        }
+    }
+
+    fn match_live_addresses(
+        &mut self,
+        ip: IpAddr,
+        alias: &AliasSpec,
+        iface: &Interface,
+    ) -> LiveMatch {
+        let mut found = LiveMatch {
+            need_add: true,
+            in_conflict: false,
+            dad: DadState::Done,
+        };
+        let observed = self.observed;
+        for live in observed.addresses.iter().filter(|a| a.address.addr() == ip) {
+            if !live.owned() {
+                self.out.conflicts.push(format!(
+                    "{} is already on {} and was not added by alias-mgr (protocol {}); remove it with `ip addr del {} dev {}` or leave it out of the config",
+                    live.address, live.interface, live.protocol, live.address, live.interface
+                ));
+                found.need_add = false;
+                found.in_conflict = true;
+            } else if live.ifindex == iface.index
+                && live.address.prefix_len() == alias.address.prefix_len()
+                && label_matches(alias, live)
+            {
+                found.need_add = false;
+                found.dad = live.dad;
+                if live.dad == DadState::Failed {
+                    self.out.notes.push(format!(
+                        "{} on {} failed duplicate address detection: another host on the link uses it, so it does not work here; pick another address, or once the other host has let it go run `alias-mgr del {} {ip}` and `alias-mgr apply` to try again",
+                        alias.address, iface.name, iface.name
+                    ));
+                }
+            } else {
+                self.remove_address(live);
+            }
+        }
+        found
+    }
+
+    /// Adds `alias` and returns its DAD state once added.
+    fn add_address(
+        &mut self,
+        ip: IpAddr,
+        alias: &AliasSpec,
+        iface: &Interface,
+        protocol: u8,
+    ) -> DadState {
+        if ip.is_ipv4() {
+            self.note_secondary(ip, alias, iface);
+        }
+        self.out.actions.push(Action::AddAddress {
+            interface: iface.name.clone(),
+            ifindex: iface.index,
+            address: alias.address,
+            label: if ip.is_ipv4() {
+                alias.label.clone()
+            } else {
+                None
+            },
+            protocol,
+        });
+        if ip.is_ipv4() {
+            return DadState::Done;
+        }
+        if iface.up && iface.carrier {
+            self.out.await_dad.push((iface.index, ip));
+        }
+        DadState::Tentative
+    }
+
+    fn note_secondary(&mut self, ip: IpAddr, alias: &AliasSpec, iface: &Interface) {
+        if let Some(primary) = self.observed.addresses.iter().find(|a| {
+            a.ifindex == iface.index
+                && a.address.addr() != ip
+                && a.address.prefix_len() == alias.address.prefix_len()
+                && a.address.trunc() == alias.address.trunc()
+        }) {
+            self.out.notes.push(format!(
+                "{} shares subnet {} with {} on {}: it is added as a secondary address of that subnet",
+                alias.address,
+                alias.address.trunc(),
+                primary.address.addr(),
+                iface.name
+            ));
+        }
+    }
+
+    fn remove_address(&mut self, live: &LiveAddress) {
+        self.removing.insert((live.ifindex, live.address.addr()));
+        self.out.actions.push(Action::RemoveAddress {
+            interface: live.interface.clone(),
+            ifindex: live.ifindex,
+            address: live.address,
+            label: live.label.clone(),
+            protocol: live.protocol,
+        });
+    }
+
+    /// Owned addresses nobody wants any more.
+    pub(super) fn remove_unwanted_addresses(&mut self) {
+        let observed = self.observed;
+        for live in observed.addresses.iter().filter(|a| a.owned()) {
+            let ip = live.address.addr();
+            if !self.in_scope(ip)
+                || self.removing.contains(&(live.ifindex, ip))
+                || self.kept.contains_key(&ip)
+            {
+                continue;
+            }
+            let still_wanted = self
+                .wanted
+                .get(&ip)
+                .is_some_and(|(_, iface)| iface.index == live.ifindex);
+            // An alias declared for a missing interface is pending, and
+            // (renamed interface) its address is left alone.
+            let pending = self
+                .desired
+                .aliases
+                .iter()
+                .any(|a| a.ip() == ip && self.interface(&a.interface).is_none());
+            if !still_wanted && !pending {
+                self.interfaces_touched.insert(live.interface.as_str());
+                self.remove_address(live);
+            }
+        }
+    }
+
+    /// Whether `ip` may be changed by this run (for routes without a source).
+    pub(super) fn source_in_scope(&self, source: Option<IpAddr>) -> bool {
+        source
+            .map(|ip| self.in_scope(ip))
+            .unwrap_or(self.scope == Scope::All)
+    }
+}
+
+fn label_matches(desired: &AliasSpec, live: &LiveAddress) -> bool {
+    if live.address.addr().is_ipv6() {
+        return true; // IPv6 has no labels in the kernel.
+    }
+    let live_label = live.label.as_deref().unwrap_or(&live.interface);
+    live_label == desired.label.as_deref().unwrap_or(&desired.interface)
+}

@@ -1,0 +1,72 @@
+//! Counters: a map key for each wanted address, the classifier on each
+//! interface that carries one; keys and classifiers nobody needs go, and
+//! link pins of vanished interfaces are forgotten.
+
+use super::{push_unique, Action, Planner, Scope};
+
+impl Planner<'_> {
+    pub(super) fn plan_counters(&mut self) {
+        self.attach_where_wanted();
+        self.untrack_unwanted();
+        self.detach_unneeded();
+        for name in &self.observed.orphaned_links {
+            self.out.actions.push(Action::ForgetLink {
+                interface: name.clone(),
+            });
+        }
+    }
+
+    fn attach_where_wanted(&mut self) {
+        let wanted = self
+            .wanted
+            .iter()
+            .filter(|(ip, _)| !self.conflicted.contains(ip));
+        for (ip, (_, iface)) in wanted {
+            if self.counting && self.in_scope(*ip) && !self.observed.attached.contains(&iface.name)
+            {
+                push_unique(
+                    &mut self.out.actions,
+                    Action::Attach {
+                        interface: iface.name.clone(),
+                        ethernet: iface.ethernet,
+                    },
+                );
+            }
+        }
+    }
+
+    fn untrack_unwanted(&mut self) {
+        let desired = self.desired;
+        for ip in &self.observed.tracked {
+            let unwanted = !desired.counters
+                || (!self.wanted.contains_key(ip)
+                    && !self.kept.contains_key(ip)
+                    && !desired.aliases.iter().any(|a| a.ip() == *ip)
+                    && !desired.keep_counting.iter().any(|a| a.ip() == *ip));
+            if self.in_scope(*ip) && unwanted {
+                self.out.actions.push(Action::Untrack { address: *ip });
+            }
+        }
+    }
+
+    fn detach_unneeded(&mut self) {
+        let (desired, scope) = (self.desired, self.scope);
+        for name in &self.observed.attached {
+            let still_needed = desired.aliases.iter().any(|a| {
+                &a.interface == name
+                    && (scope == Scope::All
+                        || scope != Scope::Alias(a.ip())
+                        || self.wanted.contains_key(&a.ip()))
+            }) || self.kept.values().any(|iface| iface == name)
+                || desired.keep_counting.iter().any(|a| &a.interface == name);
+            let relevant = scope == Scope::All || self.interfaces_touched.contains(name.as_str());
+            if relevant && (!still_needed || !desired.counters) {
+                let ethernet = self.interface(name).map(|i| i.ethernet).unwrap_or(true);
+                self.out.actions.push(Action::Detach {
+                    interface: name.clone(),
+                    ethernet,
+                });
+            }
+        }
+    }
+}
