@@ -557,16 +557,10 @@ async fn add(config: &Path, pins: PinDir, mut request: AddRequest) -> Result<()>
     // "no longer wanted", not as a deliberate --runtime alias.
     if let Some(existing) = adopted {
         if let Err(err) = kernel
-            .netlink
-            .remark_address(
-                existing.ifindex,
-                existing.address,
-                existing.label.as_deref(),
-                crate::core::model::OWNER_PROTO,
-            )
+            .remark_address(existing, crate::core::model::OWNER_PROTO)
             .await
         {
-            eprintln!("alias-mgr: warning: {err}; the kernel still marks {ip} as --runtime");
+            eprintln!("alias-mgr: warning: {err:#}; the kernel still marks {ip} as --runtime");
         }
     }
     let where_ = if request.runtime {
@@ -748,14 +742,13 @@ struct ListRow {
 async fn list(config: &Path, pins: PinDir, interface: Option<&str>, json: bool) -> Result<()> {
     let file = ConfigFile::load(config)?;
     let kernel = Kernel::new(pins)?;
-    let interfaces = kernel.netlink.interfaces().await?;
+    let (interfaces, addresses) = kernel.addresses().await?;
     if let Some(name) = interface {
         if !interfaces.iter().any(|i| i.name == name) {
             bail!("interface {name} does not exist; check the name with `ip link`");
         }
     }
-    let addresses = kernel.netlink.addresses(&interfaces).await?;
-    let counters = match kernel.pins.existing_counters() {
+    let counters = match kernel.system().pins().existing_counters() {
         Ok(Some(counters)) => counters.read_all()?,
         Ok(None) => BTreeMap::new(),
         Err(err) => {
@@ -1156,7 +1149,7 @@ async fn counters_command(pins: PinDir, command: CountersCommand) -> Result<()> 
     match command {
         CountersCommand::Attach { interface } => {
             let kernel = Kernel::new(pins)?;
-            let Some(iface) = kernel.netlink.interface(&interface).await? else {
+            let Some(iface) = kernel.system().interface(&interface).await? else {
                 bail!("interface {interface} does not exist; check the name with `ip link`");
             };
             let layer = if iface.ethernet {
@@ -1164,7 +1157,7 @@ async fn counters_command(pins: PinDir, command: CountersCommand) -> Result<()> 
             } else {
                 LinkLayer::RawIp
             };
-            let outcome = kernel.pins.attach(&interface, layer)?;
+            let outcome = kernel.system().pins().attach(&interface, layer)?;
             println!("{interface}: {}", format!("{outcome:?}").to_lowercase());
         }
         CountersCommand::Detach { interface } => {

@@ -817,18 +817,13 @@ impl Daemon {
 
     /// Rebuilds the labels the metrics join with the counters.
     async fn refresh_index(&self, kernel: &Kernel) {
-        let observed = async {
-            let interfaces = kernel.netlink.interfaces().await?;
-            let addresses = kernel.netlink.addresses(&interfaces).await?;
-            Ok::<_, netlink::NetlinkError>((interfaces, addresses))
-        };
-        match observed.await {
+        match kernel.addresses().await {
             Ok((interfaces, addresses)) => self.exporter.set_index(AddressIndex::build(
                 self.config.config(),
                 &interfaces,
                 &addresses,
             )),
-            Err(err) => warning!("reading addresses for the metrics labels: {err}"),
+            Err(err) => warning!("reading addresses for the metrics labels: {err:#}"),
         }
     }
 }

@@ -1,6 +1,11 @@
-//! Observes the kernel and carries out plans: the bridge between the pure
-//! planner and the kernel-facing modules. A failed step rolls back every step
-//! this run made, in reverse order, so a run changes all or nothing.
+//! The kernel runner: observes the kernel and carries out plans, the bridge
+//! between the pure planner (`core`) and the outside systems (`sys`). A
+//! failed step rolls back every step this run made, in reverse order, so a
+//! run changes all or nothing; every apply ends by re-planning to verify.
+//!
+//! It reaches the kernel only through [`KernelOps`] (`ops.rs`): [`System`]
+//! is the real one, `fake.rs` an in-memory one for the unit tests. It may use
+//! `core`, `config` (the file it converges to) and, in `system.rs`, `sys`.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -8,35 +13,68 @@ use std::{
     time::Duration,
 };
 
-/// Linux probes 1 time, 1 s apart, by default (dad_transmits, retrans_time);
-/// generous for links that probe more.
-const DAD_TIMEOUT: Duration = Duration::from_secs(10);
-
 use anyhow::{Context, Result};
 
 use crate::{
     config::ConfigFile,
-    core::model::DadState,
-    core::plan::{self, Action, Desired, Observed, Plan, Scope},
-    core::zones::{self, LiveTable},
-    sys::bpf::{LinkLayer, PinDir},
-    sys::netlink::Netlink,
-    sys::nft,
-    sys::sysctl,
+    core::{
+        model::{DadState, Interface, LiveAddress},
+        plan::{self, Action, Desired, Observed, Plan, Scope},
+        zones::{self, LiveTable},
+    },
+    sys::bpf::PinDir,
 };
 
-/// The kernel side of a run: netlink in this namespace plus the pin directory.
-pub struct Kernel {
-    pub netlink: Netlink,
-    pub pins: PinDir,
+#[cfg(test)]
+mod fake;
+mod ops;
+mod system;
+#[cfg(test)]
+mod tests;
+
+pub use ops::KernelOps;
+pub use system::System;
+
+/// Linux probes 1 time, 1 s apart, by default (dad_transmits, retrans_time);
+/// generous for links that probe more.
+const DAD_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Runs plans against a kernel: the real one ([`System`]) unless a test
+/// hands it a fake.
+pub struct Kernel<K = System> {
+    ops: K,
 }
 
-impl Kernel {
+impl Kernel<System> {
     pub fn new(pins: PinDir) -> Result<Self> {
         Ok(Self {
-            netlink: Netlink::connect()?,
-            pins,
+            ops: System::new(pins)?,
         })
+    }
+}
+
+impl<K: KernelOps> Kernel<K> {
+    #[cfg(test)]
+    pub fn with(ops: K) -> Self {
+        Self { ops }
+    }
+
+    /// The kernel itself, for what is no plan step (listing, `counters`).
+    pub fn system(&self) -> &K {
+        &self.ops
+    }
+
+    /// The interfaces and every address on them (`list`, metrics labels).
+    pub async fn addresses(&self) -> Result<(Vec<Interface>, Vec<LiveAddress>)> {
+        let interfaces = self.ops.interfaces().await?;
+        let addresses = self.ops.addresses(&interfaces).await?;
+        Ok((interfaces, addresses))
+    }
+
+    /// Changes the owner mark of a live address in place (adopting a
+    /// `--runtime` alias into the file).
+    pub async fn remark_address(&self, address: &LiveAddress, protocol: u8) -> Result<()> {
+        self.ops.remark_address(address, protocol).await
     }
 
     /// Reads everything the planner needs. `interfaces_of_interest` name
@@ -45,9 +83,9 @@ impl Kernel {
         &self,
         interfaces_of_interest: impl IntoIterator<Item = &'a str>,
     ) -> Result<Observed> {
-        let interfaces = self.netlink.interfaces().await?;
-        let addresses = self.netlink.addresses(&interfaces).await?;
-        let routes = self.netlink.routes().await?;
+        let interfaces = self.ops.interfaces().await?;
+        let addresses = self.ops.addresses(&interfaces).await?;
+        let routes = self.ops.routes().await?;
         let mut names: BTreeSet<&str> = interfaces_of_interest.into_iter().collect();
         names.extend(
             addresses
@@ -55,30 +93,22 @@ impl Kernel {
                 .filter(|a| a.owned())
                 .map(|a| a.interface.as_str()),
         );
-        let mut promote_secondaries = BTreeMap::new();
-        for name in names {
-            if interfaces.iter().any(|i| i.name == name) {
-                if let Ok(enabled) = sysctl::promote_secondaries(name) {
-                    promote_secondaries.insert(name.to_string(), enabled);
+        let promote_secondaries: BTreeMap<String, bool> = names
+            .into_iter()
+            .filter(|name| interfaces.iter().any(|i| i.name == *name))
+            .filter_map(|name| Some((name.to_string(), self.ops.promote_secondaries(name)?)))
+            .collect();
+        let counters_unavailable = self.ops.counters_unavailable();
+        let (mut tracked, mut attached, mut orphaned_links) =
+            (BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
+        if counters_unavailable.is_none() {
+            tracked = self.ops.tracked()?;
+            for name in self.ops.pinned_links()? {
+                if !interfaces.iter().any(|i| i.name == name) {
+                    orphaned_links.insert(name);
+                } else if self.ops.is_attached(&name)? {
+                    attached.insert(name);
                 }
-            }
-        }
-        let counters_unavailable = self.pins.unavailable_reason();
-        let tracked = match (&counters_unavailable, self.pins.existing_counters()?) {
-            (None, Some(counters)) => counters.read_all()?.into_keys().collect(),
-            _ => BTreeSet::new(),
-        };
-        let mut attached = BTreeSet::new();
-        let mut orphaned_links = BTreeSet::new();
-        let pinned = match counters_unavailable {
-            None => self.pins.attached_interfaces()?,
-            Some(_) => Vec::new(),
-        };
-        for name in pinned {
-            if !interfaces.iter().any(|i| i.name == name) {
-                orphaned_links.insert(name);
-            } else if self.pins.is_attached(&name)? {
-                attached.insert(name);
             }
         }
         Ok(Observed {
@@ -118,7 +148,7 @@ impl Kernel {
                 &observed.addresses,
             ));
         }
-        let live = match nft::live_table() {
+        let live = match self.ops.zone_table() {
             Ok(live) => live,
             // No zones wanted and no nft to ask: there is no table to remove.
             Err(_) if ruleset.is_none() && desired.zones.is_empty() => LiveTable::default(),
@@ -205,69 +235,18 @@ impl Kernel {
         ))
     }
 
+    /// One step; a route from an IPv6 alias waits for its DAD first (the
+    /// kernel refuses a tentative address as a route's source).
     async fn run(&self, action: &Action) -> Result<()> {
-        match action {
-            Action::SetPromoteSecondaries { interface, enabled } => {
-                sysctl::set_promote_secondaries(interface, *enabled)?;
-            }
-            Action::RemoveRoute {
-                ifindex,
-                route,
-                protocol,
-                ..
-            } => self.netlink.del_route(*ifindex, route, *protocol).await?,
-            Action::AddRoute {
-                ifindex,
-                route,
-                source,
-                protocol,
-                ..
-            } => {
-                if source.is_ipv6() {
-                    self.wait_for_dad(*ifindex, *source).await?;
-                }
-                self.netlink
-                    .add_route(*ifindex, route, *source, *protocol)
-                    .await?
-            }
-            Action::RemoveAddress {
-                ifindex, address, ..
-            } => self.netlink.del_address(*ifindex, *address).await?,
-            Action::AddAddress {
-                ifindex,
-                address,
-                label,
-                protocol,
-                ..
-            } => {
-                self.netlink
-                    .add_address(*ifindex, *address, label.as_deref(), *protocol)
-                    .await?
-            }
-            Action::Track { address } => {
-                self.pins.counters()?.track(*address)?;
-            }
-            Action::Untrack { address } => {
-                if let Some(mut counters) = self.pins.existing_counters()? {
-                    counters.untrack(*address)?;
-                }
-            }
-            Action::Attach {
-                interface,
-                ethernet,
-            } => {
-                let layer = if *ethernet {
-                    LinkLayer::Ethernet
-                } else {
-                    LinkLayer::RawIp
-                };
-                self.pins.attach(interface, layer)?;
-            }
-            Action::Detach { interface, .. } | Action::ForgetLink { interface } => {
-                self.pins.detach(interface)?;
+        if let Action::AddRoute {
+            ifindex, source, ..
+        } = action
+        {
+            if source.is_ipv6() {
+                self.wait_for_dad(*ifindex, *source).await?;
             }
         }
-        Ok(())
+        self.ops.run(action).await
     }
 
     /// Waits until IPv6 duplicate address detection for `ip` is over: the
@@ -276,7 +255,7 @@ impl Kernel {
     async fn wait_for_dad(&self, ifindex: u32, ip: IpAddr) -> Result<()> {
         let deadline = tokio::time::Instant::now() + DAD_TIMEOUT;
         loop {
-            match self.netlink.dad_state(ifindex, ip).await? {
+            match self.ops.dad_state(ifindex, ip).await? {
                 Some(DadState::Done) | None => return Ok(()),
                 Some(DadState::Failed) => anyhow::bail!(
                     "{ip} failed duplicate address detection: another host on the link uses it; pick another address"
@@ -344,7 +323,7 @@ impl Kernel {
         }
         // nft checks the batch against the live ruleset before anything changes.
         if let Some(batch) = &plan.zone_batch {
-            nft::load(batch, true)?;
+            self.ops.load_zones(batch, true)?;
         }
         // Drift healing (keep_runtime) goes around a duplicate address.
         let on_failure = if desired.keep_runtime {
@@ -356,7 +335,7 @@ impl Kernel {
             .execute_awaiting_dad(&plan.actions, &plan.await_dad, on_failure)
             .await?;
         if let Some(batch) = &plan.zone_batch {
-            if let Err(err) = nft::load(batch, false) {
+            if let Err(err) = self.ops.load_zones(batch, false) {
                 let undo: Vec<Action> = plan.actions.iter().rev().map(Action::inverse).collect();
                 return Err(match self.execute(&undo).await {
                     Ok(()) => err.context("address changes were rolled back"),

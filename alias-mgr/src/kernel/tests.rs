@@ -1,0 +1,319 @@
+//! The runner against the fake kernel: all or nothing, DAD, verification.
+
+use super::{
+    fake::{FakeKernel, Faults, State},
+    DadFailure, Kernel,
+};
+use crate::core::{
+    fixtures::*,
+    model::{AliasSpec, DadState, OWNER_PROTO},
+    plan::{Desired, Scope},
+    zones::{Verdict, ZoneSpec},
+};
+
+/// eth1 (index 2) with its foreign primary 192.168.1.1/24.
+fn eth1() -> State {
+    State {
+        interfaces: vec![interface("eth1", 2)],
+        addresses: vec![live("eth1", 2, "192.168.1.1/24", FOREIGN)],
+        promote_secondaries: [("eth1".to_string(), true)].into(),
+        ..Default::default()
+    }
+}
+
+fn desired<'a>(aliases: &'a [AliasSpec], zones: &'a [ZoneSpec]) -> Desired<'a> {
+    Desired {
+        aliases,
+        manage_promote_secondaries: true,
+        zones,
+        runtime: &[],
+        keep_runtime: false,
+        keep_counting: &[],
+        counters: true,
+    }
+}
+
+fn two_aliases() -> [AliasSpec; 2] {
+    [
+        alias("eth1", "192.168.0.1/24").routes(&["10.1.0.0/16@192.168.0.254"]),
+        alias("eth1", "192.168.5.1/24").routes(&["10.5.0.0/16@192.168.5.254"]),
+    ]
+}
+
+/// Plans against the fake and applies the plan, as `apply` does.
+async fn apply(kernel: &Kernel<FakeKernel>, desired: &Desired<'_>) -> anyhow::Result<()> {
+    let (_, plan) = kernel.plan(desired, Scope::All).await?;
+    kernel.apply(desired, Scope::All, &plan).await
+}
+
+fn kernel(state: State, faults: Faults) -> Kernel<FakeKernel> {
+    Kernel::with(FakeKernel::new(state, faults))
+}
+
+#[tokio::test]
+async fn a_converged_apply_verifies_and_a_second_plan_is_empty() {
+    let kernel = kernel(eth1(), Faults::default());
+    let aliases = two_aliases();
+    apply(&kernel, &desired(&aliases, &[])).await.unwrap();
+    let state = kernel.system().snapshot();
+    assert_eq!(state.addresses.len(), 3);
+    assert_eq!(state.routes.len(), 2);
+    assert_eq!(state.tracked.len(), 2);
+    assert!(state.attached.contains("eth1"));
+    let (_, again) = kernel
+        .plan(&desired(&aliases, &[]), Scope::All)
+        .await
+        .unwrap();
+    assert!(again.is_empty(), "{:?}", again.actions);
+}
+
+#[tokio::test]
+async fn a_failed_step_undoes_every_earlier_step_in_reverse() {
+    let faults = Faults {
+        failing: vec!["+ route 10.5.0.0/16@192.168.5.254 dev eth1 src 192.168.5.1".into()],
+        ..Default::default()
+    };
+    let kernel = kernel(eth1(), faults);
+    let before = kernel.system().snapshot();
+    let aliases = two_aliases();
+    let err = apply(&kernel, &desired(&aliases, &[])).await.unwrap_err();
+    let message = format!("{err:#}");
+    assert!(
+        message.contains("rolled back 3 earlier step(s); nothing changed"),
+        "{message}"
+    );
+    assert!(message.contains("injected failure"), "{message}");
+    assert_eq!(kernel.system().snapshot(), before);
+    let log = kernel.system().log.borrow();
+    assert_eq!(
+        log[3..],
+        [
+            "+ route 10.5.0.0/16@192.168.5.254 dev eth1 src 192.168.5.1",
+            "- route 10.1.0.0/16@192.168.0.254 dev eth1",
+            "- address 192.168.5.1/24 dev eth1",
+            "- address 192.168.0.1/24 dev eth1",
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_rollback_that_fails_too_says_the_state_needs_a_look() {
+    let faults = Faults {
+        failing: vec![
+            "+ route 10.5.0.0/16@192.168.5.254 dev eth1 src 192.168.5.1".into(),
+            "- address 192.168.0.1/24 dev eth1".into(),
+        ],
+        ..Default::default()
+    };
+    let kernel = kernel(eth1(), faults);
+    let aliases = two_aliases();
+    let err = apply(&kernel, &desired(&aliases, &[])).await.unwrap_err();
+    let message = format!("{err:#}");
+    assert!(
+        message.contains("rollback was incomplete, run `alias-mgr plan` to see the state"),
+        "{message}"
+    );
+    assert!(
+        message.contains("undoing `+ address 192.168.0.1/24 dev eth1`"),
+        "{message}"
+    );
+    // The undo that could run did.
+    let state = kernel.system().snapshot();
+    assert!(state
+        .addresses
+        .iter()
+        .all(|a| a.address.addr() != ip("192.168.5.1")));
+}
+
+#[tokio::test]
+async fn conflicts_change_nothing_and_load_no_zones() {
+    let mut state = eth1();
+    state
+        .addresses
+        .push(live("eth1", 2, "192.168.0.1/24", FOREIGN));
+    let kernel = kernel(state, Faults::default());
+    let before = kernel.system().snapshot();
+    let aliases = two_aliases();
+    let zones = [lab_zone()];
+    let err = apply(&kernel, &desired(&aliases, &zones))
+        .await
+        .unwrap_err();
+    assert!(
+        format!("{err:#}").contains("nothing was changed because of 1 conflict(s)"),
+        "{err:#}"
+    );
+    assert!(kernel.system().log.borrow().is_empty());
+    assert!(kernel.system().zone_loads.borrow().is_empty());
+    assert_eq!(kernel.system().snapshot(), before);
+}
+
+fn lab_zone() -> ZoneSpec {
+    ZoneSpec {
+        name: "lab".into(),
+        subnets: vec![],
+        input: Verdict::Drop,
+        allow: vec![],
+        forward: Default::default(),
+    }
+}
+
+#[tokio::test]
+async fn a_refused_zone_load_rolls_the_address_changes_back() {
+    let faults = Faults {
+        refuse_zone_load: true,
+        ..Default::default()
+    };
+    let kernel = kernel(eth1(), faults);
+    let before = kernel.system().snapshot();
+    let aliases = [alias("eth1", "192.168.0.1/24").zone("lab")];
+    let zones = [lab_zone()];
+    let err = apply(&kernel, &desired(&aliases, &zones))
+        .await
+        .unwrap_err();
+    let message = format!("{err:#}");
+    assert!(
+        message.contains("address changes were rolled back"),
+        "{message}"
+    );
+    // Checked first, then loaded after the addresses went in.
+    assert_eq!(*kernel.system().zone_loads.borrow(), [true, false]);
+    assert_eq!(kernel.system().snapshot(), before);
+}
+
+#[tokio::test]
+async fn verification_names_what_the_kernel_did_not_take() {
+    let faults = Faults {
+        ignored: vec!["+ counters for 192.168.0.1".into()],
+        ..Default::default()
+    };
+    let kernel = kernel(eth1(), faults);
+    let aliases = [alias("eth1", "192.168.0.1/24")];
+    let err = apply(&kernel, &desired(&aliases, &[])).await.unwrap_err();
+    let message = format!("{err:#}");
+    assert!(
+        message.contains("applied, but the kernel still differs from the config"),
+        "{message}"
+    );
+    assert!(message.contains("+ counters for 192.168.0.1"), "{message}");
+}
+
+fn v6_aliases() -> [AliasSpec; 2] {
+    [
+        alias("eth1", "2001:db8:1::1/64").routes(&["2001:db8:99::/48@2001:db8:1::fe"]),
+        alias("eth1", "192.168.0.1/24"),
+    ]
+}
+
+#[tokio::test(start_paused = true)]
+async fn ipv6_routes_wait_for_duplicate_address_detection() {
+    let faults = Faults {
+        tentative_polls: 5,
+        ..Default::default()
+    };
+    let kernel = kernel(eth1(), faults);
+    let aliases = v6_aliases();
+    let started = tokio::time::Instant::now();
+    apply(&kernel, &desired(&aliases, &[])).await.unwrap();
+    // Five polls 100 ms apart before the address left tentative.
+    assert!(started.elapsed() >= std::time::Duration::from_millis(500));
+    let state = kernel.system().snapshot();
+    let v6 = state
+        .addresses
+        .iter()
+        .find(|a| a.address.addr().is_ipv6())
+        .unwrap();
+    assert_eq!(v6.dad, DadState::Done);
+    assert_eq!(state.routes.len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_address_that_stays_tentative_fails_the_run_after_the_timeout() {
+    let faults = Faults {
+        tentative_polls: usize::MAX,
+        ..Default::default()
+    };
+    let kernel = kernel(eth1(), faults);
+    let before = kernel.system().snapshot();
+    let aliases = v6_aliases();
+    let err = apply(&kernel, &desired(&aliases, &[])).await.unwrap_err();
+    let message = format!("{err:#}");
+    assert!(message.contains("is still tentative"), "{message}");
+    assert!(message.contains("nothing changed"), "{message}");
+    assert_eq!(kernel.system().snapshot(), before);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_duplicate_rolls_the_cli_run_back() {
+    let faults = Faults {
+        duplicates: [ip("2001:db8:1::1")].into(),
+        ..Default::default()
+    };
+    let kernel = kernel(eth1(), faults);
+    let before = kernel.system().snapshot();
+    let aliases = v6_aliases();
+    let err = apply(&kernel, &desired(&aliases, &[])).await.unwrap_err();
+    let message = format!("{err:#}");
+    assert!(
+        message.contains("failed duplicate address detection"),
+        "{message}"
+    );
+    assert!(message.contains("nothing changed"), "{message}");
+    assert_eq!(kernel.system().snapshot(), before);
+}
+
+#[tokio::test(start_paused = true)]
+async fn drift_healing_leaves_a_duplicate_in_place_and_applies_the_rest() {
+    let faults = Faults {
+        duplicates: [ip("2001:db8:1::1")].into(),
+        ..Default::default()
+    };
+    let kernel = kernel(eth1(), faults);
+    let aliases = v6_aliases();
+    let healing = Desired {
+        keep_runtime: true,
+        ..desired(&aliases, &[])
+    };
+    let (_, plan) = kernel.plan(&healing, Scope::All).await.unwrap();
+    let err = kernel.apply(&healing, Scope::All, &plan).await.unwrap_err();
+    let message = format!("{err:#}");
+    assert!(
+        message.contains("everything else applied; left in place with their routes held back"),
+        "{message}"
+    );
+    let state = kernel.system().snapshot();
+    let v6 = state
+        .addresses
+        .iter()
+        .find(|a| a.address.addr().is_ipv6())
+        .unwrap();
+    assert_eq!(v6.dad, DadState::Failed);
+    assert!(state.routes.is_empty(), "{:?}", state.routes);
+    assert!(state
+        .addresses
+        .iter()
+        .any(|a| a.address.addr() == ip("192.168.0.1") && a.protocol == OWNER_PROTO));
+    // The next reconcile sees the failed DAD and holds the route back
+    // instead of retrying (no loop).
+    let (_, next) = kernel.plan(&healing, Scope::All).await.unwrap();
+    assert!(next.actions.is_empty(), "{:?}", next.actions);
+    assert!(next
+        .pending
+        .iter()
+        .any(|p| p.contains("failed duplicate address detection")));
+}
+
+#[tokio::test]
+async fn execute_with_leave_in_place_reports_without_undoing() {
+    let kernel = kernel(eth1(), Faults::default());
+    let aliases = [alias("eth1", "192.168.0.1/24")];
+    let (_, plan) = kernel
+        .plan(&desired(&aliases, &[]), Scope::All)
+        .await
+        .unwrap();
+    let left = kernel
+        .execute_awaiting_dad(&plan.actions, &plan.await_dad, DadFailure::LeaveInPlace)
+        .await
+        .unwrap();
+    assert!(left.is_empty());
+    assert_eq!(kernel.system().log.borrow().len(), plan.actions.len());
+}
