@@ -84,11 +84,11 @@ impl KernelOps for System {
     }
 
     fn zone_table(&self) -> Result<LiveTable> {
-        nft::live_table()
+        Ok(nft::live_table()?)
     }
 
     fn load_zones(&self, batch: &Value, check_only: bool) -> Result<()> {
-        nft::load(batch, check_only)
+        Ok(nft::load(batch, check_only)?)
     }
 
     async fn run(&self, action: &Action) -> Result<()> {

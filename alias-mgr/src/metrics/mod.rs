@@ -509,7 +509,7 @@ impl Sources for KernelSources {
     }
 
     fn zones(&self) -> Result<Vec<ZoneCounter>> {
-        crate::sys::nft::zone_counters()
+        Ok(crate::sys::nft::zone_counters()?)
     }
 }
 

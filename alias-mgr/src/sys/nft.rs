@@ -9,28 +9,57 @@
 //! own reason when it refuses one.
 
 use std::{
-    io::Write,
+    io::{self, Write},
     process::{Command, Stdio},
 };
 
-use anyhow::{anyhow, bail, Context, Result};
 use serde_json::Value;
 
 use crate::core::zones::{self, LiveTable};
+
+/// What can go wrong between alias-mgr and nft.
+#[derive(Debug, thiserror::Error)]
+pub enum NftError {
+    #[error("`{program}` was not found; install nftables (apt install nftables)")]
+    Missing { program: String },
+    /// nft (or unshare, or a pipe to either) could not be run or talked to.
+    /// The OS error is part of the message, not a source, so it shows once.
+    #[error("{what}: {error}")]
+    Io { what: String, error: io::Error },
+    /// nft said no; the previous ruleset is untouched.
+    #[error("nft refused the zone ruleset ({reason}); the previous ruleset stays in force")]
+    Refused { reason: String },
+    #[error("listing nftables table {} {}: {message}", zones::FAMILY, zones::TABLE)]
+    Listing { message: String },
+    #[error("parsing nft's JSON listing: {0}")]
+    Parse(serde_json::Error),
+    /// A batch alias-mgr built does not fit nft's JSON schema (a bug).
+    #[error("the zone ruleset does not fit the nftables JSON schema: {0}")]
+    Schema(serde_json::Error),
+    #[error("rendering the ruleset as text failed: {stderr}")]
+    Render { stderr: String },
+}
+
+type Result<T, E = NftError> = std::result::Result<T, E>;
+
+fn io_error(what: impl Into<String>) -> impl FnOnce(io::Error) -> NftError {
+    move |error| NftError::Io {
+        what: what.into(),
+        error,
+    }
+}
 
 /// The nft binary: `ALIAS_MGR_NFT` if set (tests use it to inject failures), else `nft`.
 fn program() -> String {
     std::env::var("ALIAS_MGR_NFT").unwrap_or_else(|_| "nft".into())
 }
 
-fn nft_missing(err: std::io::Error) -> anyhow::Error {
-    if err.kind() == std::io::ErrorKind::NotFound {
-        anyhow!(
-            "`{}` was not found; install nftables (apt install nftables)",
-            program()
-        )
+fn nft_missing(err: io::Error) -> NftError {
+    let program = program();
+    if err.kind() == io::ErrorKind::NotFound {
+        NftError::Missing { program }
     } else {
-        anyhow!("running {}: {err}", program())
+        io_error(format!("running {program}"))(err)
     }
 }
 
@@ -40,7 +69,7 @@ pub fn live_table() -> Result<LiveTable> {
     let args = ["list", "table", zones::FAMILY, zones::TABLE];
     match nftables::helper::get_current_ruleset_raw(Some(program.as_str()), args) {
         Ok(raw) => {
-            let json: Value = serde_json::from_str(&raw).context("parsing nft's JSON listing")?;
+            let json: Value = serde_json::from_str(&raw).map_err(NftError::Parse)?;
             Ok(zones::parse_live(&json))
         }
         Err(nftables::helper::NftablesError::NftFailed { stderr, .. })
@@ -49,11 +78,9 @@ pub fn live_table() -> Result<LiveTable> {
             Ok(LiveTable::default())
         }
         Err(nftables::helper::NftablesError::NftExecution { inner, .. }) => Err(nft_missing(inner)),
-        Err(err) => Err(anyhow!(
-            "listing nftables table {} {}: {err}",
-            zones::FAMILY,
-            zones::TABLE
-        )),
+        Err(err) => Err(NftError::Listing {
+            message: err.to_string(),
+        }),
     }
 }
 
@@ -62,12 +89,12 @@ pub fn live_table() -> Result<LiveTable> {
 pub fn load(batch: &Value, check_only: bool) -> Result<()> {
     // Typing the batch with the crate's schema catches malformed objects
     // before nft sees them.
-    let typed: nftables::schema::Nftables = serde_json::from_value(batch.clone())
-        .context("the zone ruleset does not fit the nftables JSON schema")?;
+    let typed: nftables::schema::Nftables =
+        serde_json::from_value(batch.clone()).map_err(NftError::Schema)?;
     if typed.objects.is_empty() {
         return Ok(());
     }
-    let payload = serde_json::to_string(&typed).context("serializing the zone ruleset")?;
+    let payload = serde_json::to_string(&typed).map_err(NftError::Schema)?;
     let program = program();
     let mut command = Command::new(&program);
     if check_only {
@@ -80,10 +107,10 @@ pub fn load(batch: &Value, check_only: bool) -> Result<()> {
         .stderr(Stdio::piped())
         .spawn()
         .map_err(nft_missing)?;
-    feed(&mut child, &payload).with_context(|| format!("writing the ruleset to {program}"))?;
+    feed(&mut child, &payload).map_err(io_error(format!("writing the ruleset to {program}")))?;
     let output = child
         .wait_with_output()
-        .with_context(|| format!("waiting for {program}"))?;
+        .map_err(io_error(format!("waiting for {program}")))?;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         let reason = stderr
@@ -92,14 +119,13 @@ pub fn load(batch: &Value, check_only: bool) -> Result<()> {
             .unwrap_or(stderr.trim())
             .trim()
             .to_string();
-        bail!(
-            "nft refused the zone ruleset ({}); the previous ruleset stays in force",
-            if reason.is_empty() {
+        return Err(NftError::Refused {
+            reason: if reason.is_empty() {
                 format!("exit status {}", output.status)
             } else {
                 reason
-            }
-        );
+            },
+        });
     }
     Ok(())
 }
@@ -107,11 +133,13 @@ pub fn load(batch: &Value, check_only: bool) -> Result<()> {
 /// Writes `payload` to the child's stdin and closes it. A child that exits
 /// without reading (nft refusing its arguments, unshare not permitted) is
 /// not an error here: its status and stderr, read next, say why.
-fn feed(child: &mut std::process::Child, payload: &str) -> Result<()> {
-    let mut stdin = child.stdin.take().context("the child's stdin")?;
+fn feed(child: &mut std::process::Child, payload: &str) -> io::Result<()> {
+    let Some(mut stdin) = child.stdin.take() else {
+        return Ok(()); // not piped: nothing to feed
+    };
     match stdin.write_all(payload.as_bytes()) {
-        Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        other => Ok(other?),
+        Err(err) if err.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
     }
 }
 
@@ -119,7 +147,7 @@ fn feed(child: &mut std::process::Child, payload: &str) -> Result<()> {
 /// table): loaded into a throwaway network namespace, where only nft itself
 /// can say how it reads, and listed back. Nothing on this host changes.
 pub fn render_text(batch: &Value) -> Result<String> {
-    let payload = serde_json::to_string(batch).context("serializing the zone ruleset")?;
+    let payload = serde_json::to_string(batch).map_err(NftError::Schema)?;
     let program = program();
     let script = format!(
         "\"$0\" -j -f - && \"$0\" list table {} {}",
@@ -132,14 +160,17 @@ pub fn render_text(batch: &Value) -> Result<String> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .context("starting unshare (util-linux) for a throwaway network namespace")?;
-    feed(&mut child, &payload).context("writing the ruleset to nft")?;
-    let output = child.wait_with_output().context("waiting for nft")?;
+        .map_err(io_error(
+            "starting unshare (util-linux) for a throwaway network namespace",
+        ))?;
+    feed(&mut child, &payload).map_err(io_error("writing the ruleset to nft"))?;
+    let output = child
+        .wait_with_output()
+        .map_err(io_error("waiting for nft"))?;
     if !output.status.success() {
-        bail!(
-            "rendering the ruleset as text failed: {}",
-            String::from_utf8_lossy(&output.stderr).trim()
-        );
+        return Err(NftError::Render {
+            stderr: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+        });
     }
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
@@ -179,7 +210,10 @@ impl TableMonitor {
             });
         }
         let mut child = command.spawn().map_err(nft_missing)?;
-        let stdout = child.stdout.take().context("nft monitor's stdout")?;
+        let stdout = child.stdout.take().ok_or_else(|| NftError::Io {
+            what: "nft monitor's stdout".into(),
+            error: io::ErrorKind::BrokenPipe.into(),
+        })?;
         Ok(Self {
             _child: child,
             lines: tokio::io::BufReader::new(stdout).lines(),
