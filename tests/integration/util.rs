@@ -5,24 +5,15 @@
 //! remounts /sys and would hide the bpffs the pins live on).
 
 use std::{
+    ops::Deref,
     path::{Path, PathBuf},
-    process::{Child, Command, Output},
-    sync::atomic::{AtomicU32, Ordering},
+    process::{Command, Output},
     thread,
     time::{Duration, Instant},
 };
 
 use serde_json::Value;
-
-static NEXT_ID: AtomicU32 = AtomicU32::new(0);
-
-fn unique(tag: &str) -> String {
-    format!(
-        "am{}-{}-{tag}",
-        std::process::id(),
-        NEXT_ID.fetch_add(1, Ordering::Relaxed)
-    )
-}
+pub use testkit::Process;
 
 pub fn require_root() {
     // SAFETY: geteuid has no preconditions.
@@ -32,38 +23,24 @@ pub fn require_root() {
 }
 
 fn check(command: &mut Command) -> String {
-    let out = command
-        .output()
-        .unwrap_or_else(|err| panic!("running {command:?}: {err}"));
-    assert!(
-        out.status.success(),
-        "{command:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    testkit::run(command).unwrap_or_else(|failed| panic!("{failed}"))
 }
 
-/// A network namespace, deleted on drop.
-pub struct Netns {
-    pub name: String,
+/// A network namespace of this test (testkit's guard: deleted on drop),
+/// with the observers the tests assert against.
+pub struct Netns(testkit::Netns);
+
+impl Deref for Netns {
+    type Target = testkit::Netns;
+
+    fn deref(&self) -> &testkit::Netns {
+        &self.0
+    }
 }
 
 impl Netns {
     pub fn new(tag: &str) -> Self {
-        let name = unique(tag);
-        check(Command::new("ip").args(["netns", "add", &name]));
-        let ns = Netns { name };
-        ns.sh(&["ip", "link", "set", "lo", "up"]);
-        ns
-    }
-
-    pub fn command(&self, program: &str) -> Command {
-        let mut command = Command::new("nsenter");
-        command
-            .arg(format!("--net=/run/netns/{}", self.name))
-            .arg(program);
-        command
+        Netns(testkit::Netns::unique(tag).unwrap_or_else(|failed| panic!("{failed}")))
     }
 
     /// Runs a command in the namespace; panics on failure.
@@ -176,14 +153,6 @@ impl Netns {
     }
 }
 
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .output();
-    }
-}
-
 /// Two namespaces joined by a veth pair: `host` (where alias-mgr runs, its end
 /// is `eth1`) and `peer` (its end is `eth0`), plus a private config directory
 /// and bpffs pin directory, all removed on drop, also when a test fails.
@@ -203,7 +172,7 @@ impl Lab {
             "link", "add", "eth1", "netns", &host.name, "type", "veth", "peer", "name", "eth0",
             "netns", &peer.name,
         ]));
-        let id = unique("lab");
+        let id = format!("{}-lab", host.name);
         let dir = std::env::temp_dir().join(&id);
         std::fs::create_dir_all(&dir).unwrap();
         let lab = Lab {
@@ -356,16 +325,6 @@ impl Drop for Lab {
 
 pub fn write(path: &Path, text: &str) {
     std::fs::write(path, text).unwrap();
-}
-
-/// A background process (server, traffic generator), killed on drop.
-pub struct Process(pub Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// Per-address counters or link statistics: (rx packets, rx bytes, tx packets, tx bytes).

@@ -14,7 +14,7 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 
-use crate::netns::{self, sh, Background};
+use crate::netns::{self, sh, Netns, Process};
 
 const NS: &str = "ambench-host";
 const PEER: &str = "ambench-peer";
@@ -23,13 +23,11 @@ const LISTEN: &str = "127.0.0.1:16100";
 struct Lab {
     dir: PathBuf,
     pins: PathBuf,
+    _namespaces: [Netns; 2],
 }
 
 impl Drop for Lab {
     fn drop(&mut self) {
-        for ns in [NS, PEER] {
-            let _ = Command::new("ip").args(["netns", "del", ns]).output();
-        }
         let _ = std::fs::remove_dir_all(&self.pins);
         let _ = std::fs::remove_dir_all(&self.dir);
     }
@@ -154,7 +152,7 @@ fn daemon_memory(
     config: &Path,
     rounds: usize,
 ) -> Result<(f64, f64, f64, usize)> {
-    let daemon = Background(
+    let daemon = Process(
         alias_mgr_command(alias_mgr, lab, config, &["daemon", "--listen", LISTEN])
             .stderr(Stdio::null())
             .spawn()?,
@@ -175,7 +173,7 @@ fn daemon_memory(
         bytes = size;
     }
     // nsenter execs the daemon: the child's pid is the daemon's.
-    let (rss, hwm) = memory(daemon.0.id())?;
+    let (rss, hwm) = memory(daemon.id())?;
     drop(daemon);
     Ok((rss, hwm, median(&mut times), bytes))
 }
@@ -332,7 +330,7 @@ fn throughput(alias_mgr: &Path, lab: &Lab, pairs: usize) -> Result<()> {
         &["ip", "addr", "replace", "192.0.2.2/24", "dev", "eth0"],
     )?;
     manage(&["counters", "track", "192.0.2.1"])?;
-    let _server = Background(
+    let _server = Process(
         Command::new("nsenter")
             .arg(format!("--net=/run/netns/{NS}"))
             .args(["iperf3", "-s", "-B", "192.0.2.1"])
@@ -389,17 +387,12 @@ pub fn run(alias_mgr: &Path, aliases: usize, rounds: usize) -> Result<()> {
             "/sys/fs/bpf/alias-mgr-bench-{}",
             std::process::id()
         )),
+        _namespaces: [Netns::create(NS)?, Netns::create(PEER)?],
     };
-    for ns in [NS, PEER] {
-        let _ = Command::new("ip").args(["netns", "del", ns]).output();
-    }
-    sh(&["ip", "netns", "add", NS])?;
-    sh(&["ip", "netns", "add", PEER])?;
     sh(&[
         "ip", "link", "add", "eth1", "netns", NS, "type", "veth", "peer", "name", "eth0", "netns",
         PEER,
     ])?;
-    in_ns(&["ip", "link", "set", "lo", "up"])?;
     in_ns(&["ip", "link", "set", "eth1", "up"])?;
     sh(&[
         "nsenter",

@@ -7,13 +7,14 @@
 //! survived through the config file, and removal.
 
 use std::{
+    cell::RefCell,
     path::{Path, PathBuf},
     process::Command,
 };
 
 use anyhow::{bail, Result};
 
-use crate::netns::{in_ns, sh, Background};
+use crate::netns::{in_ns, sh, Netns, Process};
 
 const NS_ROUTER: &str = "amdemo-router";
 const NS_SWITCH: &str = "amdemo-switch";
@@ -24,6 +25,9 @@ struct Demo {
     alias_mgr: PathBuf,
     dir: PathBuf,
     pin_dir: PathBuf,
+    /// The switch, the LAN host and the device; the router comes and goes.
+    _namespaces: Vec<Netns>,
+    router: RefCell<Option<Netns>>,
 }
 
 impl Drop for Demo {
@@ -33,9 +37,6 @@ impl Drop for Demo {
             .arg(&self.pin_dir)
             .args(["counters", "detach", "eth1"])
             .output();
-        for ns in [NS_ROUTER, NS_SWITCH, NS_DEVICE, NS_LAN] {
-            let _ = Command::new("ip").args(["netns", "del", ns]).output();
-        }
         let _ = std::fs::remove_dir_all(&self.pin_dir);
         let _ = std::fs::remove_dir_all(&self.dir);
     }
@@ -73,7 +74,9 @@ impl Demo {
 
     /// The router namespace with eth1 (its primary address) plugged into the switch.
     fn build_router(&self) -> Result<()> {
-        sh(&["ip", "netns", "add", NS_ROUTER])?;
+        // The old guard goes first: dropped after, it would delete the new one.
+        drop(self.router.borrow_mut().take());
+        *self.router.borrow_mut() = Some(Netns::create(NS_ROUTER)?);
         sh(&[
             "ip", "link", "add", "eth1", "netns", NS_ROUTER, "type", "veth", "peer", "name",
             "p-router", "netns", NS_SWITCH,
@@ -82,7 +85,6 @@ impl Demo {
             NS_SWITCH,
             &["ip", "link", "set", "p-router", "master", "br0", "up"],
         )?;
-        in_ns(NS_ROUTER, &["ip", "link", "set", "lo", "up"])?;
         in_ns(
             NS_ROUTER,
             &["ip", "addr", "add", "192.168.1.1/24", "dev", "eth1"],
@@ -92,8 +94,8 @@ impl Demo {
     }
 }
 
-fn host(ns: &str, cidr: &str) -> Result<()> {
-    sh(&["ip", "netns", "add", ns])?;
+fn host(ns: &str, cidr: &str) -> Result<Netns> {
+    let guard = Netns::create(ns)?;
     let port = format!("p-{}", &ns[7..]);
     sh(&[
         "ip", "link", "add", "eth0", "netns", ns, "type", "veth", "peer", "name", &port, "netns",
@@ -105,7 +107,7 @@ fn host(ns: &str, cidr: &str) -> Result<()> {
     )?;
     in_ns(ns, &["ip", "addr", "add", cidr, "dev", "eth0"])?;
     in_ns(ns, &["ip", "link", "set", "eth0", "up"])?;
-    Ok(())
+    Ok(guard)
 }
 
 /// Prints whether `target` answers ping from the router.
@@ -129,22 +131,20 @@ fn http_get(url: &str) -> Result<String> {
 pub fn run(alias_mgr: &Path) -> Result<()> {
     let dir = std::env::temp_dir().join(format!("alias-mgr-demo-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
+    say("Building the lab: a switch, a router (eth1 192.168.1.1/24), a LAN host 192.168.1.50 and a device preset to 192.168.0.50");
+    let switch = Netns::create(NS_SWITCH)?;
+    in_ns(NS_SWITCH, &["ip", "link", "add", "br0", "type", "bridge"])?;
+    in_ns(NS_SWITCH, &["ip", "link", "set", "br0", "up"])?;
+    let lan = host(NS_LAN, "192.168.1.50/24")?;
+    let device = host(NS_DEVICE, "192.168.0.50/24")?;
     let demo = Demo {
         alias_mgr: alias_mgr.to_path_buf(),
         dir,
         pin_dir: PathBuf::from(format!("/sys/fs/bpf/alias-mgr-demo-{}", std::process::id())),
+        _namespaces: vec![switch, lan, device],
+        router: RefCell::new(None),
     };
-    for ns in [NS_ROUTER, NS_SWITCH, NS_DEVICE, NS_LAN] {
-        let _ = Command::new("ip").args(["netns", "del", ns]).output();
-    }
     let config = demo.dir.join("alias-mgr.toml");
-
-    say("Building the lab: a switch, a router (eth1 192.168.1.1/24), a LAN host 192.168.1.50 and a device preset to 192.168.0.50");
-    sh(&["ip", "netns", "add", NS_SWITCH])?;
-    in_ns(NS_SWITCH, &["ip", "link", "add", "br0", "type", "bridge"])?;
-    in_ns(NS_SWITCH, &["ip", "link", "set", "br0", "up"])?;
-    host(NS_LAN, "192.168.1.50/24")?;
-    host(NS_DEVICE, "192.168.0.50/24")?;
     demo.build_router()?;
     reach(&demo, "LAN host", "192.168.1.50");
     reach(&demo, "device", "192.168.0.50");
@@ -187,7 +187,7 @@ pub fn run(alias_mgr: &Path) -> Result<()> {
     demo.alias_mgr(&["zones"])?;
 
     say("The daemon: Prometheus metrics read from the pinned counters, and drift healing");
-    let daemon = Background(
+    let daemon = Process(
         Command::new("nsenter")
             .arg(format!("--net=/run/netns/{NS_ROUTER}"))
             .arg(&demo.alias_mgr)
@@ -238,7 +238,6 @@ pub fn run(alias_mgr: &Path) -> Result<()> {
 
     say("Reboot: the router namespace is destroyed and rebuilt with only its primary address");
     demo.alias_mgr(&["counters", "detach", "eth1"])?;
-    sh(&["ip", "netns", "del", NS_ROUTER])?;
     demo.build_router()?;
     reach(&demo, "device", "192.168.0.50");
     demo.alias_mgr(&["plan"])?;

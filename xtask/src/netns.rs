@@ -1,23 +1,13 @@
-//! Shell helpers shared by the demo and the benchmarks: commands in the
-//! root or a named network namespace, and a child process stopped on drop.
+//! Shell helpers for the demo and the benchmarks over testkit's guards
+//! (shared with the integration tests): commands in the root or a named
+//! network namespace, namespaces deleted and processes stopped on drop.
 
-use std::process::{Child, Command};
+use anyhow::Result;
+pub use testkit::{Netns, Process};
 
-use anyhow::{bail, Context, Result};
-
-/// Runs a command; its stdout, or an error with its stderr.
+/// Runs a command; its stdout, or an error with what it printed.
 pub fn sh(args: &[&str]) -> Result<String> {
-    let out = Command::new(args[0])
-        .args(&args[1..])
-        .output()
-        .with_context(|| format!("running {args:?}"))?;
-    if !out.status.success() {
-        bail!(
-            "{args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    Ok(testkit::sh(args)?)
 }
 
 /// Runs a command in network namespace `ns`. `nsenter --net` keeps the
@@ -27,15 +17,4 @@ pub fn in_ns(ns: &str, args: &[&str]) -> Result<String> {
     let mut full = vec!["nsenter", netns.as_str()];
     full.extend_from_slice(args);
     sh(&full)
-}
-
-/// A background process (the daemon), sent SIGTERM and reaped on drop.
-pub struct Background(pub Child);
-
-impl Drop for Background {
-    fn drop(&mut self) {
-        // SAFETY: kill(2) on our own child's pid.
-        unsafe { libc::kill(self.0.id() as libc::pid_t, libc::SIGTERM) };
-        let _ = self.0.wait();
-    }
 }
