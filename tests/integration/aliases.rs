@@ -863,3 +863,39 @@ fn list_json_agrees_with_ip_addr_for_every_address() {
     assert_eq!(protocol("192.168.1.7"), Some(0xa2));
     assert_eq!(protocol("192.168.1.1"), Some(0));
 }
+
+#[test]
+fn a_read_only_config_directory_still_applies() {
+    // Appliances and early boot mount /etc read-only: the run lock lives
+    // under /run, so `apply` (the boot unit) still restores the aliases.
+    let lab = Lab::new();
+    write(
+        &lab.config_path(),
+        "[[alias]]\ninterface = \"eth1\"\naddress = \"192.168.0.1/24\"\n",
+    );
+    let dir = lab.config_path().parent().unwrap().display().to_string();
+    // A read-only bind mount of the config directory, in a mount namespace
+    // of this command alone (the host's mounts are untouched).
+    let script = format!(
+        "mount --bind '{dir}' '{dir}' && mount -o remount,ro,bind '{dir}' && \
+         if touch '{dir}/probe' 2>/dev/null; then echo 'still writable'; exit 3; fi && \
+         exec \"$@\""
+    );
+    let apply = lab.alias_mgr_command(&["apply"]);
+    let out = std::process::Command::new("unshare")
+        .args(["--mount", "--", "sh", "-c", &script, "sh"])
+        .arg(apply.get_program())
+        .args(apply.get_args())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "apply with a read-only config directory failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(lab.host.has_address("eth1", "192.168.0.1/24"));
+    assert!(!std::path::Path::new(&dir)
+        .join(".alias-mgr.toml.lock")
+        .exists());
+}
