@@ -60,79 +60,27 @@ pub struct AddressIndex {
     pub(super) zones: bool,
 }
 
+/// Shares one copy of each device and zone name among the entries.
+#[derive(Default)]
+struct Names(HashSet<Arc<str>>);
+
+impl Names {
+    fn intern(&mut self, name: &str) -> Arc<str> {
+        if let Some(shared) = self.0.get(name) {
+            return shared.clone();
+        }
+        let shared: Arc<str> = Arc::from(name);
+        self.0.insert(shared.clone());
+        shared
+    }
+}
+
 impl AddressIndex {
     pub fn build(config: &Config, interfaces: &[Interface], live: &[LiveAddress]) -> Self {
-        let mut names: HashSet<Arc<str>> = HashSet::new();
-        let mut intern = |name: &str| -> Arc<str> {
-            if let Some(shared) = names.get(name) {
-                return shared.clone();
-            }
-            let shared: Arc<str> = Arc::from(name);
-            names.insert(shared.clone());
-            shared
-        };
+        let mut names = Names::default();
         let mut entries = HashMap::with_capacity(live.len().max(config.aliases.len()));
-        for address in live {
-            let ip = address.address.addr();
-            let entry = AddressEntry {
-                device: intern(&address.interface),
-                prefix: address.address.prefix_len(),
-                label: address.label.as_deref().map(Box::from),
-                zone: None,
-                state: match (address.owned(), address.runtime()) {
-                    (true, true) => Some(AddressState::Runtime),
-                    (true, false) => Some(AddressState::Undeclared),
-                    (false, _) => None,
-                },
-            };
-            // The same address on two interfaces: alias-mgr's wins.
-            match entries.get(&ip) {
-                Some(AddressEntry { state: Some(_), .. }) => {}
-                _ => {
-                    entries.insert(ip, entry);
-                }
-            }
-        }
-        // By address, so 10,000 aliases are not 10,000 scans of the live list.
-        let mut by_ip: HashMap<IpAddr, Vec<&LiveAddress>> = HashMap::with_capacity(live.len());
-        for address in live {
-            by_ip
-                .entry(address.address.addr())
-                .or_default()
-                .push(address);
-        }
-        let existing: HashSet<&str> = interfaces.iter().map(|i| i.name.as_str()).collect();
-        for alias in &config.aliases {
-            let ip = alias.ip();
-            let same_ip = by_ip.get(&ip).map(Vec::as_slice).unwrap_or_default();
-            let here = same_ip
-                .iter()
-                .copied()
-                .find(|a| a.interface == alias.interface);
-            let elsewhere = same_ip.first().copied();
-            let state = match (here, elsewhere) {
-                (Some(a), _) if a.owned() => AddressState::Applied,
-                (Some(_), _) => AddressState::Conflict,
-                (None, Some(a)) if !a.owned() => AddressState::Conflict,
-                _ if !existing.contains(alias.interface.as_str()) => AddressState::Pending,
-                _ => AddressState::Missing,
-            };
-            // IPv4 labels live in the kernel; IPv6 ones only in the config.
-            let label = match here {
-                Some(a) if ip.is_ipv4() && a.label.is_some() => a.label.as_deref(),
-                _ => alias.label.as_deref(),
-            };
-            entries.insert(
-                ip,
-                AddressEntry {
-                    device: intern(&alias.interface),
-                    prefix: alias.address.prefix_len(),
-                    label: label.map(Box::from),
-                    zone: alias.zone.as_deref().map(&mut intern),
-                    state: Some(state),
-                },
-            );
-        }
+        index_live(&mut entries, &mut names, live);
+        index_declared(&mut entries, &mut names, config, interfaces, live);
         Self {
             entries,
             zones: !config.zones.is_empty(),
@@ -143,6 +91,87 @@ impl AddressIndex {
     #[cfg(test)]
     pub fn state(&self, ip: IpAddr) -> Option<AddressState> {
         self.entries.get(&ip).and_then(|e| e.state)
+    }
+}
+
+/// Every address in the kernel: alias-mgr's (runtime or no longer declared)
+/// and foreign ones, which only name the device of a tracked address.
+fn index_live(
+    entries: &mut HashMap<IpAddr, AddressEntry>,
+    names: &mut Names,
+    live: &[LiveAddress],
+) {
+    for address in live {
+        let ip = address.address.addr();
+        let entry = AddressEntry {
+            device: names.intern(&address.interface),
+            prefix: address.address.prefix_len(),
+            label: address.label.as_deref().map(Box::from),
+            zone: None,
+            state: match (address.owned(), address.runtime()) {
+                (true, true) => Some(AddressState::Runtime),
+                (true, false) => Some(AddressState::Undeclared),
+                (false, _) => None,
+            },
+        };
+        // The same address on two interfaces: alias-mgr's wins.
+        match entries.get(&ip) {
+            Some(AddressEntry { state: Some(_), .. }) => {}
+            _ => {
+                entries.insert(ip, entry);
+            }
+        }
+    }
+}
+
+/// Every alias the config declares, placed against the kernel's addresses;
+/// a declared alias overrides what [`index_live`] found for its address.
+fn index_declared(
+    entries: &mut HashMap<IpAddr, AddressEntry>,
+    names: &mut Names,
+    config: &Config,
+    interfaces: &[Interface],
+    live: &[LiveAddress],
+) {
+    // By address, so 10,000 aliases are not 10,000 scans of the live list.
+    let mut by_ip: HashMap<IpAddr, Vec<&LiveAddress>> = HashMap::with_capacity(live.len());
+    for address in live {
+        by_ip
+            .entry(address.address.addr())
+            .or_default()
+            .push(address);
+    }
+    let existing: HashSet<&str> = interfaces.iter().map(|i| i.name.as_str()).collect();
+    for alias in &config.aliases {
+        let ip = alias.ip();
+        let same_ip = by_ip.get(&ip).map(Vec::as_slice).unwrap_or_default();
+        let here = same_ip
+            .iter()
+            .copied()
+            .find(|a| a.interface == alias.interface);
+        let elsewhere = same_ip.first().copied();
+        let state = match (here, elsewhere) {
+            (Some(a), _) if a.owned() => AddressState::Applied,
+            (Some(_), _) => AddressState::Conflict,
+            (None, Some(a)) if !a.owned() => AddressState::Conflict,
+            _ if !existing.contains(alias.interface.as_str()) => AddressState::Pending,
+            _ => AddressState::Missing,
+        };
+        // IPv4 labels live in the kernel; IPv6 ones only in the config.
+        let label = match here {
+            Some(a) if ip.is_ipv4() && a.label.is_some() => a.label.as_deref(),
+            _ => alias.label.as_deref(),
+        };
+        entries.insert(
+            ip,
+            AddressEntry {
+                device: names.intern(&alias.interface),
+                prefix: alias.address.prefix_len(),
+                label: label.map(Box::from),
+                zone: alias.zone.as_deref().map(|zone| names.intern(zone)),
+                state: Some(state),
+            },
+        );
     }
 }
 
