@@ -1,0 +1,71 @@
+//! Readiness and status for systemd (`Type=notify`, sd_notify(3)): a plain
+//! datagram to $NOTIFY_SOCKET, no library needed.
+
+use std::{
+    ffi::OsStr,
+    io,
+    os::unix::{ffi::OsStrExt, net::UnixDatagram},
+    path::Path,
+};
+
+use crate::logging::warning;
+
+/// Sends a state change to systemd (sd_notify(3)); nothing without
+/// $NOTIFY_SOCKET. A plain datagram: no library needed.
+pub(super) fn notify(state: &str) {
+    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
+        return;
+    };
+    if let Err(err) = send_notify(&path, state) {
+        warning!(
+            "telling systemd {:?} through {}: {err}",
+            state.lines().next().unwrap_or(""),
+            path.to_string_lossy()
+        );
+    }
+}
+
+fn send_notify(path: &OsStr, state: &str) -> io::Result<()> {
+    let socket = UnixDatagram::unbound()?;
+    match path.as_bytes().strip_prefix(b"@") {
+        Some(name) => {
+            use std::os::linux::net::SocketAddrExt;
+            let address = std::os::unix::net::SocketAddr::from_abstract_name(name)?;
+            socket.send_to_addr(state.as_bytes(), &address)?;
+        }
+        None => {
+            socket.send_to(state.as_bytes(), Path::new(path))?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notify_sends_one_datagram_to_the_socket() {
+        let dir = std::env::temp_dir().join(format!("alias-mgr-notify-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("notify.sock");
+        let _ = std::fs::remove_file(&path);
+        let receiver = UnixDatagram::bind(&path).unwrap();
+        send_notify(path.as_os_str(), "READY=1").unwrap();
+        let mut buf = [0u8; 64];
+        let n = receiver.recv(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"READY=1");
+
+        // Abstract sockets ("@name") as systemd may hand out.
+        let name = format!("alias-mgr-test-{}", std::process::id());
+        let address = {
+            use std::os::linux::net::SocketAddrExt;
+            std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).unwrap()
+        };
+        let abstract_receiver = UnixDatagram::bind_addr(&address).unwrap();
+        send_notify(OsStr::new(&format!("@{name}")), "STOPPING=1").unwrap();
+        let n = abstract_receiver.recv(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"STOPPING=1");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,408 @@
+//! The daemon's loop: start-up ([`run`]), then one reconcile per event, each
+//! counted, logged and reported to systemd.
+
+use std::{collections::BTreeSet, fmt, io, net::SocketAddr, sync::Arc, time::Duration};
+
+use anyhow::{anyhow, Result};
+use tokio::{net::TcpListener, sync::watch, task::JoinHandle, time::Instant};
+
+use super::{
+    classifier_log::ClassifierLogs,
+    events::{Event, Events, Signals},
+    notify::notify,
+    reload::{LoadedConfig, Reload, SETTLE},
+    Options,
+};
+use crate::{
+    core::plan::{Action, Plan},
+    kernel::Kernel,
+    lock::RunLock,
+    logging::{error, info, warning},
+    metrics::{self, AddressIndex, Exporter, KernelSources, Trigger},
+    sys::memory::release_free_memory,
+};
+
+/// Reloads of the table in a row, each set off by `nft monitor`, after which
+/// the table is taken to be fought over (another tool rewriting it, or a
+/// ruleset nft reads back differently): the monitor is then ignored for
+/// [`NFT_FIGHT_PAUSE`], and the periodic reconcile carries on.
+const NFT_FIGHT_RELOADS: u32 = 3;
+const NFT_FIGHT_PAUSE: Duration = Duration::from_secs(60);
+/// Identical reconcile errors are logged at most this often.
+const REPEAT_ERROR_EVERY: Duration = Duration::from_secs(300);
+/// Longest list of changes logged for one reconcile.
+const MAX_LOGGED_CHANGES: usize = 20;
+
+/// Runs the daemon until SIGTERM or SIGINT. Fails only at startup: the port
+/// is taken, the config does not load, or netlink refuses the subscription.
+pub async fn run(options: Options) -> Result<()> {
+    // Before anything else: SIGHUP's default action would end the process.
+    let signals = Signals::install()?;
+    let listener = listen(options.listen).await?;
+    let listening = listener.local_addr().unwrap_or(options.listen);
+
+    let config = LoadedConfig::load(&options.config)?;
+    let exporter = Arc::new(Exporter::new(Box::new(KernelSources::new(
+        options.pins.clone(),
+    ))));
+    exporter.stats().config_loaded(true);
+    let mut events = Events::start(signals, &options.config, exporter.clone())?;
+    let server = MetricsServer::start(listener, exporter.clone());
+    info!(
+        "daemon started: metrics on http://{listening}/metrics, config {}, pins {}",
+        options.config.display(),
+        options.pins.path().display()
+    );
+
+    let mut daemon = Daemon::new(options, exporter, config, listening);
+    daemon.reconcile(Trigger::Startup).await;
+    notify("READY=1");
+    events.start_timers(daemon.options.reconcile_interval);
+    daemon.follow(&mut events).await;
+
+    notify("STOPPING=1");
+    server.stop().await;
+    info!("stopped; addresses, routes, zones and counters stay in place");
+    Ok(())
+}
+
+/// Binds the metrics port, with a hint for the usual reasons it fails.
+async fn listen(address: SocketAddr) -> Result<TcpListener> {
+    TcpListener::bind(address).await.map_err(|err| {
+        let hint = match err.kind() {
+            io::ErrorKind::AddrInUse => {
+                "; another process (another alias-mgr daemon?) has the port: stop it or pick another port with --listen ADDR:PORT"
+            }
+            io::ErrorKind::AddrNotAvailable => {
+                "; no interface has that address: use 127.0.0.1 or an address of this host"
+            }
+            _ => "",
+        };
+        anyhow!("cannot listen on {address}: {err}{hint}")
+    })
+}
+
+/// The `/metrics` server, running on its own task until stopped.
+struct MetricsServer {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl MetricsServer {
+    fn start(listener: TcpListener, exporter: Arc<Exporter>) -> Self {
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(metrics::serve(listener, exporter, async move {
+            let mut stopped = stopped;
+            // Also resolves when the sender is gone.
+            let _ = stopped.wait_for(|stop| *stop).await;
+        }));
+        Self { stop, task }
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(true);
+        if tokio::time::timeout(Duration::from_secs(2), self.task)
+            .await
+            .is_err()
+        {
+            warning!("the metrics server did not stop within 2 s");
+        }
+    }
+}
+
+struct Daemon {
+    options: Options,
+    exporter: Arc<Exporter>,
+    config: LoadedConfig,
+    /// A reconcile put off until the config file settles, and its trigger.
+    deferred: Option<(Instant, Trigger)>,
+    classifier_logs: ClassifierLogs,
+    /// Interfaces the config named that did not exist at the last reconcile.
+    missing_interfaces: BTreeSet<String>,
+    /// Table reloads in a row that `nft monitor` set off. Our own loads are
+    /// reported too; their echo costs one reconcile that finds nothing to
+    /// do, so only a reload answering a reload means a fight.
+    nft_reloads_in_a_row: u32,
+    /// Until when `nft monitor` is not listened to (see [`NFT_FIGHT_RELOADS`]).
+    nft_ignored_until: Option<Instant>,
+    last_error: Option<(String, Instant)>,
+    last_pending: Vec<String>,
+    listening: SocketAddr,
+}
+
+/// Logs the first [`MAX_LOGGED_CHANGES`] of `count` items, one per line.
+fn log_capped<'a>(items: impl Iterator<Item = &'a dyn fmt::Display>, count: usize) {
+    for item in items.take(MAX_LOGGED_CHANGES) {
+        info!("  {item}");
+    }
+    if count > MAX_LOGGED_CHANGES {
+        info!("  ... and {} more", count - MAX_LOGGED_CHANGES);
+    }
+}
+
+impl Daemon {
+    fn new(
+        options: Options,
+        exporter: Arc<Exporter>,
+        config: LoadedConfig,
+        listening: SocketAddr,
+    ) -> Self {
+        Self {
+            exporter,
+            config,
+            deferred: None,
+            classifier_logs: ClassifierLogs::default(),
+            nft_reloads_in_a_row: 0,
+            nft_ignored_until: None,
+            missing_interfaces: BTreeSet::new(),
+            last_error: None,
+            last_pending: Vec::new(),
+            listening,
+            options,
+        }
+    }
+
+    /// Answers events until told to stop.
+    async fn follow(&mut self, events: &mut Events) {
+        loop {
+            let deferred = self.deferred.map(|(at, _)| at);
+            match events.next(deferred, self.nft_ignored_until).await {
+                Event::Stop => break,
+                Event::Reload => {
+                    info!(
+                        "SIGHUP: re-reading {} and reconciling",
+                        self.options.config.display()
+                    );
+                    self.reconcile(Trigger::Reload).await;
+                }
+                Event::Reconcile(trigger) => self.reconcile(trigger).await,
+                Event::Deferred => {
+                    if let Some((_, trigger)) = self.deferred.take() {
+                        self.reconcile(trigger).await;
+                    }
+                }
+                Event::DrainClassifierLogs => self.classifier_logs.drain(),
+                Event::Nothing => {}
+            }
+        }
+    }
+
+    /// One `alias-mgr apply`, with the outcome logged and counted. Never
+    /// fails: the next trigger tries again.
+    async fn reconcile(&mut self, trigger: Trigger) {
+        let Some(lock) = self.take_lock(trigger).await else {
+            return;
+        };
+        let Some(reload) = self.reload_config(trigger) else {
+            return;
+        };
+        let kernel = match Kernel::new(self.options.pins.clone()) {
+            Ok(kernel) => kernel,
+            Err(err) => {
+                self.publish_reload(&reload);
+                return self.failed(trigger, err);
+            }
+        };
+        // `heal`: `apply` that leaves --runtime aliases alone (deliberate, not drift).
+        match kernel.heal(self.config.file()).await {
+            Ok(plan) => self.record(trigger, &reload, plan),
+            Err(err) => self.failed(trigger, err),
+        }
+        self.refresh_index(&kernel).await;
+        self.classifier_logs
+            .follow(&self.options.pins, &self.exporter);
+        // Published only now, so a scrape that sees the reload also sees its
+        // result applied.
+        self.publish_reload(&reload);
+        drop(lock);
+        drop(kernel);
+        release_free_memory();
+        self.notify_status(trigger);
+    }
+
+    /// The run lock the CLI takes too; None (counted as a failure) if it
+    /// cannot be had.
+    async fn take_lock(&mut self, trigger: Trigger) -> Option<RunLock> {
+        let config_path = self.options.config.clone();
+        match tokio::task::spawn_blocking(move || crate::lock::lock(&config_path)).await {
+            Ok(Ok(lock)) => Some(lock),
+            Ok(Err(err)) => {
+                self.failed(trigger, err);
+                None
+            }
+            Err(err) => {
+                self.failed(trigger, anyhow!("taking the run lock: {err}"));
+                None
+            }
+        }
+    }
+
+    /// Re-reads the config (always on SIGHUP); None when the file is being
+    /// written in place and the reconcile is put off until it settles.
+    fn reload_config(&mut self, trigger: Trigger) -> Option<Reload> {
+        let reload = self
+            .config
+            .refresh(&self.options.config, trigger == Trigger::Reload);
+        match &reload {
+            Reload::Failed(err) => {
+                self.deferred = None;
+                error!("config not reloaded, the previous one stays in force: {err:#}")
+            }
+            Reload::Deferred(wait) => {
+                if self.deferred.is_none() {
+                    info!(
+                        "{} is being written in place; reconciling once it has been still for {} s",
+                        self.options.config.display(),
+                        SETTLE.as_secs()
+                    );
+                }
+                self.deferred = Some((Instant::now() + *wait, trigger));
+                return None;
+            }
+            Reload::Reloaded | Reload::Unchanged => self.deferred = None,
+        }
+        Some(reload)
+    }
+
+    /// Counts and logs what a successful reconcile did.
+    fn record(&mut self, trigger: Trigger, reload: &Reload, plan: Plan) {
+        // Formatted lazily: a first apply of 10,000 aliases is 20,000 actions.
+        let count = plan.actions.len() + plan.zone_changes.len();
+        self.watch_for_table_fight(trigger, !plan.zone_changes.is_empty());
+        let drift = count > 0
+            && matches!(reload, Reload::Unchanged)
+            && matches!(
+                trigger,
+                Trigger::Netlink | Trigger::Periodic | Trigger::Nftables
+            )
+            && !self.only_interfaces_appeared(&plan);
+        self.missing_interfaces = plan.missing_interfaces.clone();
+        self.exporter.stats().reconciled(trigger, count, drift);
+        self.exporter.stats().conflicts(plan.conflicts.len());
+        if plan.conflicts.is_empty() {
+            self.last_error = None;
+        } else {
+            self.failed_quietly(
+                "",
+                format!(
+                    "{} config entr(ies) left alone, everything else reconciled:\n{}",
+                    plan.conflicts.len(),
+                    plan.conflicts.join("\n")
+                ),
+            );
+        }
+        if count > 0 {
+            let what = if drift { "drift repaired" } else { "applied" };
+            info!(
+                "reconcile ({}): {what}: {count} change(s)",
+                trigger.as_str()
+            );
+            let actions = plan.actions.iter().map(|a| a as &dyn fmt::Display);
+            let zones = plan.zone_changes.iter().map(|z| z as &dyn fmt::Display);
+            log_capped(actions.chain(zones), count);
+        }
+        self.log_pending(plan.pending);
+    }
+
+    /// Whether the plan only adds the aliases of interfaces that were
+    /// missing: what the config asked for, not drift.
+    fn only_interfaces_appeared(&self, plan: &Plan) -> bool {
+        let was_missing = |a: &Action| {
+            a.interface()
+                .is_some_and(|name| self.missing_interfaces.contains(name))
+        };
+        plan.zone_changes.is_empty()
+            && plan.actions.iter().any(was_missing)
+            && plan
+                .actions
+                .iter()
+                .all(|a| a.interface().is_none() || was_missing(a))
+    }
+
+    /// Logs the pending aliases when they differ from the last reconcile's.
+    fn log_pending(&mut self, pending: Vec<String>) {
+        if pending != self.last_pending {
+            if !pending.is_empty() {
+                info!("{} alias(es) pending:", pending.len());
+            }
+            log_capped(
+                pending.iter().map(|p| p as &dyn fmt::Display),
+                pending.len(),
+            );
+            self.last_pending = pending;
+        }
+    }
+
+    fn notify_status(&self, trigger: Trigger) {
+        notify(&format!(
+            "STATUS=metrics on {}; last reconcile ({}) {}",
+            self.listening,
+            trigger.as_str(),
+            if self.last_error.is_none() {
+                "succeeded"
+            } else {
+                "failed, see the log"
+            }
+        ));
+    }
+
+    /// Counts reloads of the table set off by `nft monitor`, and stops
+    /// listening to it for a while when they answer each other.
+    fn watch_for_table_fight(&mut self, trigger: Trigger, reloaded: bool) {
+        if trigger != Trigger::Nftables || !reloaded {
+            self.nft_reloads_in_a_row = 0;
+            return;
+        }
+        self.nft_reloads_in_a_row += 1;
+        if self.nft_reloads_in_a_row >= NFT_FIGHT_RELOADS {
+            warning!(
+                "the nftables table {} {} changed after each of the last {} reloads (another tool rewriting it?); not following its changes for {} s",
+                crate::core::zones::FAMILY,
+                crate::core::zones::TABLE,
+                self.nft_reloads_in_a_row,
+                NFT_FIGHT_PAUSE.as_secs()
+            );
+            self.nft_ignored_until = Some(Instant::now() + NFT_FIGHT_PAUSE);
+            self.nft_reloads_in_a_row = 0;
+        }
+    }
+
+    fn publish_reload(&self, reload: &Reload) {
+        match reload {
+            Reload::Reloaded => self.exporter.stats().config_loaded(true),
+            Reload::Failed(_) => self.exporter.stats().config_loaded(false),
+            Reload::Unchanged | Reload::Deferred(_) => {}
+        }
+    }
+
+    fn failed(&mut self, trigger: Trigger, err: anyhow::Error) {
+        self.exporter.stats().reconcile_failed(trigger);
+        let prefix = format!("reconcile ({}) failed: ", trigger.as_str());
+        self.failed_quietly(&prefix, format!("{err:#}"));
+    }
+
+    /// Logs `prefix` and `text`, but the same `text` at most every
+    /// [`REPEAT_ERROR_EVERY`], whatever triggered it.
+    fn failed_quietly(&mut self, prefix: &str, text: String) {
+        let repeated = self
+            .last_error
+            .as_ref()
+            .is_some_and(|(last, at)| *last == text && at.elapsed() < REPEAT_ERROR_EVERY);
+        if !repeated {
+            error!("{prefix}{text}");
+            self.last_error = Some((text, Instant::now()));
+        }
+    }
+
+    /// Rebuilds the labels the metrics join with the counters.
+    async fn refresh_index(&self, kernel: &Kernel) {
+        match kernel.addresses().await {
+            Ok((interfaces, addresses)) => self.exporter.set_index(AddressIndex::build(
+                self.config.file().config(),
+                &interfaces,
+                &addresses,
+            )),
+            Err(err) => warning!("reading addresses for the metrics labels: {err:#}"),
+        }
+    }
+}

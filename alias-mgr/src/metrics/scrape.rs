@@ -1,0 +1,375 @@
+//! What one scrape read, turned into Prometheus families one at a time: one
+//! builder per group of families (address info, traffic, zones, the
+//! daemon's counters, the scrape's own health, the process).
+
+use std::{net::IpAddr, sync::Arc, time::Duration};
+
+use alias_ebpf::TrafficCounters;
+use prometheus::proto::{self, LabelPair, MetricFamily, MetricType};
+
+use super::{
+    collector::COLLECTORS,
+    families::{Def, Family, Kind},
+    index::AddressIndex,
+    process::ProcessStats,
+    stats::{StatsSnapshot, Trigger},
+};
+use crate::{sys::netlink::Change, sys::nft::ZoneCounter};
+
+/// What one scrape read; turned into families one at a time.
+pub struct Scrape {
+    pub(super) index: Arc<AddressIndex>,
+    /// None when the source failed (its families are left out).
+    pub(super) traffic: Option<Vec<(IpAddr, TrafficCounters)>>,
+    pub(super) zones: Option<Vec<ZoneCounter>>,
+    pub(super) process: Option<ProcessStats>,
+    pub(super) durations: [Duration; 3],
+    pub(super) stats: StatsSnapshot,
+}
+
+/// Collects one family's samples.
+struct Builder {
+    def: Def,
+    family: MetricFamily,
+}
+
+impl Builder {
+    fn new(family: Family) -> Self {
+        let def = family.def();
+        let mut built = MetricFamily::default();
+        built.set_name(def.name.to_string());
+        built.set_help(def.help.to_string());
+        built.set_field_type(match def.kind {
+            Kind::Counter => MetricType::COUNTER,
+            Kind::Gauge => MetricType::GAUGE,
+        });
+        Self { def, family: built }
+    }
+
+    /// Adds a sample; `values` follow the family's label names.
+    fn push(&mut self, values: &[&str], value: f64) {
+        let labels = self
+            .def
+            .labels
+            .iter()
+            .zip(values)
+            .map(|(name, value)| {
+                let mut pair = LabelPair::default();
+                pair.set_name(name.to_string());
+                pair.set_value(value.to_string());
+                pair
+            })
+            .collect();
+        let mut metric = proto::Metric::from_label(labels);
+        match self.def.kind {
+            Kind::Counter => {
+                let mut counter = proto::Counter::default();
+                counter.set_value(value);
+                metric.set_counter(counter);
+            }
+            Kind::Gauge => {
+                let mut gauge = proto::Gauge::default();
+                gauge.set_value(value);
+                metric.set_gauge(gauge);
+            }
+        }
+        self.family.mut_metric().push(metric);
+    }
+
+    /// The family, or None without samples (the text format has no empty families).
+    fn finish(self) -> Option<MetricFamily> {
+        (!self.family.get_metric().is_empty()).then_some(self.family)
+    }
+}
+
+fn bool_value(b: bool) -> f64 {
+    if b {
+        1.0
+    } else {
+        0.0
+    }
+}
+
+impl Scrape {
+    /// The families, each built when the iterator reaches it.
+    pub fn families(&self) -> impl Iterator<Item = MetricFamily> + '_ {
+        Family::ALL
+            .into_iter()
+            .filter_map(|family| self.build(family))
+    }
+
+    fn build(&self, family: Family) -> Option<MetricFamily> {
+        let mut out = Builder::new(family);
+        match family {
+            Family::BuildInfo => out.push(&[env!("CARGO_PKG_VERSION")], 1.0),
+            Family::AddressInfo => self.address_info(&mut out),
+            Family::ReceiveBytes
+            | Family::ReceivePackets
+            | Family::TransmitBytes
+            | Family::TransmitPackets => self.traffic_family(family, &mut out),
+            Family::TrackedAddresses => {
+                if let Some(traffic) = &self.traffic {
+                    out.push(&[], traffic.len() as f64);
+                }
+            }
+            Family::TrackedAddressesLimit => {
+                out.push(&[], f64::from(alias_ebpf::MAX_TRACKED_ADDRESSES))
+            }
+            Family::ZonePackets | Family::ZoneBytes => self.zone_family(family, &mut out),
+            Family::Reconciles | Family::ReconcileErrors | Family::ReconcileChanges => {
+                self.by_trigger_family(family, &mut out)
+            }
+            Family::DriftEvents
+            | Family::ClassifierWarnings
+            | Family::Conflicts
+            | Family::LastReconcileSuccess
+            | Family::LastReconcileSuccessTimestamp => {
+                self.reconcile_outcome_family(family, &mut out)
+            }
+            Family::ConfigReloads
+            | Family::ConfigReloadErrors
+            | Family::ConfigLastReloadSuccess
+            | Family::ConfigLastReloadSuccessTimestamp => self.config_family(family, &mut out),
+            Family::NetlinkEvents => {
+                for (change, count) in Change::ALL.iter().zip(self.stats.netlink_events) {
+                    out.push(&[change.as_str()], count as f64);
+                }
+            }
+            Family::ScrapeCollectorSuccess | Family::ScrapeCollectorDuration => {
+                self.collector_family(family, &mut out)
+            }
+            Family::ProcessCpuSeconds
+            | Family::ProcessResidentMemory
+            | Family::ProcessVirtualMemory
+            | Family::ProcessStartTime
+            | Family::ProcessOpenFds
+            | Family::ProcessMaxFds => self.process_family(family, &mut out),
+        }
+        out.finish()
+    }
+
+    /// Every address alias-mgr declares or owns, in address order.
+    fn address_info(&self, out: &mut Builder) {
+        let mut rows: Vec<_> = self
+            .index
+            .entries
+            .iter()
+            .filter_map(|(ip, e)| e.state.map(|s| (ip, e, s)))
+            .collect();
+        rows.sort_unstable_by_key(|(ip, _, _)| **ip);
+        for (ip, entry, state) in rows {
+            out.push(
+                &[
+                    &entry.device,
+                    &ip.to_string(),
+                    &entry.prefix.to_string(),
+                    entry.label.as_deref().unwrap_or(""),
+                    entry.zone.as_deref().unwrap_or(""),
+                    state.as_str(),
+                ],
+                1.0,
+            );
+        }
+    }
+
+    /// One of the four per-address traffic counters, labelled from the index
+    /// (empty labels for an address on no interface).
+    fn traffic_family(&self, family: Family, out: &mut Builder) {
+        for (ip, counters) in self.traffic.as_deref().unwrap_or_default() {
+            let value = match family {
+                Family::ReceiveBytes => counters.rx_bytes,
+                Family::ReceivePackets => counters.rx_packets,
+                Family::TransmitBytes => counters.tx_bytes,
+                _ => counters.tx_packets,
+            };
+            let entry = self.index.entries.get(ip);
+            out.push(
+                &[
+                    entry.map(|e| &*e.device).unwrap_or(""),
+                    &ip.to_string(),
+                    entry.and_then(|e| e.label.as_deref()).unwrap_or(""),
+                    entry.and_then(|e| e.zone.as_deref()).unwrap_or(""),
+                ],
+                value as f64,
+            );
+        }
+    }
+
+    fn zone_family(&self, family: Family, out: &mut Builder) {
+        for zone in self.zones.as_deref().unwrap_or_default() {
+            let value = if family == Family::ZonePackets {
+                zone.packets
+            } else {
+                zone.bytes
+            };
+            out.push(&[&zone.zone, zone.direction, zone.verdict], value as f64);
+        }
+    }
+
+    /// The reconcile counters, one sample per trigger.
+    fn by_trigger_family(&self, family: Family, out: &mut Builder) {
+        let values = match family {
+            Family::Reconciles => &self.stats.reconciles,
+            Family::ReconcileErrors => &self.stats.reconcile_errors,
+            _ => &self.stats.reconcile_changes,
+        };
+        for trigger in Trigger::ALL {
+            out.push(&[trigger.as_str()], values[trigger.index()] as f64);
+        }
+    }
+
+    /// Drift, warnings, conflicts and how the last reconcile went (nothing
+    /// for its success before the first one).
+    fn reconcile_outcome_family(&self, family: Family, out: &mut Builder) {
+        let stats = &self.stats;
+        let value = match family {
+            Family::DriftEvents => stats.drift_events as f64,
+            Family::ClassifierWarnings => stats.classifier_warnings as f64,
+            Family::Conflicts => stats.conflicts as f64,
+            Family::LastReconcileSuccess => match stats.last_reconcile_success {
+                Some(ok) => bool_value(ok),
+                None => return,
+            },
+            _ => stats.last_reconcile_success_time,
+        };
+        out.push(&[], value);
+    }
+
+    fn config_family(&self, family: Family, out: &mut Builder) {
+        let stats = &self.stats;
+        let value = match family {
+            Family::ConfigReloads => stats.config_reloads as f64,
+            Family::ConfigReloadErrors => stats.config_reload_errors as f64,
+            Family::ConfigLastReloadSuccess => bool_value(stats.config_last_reload_success),
+            _ => stats.config_last_reload_success_time,
+        };
+        out.push(&[], value);
+    }
+
+    /// Whether each source could be read, and how long reading it took.
+    fn collector_family(&self, family: Family, out: &mut Builder) {
+        if family == Family::ScrapeCollectorSuccess {
+            let ok = [
+                self.traffic.is_some(),
+                self.zones.is_some(),
+                self.process.is_some(),
+            ];
+            for (name, ok) in COLLECTORS.iter().zip(ok) {
+                out.push(&[name], bool_value(ok));
+            }
+        } else {
+            for (name, took) in COLLECTORS.iter().zip(self.durations) {
+                out.push(&[name], took.as_secs_f64());
+            }
+        }
+    }
+
+    /// Nothing when /proc/self could not be read (or the fd limit is unlimited).
+    fn process_family(&self, family: Family, out: &mut Builder) {
+        let Some(process) = &self.process else {
+            return;
+        };
+        let value = match family {
+            Family::ProcessCpuSeconds => process.cpu_seconds,
+            Family::ProcessResidentMemory => process.resident_bytes,
+            Family::ProcessVirtualMemory => process.virtual_bytes,
+            Family::ProcessStartTime => process.start_time,
+            Family::ProcessOpenFds => process.open_fds,
+            _ => match process.max_fds {
+                Some(max) => max,
+                None => return,
+            },
+        };
+        out.push(&[], value);
+    }
+
+    /// The whole exposition as text (tests).
+    #[cfg(test)]
+    pub fn to_text(&self) -> anyhow::Result<String> {
+        use anyhow::Context as _;
+        let mut text = String::new();
+        let encoder = prometheus::TextEncoder::new();
+        for family in self.families() {
+            encoder
+                .encode_utf8(std::slice::from_ref(&family), &mut text)
+                .context("encoding metrics")?;
+        }
+        Ok(text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::fixtures::{counters, exporter, ip, text};
+
+    #[test]
+    fn traffic_families_carry_device_label_and_zone() {
+        let exporter = exporter(Some(vec![
+            (ip("192.0.2.1"), counters(10)),
+            (ip("2001:db8::1"), counters(3)),
+            (ip("203.0.113.9"), counters(1)),
+            (ip("198.18.0.1"), counters(0)),
+        ]));
+        let text = text(&exporter);
+        for line in [
+            r#"alias_mgr_receive_packets_total{device="eth1",address="192.0.2.1",label="eth1:0",zone="lab"} 10"#,
+            r#"alias_mgr_receive_bytes_total{device="eth1",address="192.0.2.1",label="eth1:0",zone="lab"} 1000"#,
+            r#"alias_mgr_transmit_packets_total{device="eth1",address="192.0.2.1",label="eth1:0",zone="lab"} 11"#,
+            r#"alias_mgr_transmit_bytes_total{device="eth1",address="192.0.2.1",label="eth1:0",zone="lab"} 1100"#,
+            // IPv6: the label comes from the config.
+            r#"alias_mgr_receive_packets_total{device="eth1",address="2001:db8::1",label="eth1:v6",zone="lab"} 3"#,
+            // A tracked foreign address: device and kernel label, no zone.
+            r#"alias_mgr_receive_packets_total{device="eth1",address="203.0.113.9",label="eth1",zone=""} 1"#,
+            // Tracked but on no interface.
+            r#"alias_mgr_receive_packets_total{device="",address="198.18.0.1",label="",zone=""} 0"#,
+            r#"alias_mgr_address_info{device="eth9",address="198.51.100.1",prefix="24",label="",zone="",state="pending"} 1"#,
+            r#"alias_mgr_address_info{device="eth1",address="192.0.2.1",prefix="24",label="eth1:0",zone="lab",state="applied"} 1"#,
+            r#"alias_mgr_address_info{device="eth1",address="192.0.2.50",prefix="24",label="eth1:5",zone="",state="runtime"} 1"#,
+            r#"alias_mgr_zone_packets_total{zone="lab",direction="input",verdict="accept"} 7"#,
+            r#"alias_mgr_zone_bytes_total{zone="lab",direction="input",verdict="drop"} 120"#,
+            "alias_mgr_tracked_addresses 4",
+            "alias_mgr_tracked_addresses_limit 16384",
+            r#"alias_mgr_scrape_collector_success{collector="counters"} 1"#,
+            r#"alias_mgr_reconciles_total{trigger="netlink"} 0"#,
+            "alias_mgr_drift_events_total 0",
+            &format!(
+                r#"alias_mgr_build_info{{version="{}"}} 1"#,
+                env!("CARGO_PKG_VERSION")
+            ),
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "no line {line} in:\n{text}"
+            );
+        }
+        assert!(
+            !text.contains("address=\"203.0.113.9\",prefix"),
+            "foreign in info: {text}"
+        );
+        // Every family has HELP and TYPE lines.
+        for family in Family::ALL {
+            let name = family.def().name;
+            let sampled = text.lines().any(|l| {
+                l.strip_prefix(name)
+                    .is_some_and(|rest| rest.starts_with([' ', '{']))
+            });
+            if sampled {
+                assert!(text.contains(&format!("# HELP {name} ")), "{name}");
+                assert!(text.contains(&format!("# TYPE {name} ")), "{name}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_failing_source_is_reported_not_fatal() {
+        let exporter = exporter(None);
+        let text = text(&exporter);
+        assert!(text.contains(r#"alias_mgr_scrape_collector_success{collector="counters"} 0"#));
+        assert!(!text.contains("alias_mgr_receive_bytes_total{"), "{text}");
+        assert!(!text.contains("alias_mgr_tracked_addresses "), "{text}");
+        // Everything else is still there.
+        assert!(text.contains("alias_mgr_zone_packets_total{"));
+        assert!(text.contains("alias_mgr_address_info{"));
+    }
+}
