@@ -97,6 +97,7 @@ impl Planner<'_> {
     ) -> DadState {
         if ip.is_ipv4() {
             self.note_secondary(ip, alias, iface);
+            self.note_subnet_on_other_interface(alias, iface);
         }
         self.out.actions.push(Action::AddAddress {
             interface: iface.name.clone(),
@@ -133,6 +134,40 @@ impl Planner<'_> {
                 iface.name
             ));
         }
+    }
+
+    /// One IPv4 subnet on two interfaces gives two connected routes, and
+    /// Linux answers ARP for any local address on every link (ARP flux):
+    /// the LAN may send the other interface's traffic here. Legitimate on
+    /// purpose (bonding-less multihoming), so a warning, with the knobs.
+    fn note_subnet_on_other_interface(&mut self, alias: &AliasSpec, iface: &Interface) {
+        let subnet = alias.address.trunc();
+        let live_elsewhere = self
+            .observed
+            .addresses
+            .iter()
+            .filter(|a| a.ifindex != iface.index && a.address.trunc() == subnet)
+            .map(|a| (a.interface.as_str(), a.address.addr()));
+        let wanted_elsewhere = self
+            .wanted
+            .values()
+            .filter(|(a, i)| i.index != iface.index && a.address.trunc() == subnet)
+            .map(|(a, i)| (i.name.as_str(), a.ip()));
+        let mut others: Vec<String> = live_elsewhere
+            .chain(wanted_elsewhere)
+            .map(|(name, ip)| format!("{name} ({ip})"))
+            .collect();
+        others.sort();
+        others.dedup();
+        if others.is_empty() {
+            return;
+        }
+        self.out.notes.push(format!(
+            "warning: {} on {}: subnet {subnet} is also on {}: the kernel then holds a connected route for it on each interface and answers ARP for either address on both links (ARP flux); if that is deliberate, set net.ipv4.conf.all.arp_ignore=1 and net.ipv4.conf.all.arp_announce=2, otherwise give one side a /32 or move the alias",
+            alias.address,
+            iface.name,
+            others.join(", ")
+        ));
     }
 
     fn remove_address(&mut self, live: &LiveAddress) {

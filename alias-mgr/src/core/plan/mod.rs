@@ -386,6 +386,39 @@ mod tests {
     }
 
     #[test]
+    fn a_subnet_already_on_another_interface_is_a_warning_with_the_fix() {
+        let mut observed = observed_eth1();
+        observed.interfaces.push(interface("en0", 3));
+        observed
+            .addresses
+            .push(live("eth1", 2, "192.168.0.1/24", FOREIGN));
+        let aliases = [alias("en0", "192.168.0.2/24")];
+        let plan = plan(&desired(&aliases), &observed, Scope::All);
+        let warning = plan
+            .notes
+            .iter()
+            .find(|n| n.contains("ARP flux"))
+            .unwrap_or_else(|| panic!("{:?}", plan.notes));
+        assert!(warning.contains("192.168.0.2/24 on en0"), "{warning}");
+        assert!(warning.contains("also on eth1 (192.168.0.1)"), "{warning}");
+        assert!(warning.contains("arp_ignore=1"), "{warning}");
+        assert!(plan.conflicts.is_empty());
+        // Two declared aliases of one subnet on two interfaces: each warned.
+        let both = [alias("eth1", "10.7.0.1/24"), alias("en0", "10.7.0.2/24")];
+        let plan = super::plan(&desired(&both), &observed, Scope::All);
+        let flux: Vec<_> = plan
+            .notes
+            .iter()
+            .filter(|n| n.contains("ARP flux"))
+            .collect();
+        assert_eq!(flux.len(), 2, "{flux:?}");
+        // A different subnet on the other interface is no warning.
+        let apart = [alias("en0", "10.8.0.2/24")];
+        let plan = super::plan(&desired(&apart), &observed, Scope::All);
+        assert!(!plan.notes.iter().any(|n| n.contains("ARP flux")));
+    }
+
+    #[test]
     fn removing_a_primary_with_secondaries_needs_promote_secondaries() {
         let mut observed = observed_eth1();
         observed.promote_secondaries.insert("eth1".into(), false);
