@@ -7,5 +7,6 @@
 //! layer of alias-mgr, so all of it is unit-tested without root.
 pub mod desired;
 pub mod model;
+pub mod parse;
 pub mod plan;
 pub mod zones;
