@@ -116,6 +116,9 @@ fn parse_iftab_args(args: &[&str]) -> Result<Option<IftabAddress>, String> {
     Ok(Some(entry))
 }
 
+/// Earlier address lines of the file: interface, subnet and line.
+type Earlier = Vec<(String, IpNet, usize)>;
+
 /// Parses Darwin's `/etc/iftab` (one `ifconfig` argument list per line).
 ///
 /// Only lines with `alias` become aliases. Every address line, primary or
@@ -127,29 +130,13 @@ pub fn parse_iftab(source_name: &str, text: &str) -> Result<Imported, ImportErro
     let ctx = Ctx { source_name };
     let mut out = Imported::default();
     let mut collected = Collected::default();
-    let mut earlier: Vec<(String, IpNet, usize)> = Vec::new();
+    let mut earlier: Earlier = Vec::new();
     for (line, content) in logical_lines(text) {
         let tokens: Vec<&str> = content.split_whitespace().collect();
         let Some((&interface, args)) = tokens.split_first() else {
             continue;
         };
-        if args.is_empty() {
-            return Err(ctx.err(
-                line,
-                format!("`{interface}` alone configures nothing; expected {IFTAB_FORM}"),
-            ));
-        }
-        if let Some(dynamic) = args.iter().find(|arg| is_dynamic(arg)) {
-            if args.contains(&"alias") {
-                out.warnings.push(format!(
-                    "line {line}: {interface} {dynamic} alias skipped; only static addresses can be imported"
-                ));
-            }
-            continue;
-        }
-        let entry = parse_iftab_args(args)
-            .map_err(|message| ctx.err(line, format!("{message}; expected {IFTAB_FORM}")))?;
-        let Some(entry) = entry else {
+        let Some(entry) = read_address_line(&ctx, line, interface, args, &mut out.warnings)? else {
             continue;
         };
         let ip = entry.ip;
@@ -161,63 +148,10 @@ pub fn parse_iftab(source_name: &str, text: &str) -> Result<Imported, ImportErro
         }
         if !entry.alias {
             collected.claim(&ctx, ip, line)?;
-            let same_family = earlier
-                .iter()
-                .find(|(name, net, _)| name == interface && net.addr().is_ipv4() == ip.is_ipv4());
-            if let Some((_, _, first)) = same_family {
-                out.warnings.push(format!(
-                    "line {line}: {interface} {ip} has no `alias` keyword, so ifconfig replaces the address from line {first} rather than adding one; not imported (add `alias` if it was meant as one)"
-                ));
-            } else {
-                let shown = match entry.prefix {
-                    Some(prefix) => format!("{ip}/{prefix}"),
-                    None => ip.to_string(),
-                };
-                out.warnings.push(format!(
-                    "line {line}: {interface} {shown} {PRIMARY_NOT_IMPORTED}"
-                ));
-            }
-            let prefix = entry.prefix.or_else(|| classful_prefix(ip));
-            if let Some(net) = prefix.and_then(|prefix| IpNet::new(ip, prefix).ok()) {
-                earlier.push((interface.to_string(), net, line));
-            }
+            note_primary(interface, &entry, line, &mut earlier, &mut out.warnings);
             continue;
         }
-        for ignored in &entry.ignored {
-            out.warnings.push(format!(
-                "line {line}: {interface} {ip}: `{ignored}` ignored; it is an interface setting, not the alias's"
-            ));
-        }
-        if let Some(broadcast) = &entry.broadcast {
-            out.warnings.push(format!(
-                "line {line}: {interface} {ip}: `broadcast {broadcast}` not imported; alias-mgr sets no broadcast address"
-            ));
-        }
-        let (prefix, guess) = match entry.prefix {
-            Some(32) if ip.is_ipv4() => {
-                let prefix = same_subnet_prefix(interface, ip, line, &earlier, &mut out.warnings);
-                let guess = (prefix != 32).then(|| {
-                    format!("netmask 255.255.255.255 took the /{prefix} of {interface}'s subnet by the Mac same-subnet rule")
-                });
-                (prefix, guess)
-            }
-            Some(prefix) => (prefix, None),
-            None => {
-                let prefix = default_prefix(ip).map_err(|message| ctx.err(line, message))?;
-                let why = if entry.mask_lookup {
-                    "netmask + (netmasks database lookup) cannot be resolved here"
-                } else {
-                    "has no netmask"
-                };
-                out.warnings.push(format!(
-                    "line {line}: {interface} {ip} {why}; using /{prefix} (classful default)"
-                ));
-                (prefix, Some(classful_guess(prefix)))
-            }
-        };
-        let address = IpNet::new(ip, prefix)
-            .map_err(|_| ctx.err(line, format!("/{prefix} is not valid for {ip}")))?;
-        check_address(&address, guess).map_err(|message| ctx.err(line, message))?;
+        let address = alias_address(&ctx, interface, &entry, line, &earlier, &mut out.warnings)?;
         earlier.push((interface.to_string(), address, line));
         let spec = alias(interface, address, None, Vec::new());
         collected.add(&ctx, spec, (line, line), "line", &mut out.warnings)?;
@@ -225,6 +159,114 @@ pub fn parse_iftab(source_name: &str, text: &str) -> Result<Imported, ImportErro
     out.aliases = collected.aliases;
     sort_by_line(&mut out.warnings);
     Ok(out)
+}
+
+/// The address a line sets, if any: None for lines that set none (`en0 up`)
+/// and for dynamic ones, which warn when they were meant as an alias.
+fn read_address_line(
+    ctx: &Ctx<'_>,
+    line: usize,
+    interface: &str,
+    args: &[&str],
+    warnings: &mut Vec<String>,
+) -> Result<Option<IftabAddress>, ImportError> {
+    if args.is_empty() {
+        return Err(ctx.err(
+            line,
+            format!("`{interface}` alone configures nothing; expected {IFTAB_FORM}"),
+        ));
+    }
+    if let Some(dynamic) = args.iter().find(|arg| is_dynamic(arg)) {
+        if args.contains(&"alias") {
+            warnings.push(format!(
+                "line {line}: {interface} {dynamic} alias skipped; only static addresses can be imported"
+            ));
+        }
+        return Ok(None);
+    }
+    parse_iftab_args(args)
+        .map_err(|message| ctx.err(line, format!("{message}; expected {IFTAB_FORM}")))
+}
+
+/// A line without `alias`: the primary (or its replacement), not imported
+/// but remembered for the same-subnet rule.
+fn note_primary(
+    interface: &str,
+    entry: &IftabAddress,
+    line: usize,
+    earlier: &mut Earlier,
+    warnings: &mut Vec<String>,
+) {
+    let ip = entry.ip;
+    let same_family = earlier
+        .iter()
+        .find(|(name, net, _)| name == interface && net.addr().is_ipv4() == ip.is_ipv4());
+    if let Some((_, _, first)) = same_family {
+        warnings.push(format!(
+            "line {line}: {interface} {ip} has no `alias` keyword, so ifconfig replaces the address from line {first} rather than adding one; not imported (add `alias` if it was meant as one)"
+        ));
+    } else {
+        let shown = match entry.prefix {
+            Some(prefix) => format!("{ip}/{prefix}"),
+            None => ip.to_string(),
+        };
+        warnings.push(format!(
+            "line {line}: {interface} {shown} {PRIMARY_NOT_IMPORTED}"
+        ));
+    }
+    let prefix = entry.prefix.or_else(|| classful_prefix(ip));
+    if let Some(net) = prefix.and_then(|prefix| IpNet::new(ip, prefix).ok()) {
+        earlier.push((interface.to_string(), net, line));
+    }
+}
+
+/// The address of an `alias` line with its prefix: as written, by the Mac
+/// same-subnet rule for 255.255.255.255, else the classful default.
+fn alias_address(
+    ctx: &Ctx<'_>,
+    interface: &str,
+    entry: &IftabAddress,
+    line: usize,
+    earlier: &[(String, IpNet, usize)],
+    warnings: &mut Vec<String>,
+) -> Result<IpNet, ImportError> {
+    let ip = entry.ip;
+    for ignored in &entry.ignored {
+        warnings.push(format!(
+            "line {line}: {interface} {ip}: `{ignored}` ignored; it is an interface setting, not the alias's"
+        ));
+    }
+    if let Some(broadcast) = &entry.broadcast {
+        warnings.push(format!(
+            "line {line}: {interface} {ip}: `broadcast {broadcast}` not imported; alias-mgr sets no broadcast address"
+        ));
+    }
+    let (prefix, guess) = match entry.prefix {
+        Some(32) if ip.is_ipv4() => {
+            let prefix = same_subnet_prefix(interface, ip, line, earlier, warnings);
+            let guess = (prefix != 32).then(|| {
+                format!("netmask 255.255.255.255 took the /{prefix} of {interface}'s subnet by the Mac same-subnet rule")
+            });
+            (prefix, guess)
+        }
+        Some(prefix) => (prefix, None),
+        None => {
+            let prefix = default_prefix(ip).map_err(|message| ctx.err(line, message))?;
+            let why = if entry.mask_lookup {
+                "netmask + (netmasks database lookup) cannot be resolved here"
+            } else {
+                "has no netmask"
+            };
+            warnings.push(format!(
+                "line {line}: {interface} {ip} {why}; using /{prefix} (classful default)"
+            ));
+            (prefix, Some(classful_guess(prefix)))
+        }
+    };
+    let address = IpNet::new(ip, prefix)
+        .map_err(|_| ctx.err(line, format!("/{prefix} is not valid for {ip}")))?;
+    check_address(&address, guess).map_err(|message| ctx.err(line, message))?;
+    Ok(address)
 }
 
 /// The Mac "Case 2" rule: a 255.255.255.255 alias inside a subnet the

@@ -280,6 +280,14 @@ fn classify_stanza(
     })
 }
 
+/// What an alias stanza's option lines say, each with its line.
+#[derive(Default)]
+struct AliasOptions {
+    address: Option<(IpAddr, Option<u8>, usize)>,
+    netmask: Option<(u8, usize)>,
+    routes: Vec<(RouteSpec, usize)>,
+}
+
 /// Turns an alias stanza's options into a spec; returns the `address` line
 /// too, which is where a duplicate is reported. Aliases that its hook
 /// commands add go to `added`, with their lines.
@@ -293,11 +301,57 @@ fn build_ifupdown_alias(
     warnings: &mut Vec<String>,
 ) -> Result<(AliasSpec, usize), ImportError> {
     let who = &stanza.name;
+    let hook = HookContext {
+        who,
+        base,
+        alias: Some((&interface, label.as_deref())),
+    };
+    let options = read_alias_options(ctx, stanza, &hook, added, warnings)?;
+    let Some((ip, cidr, address_line)) = options.address else {
+        let family = stanza.family.as_deref().unwrap_or("inet");
+        return Err(ctx.err(
+            stanza.line,
+            format!(
+                "{who} {family} static has no address; expected an `{}` line after it",
+                address_example(family == "inet6")
+            ),
+        ));
+    };
+    let (prefix, guess) = stanza_prefix(
+        ctx,
+        stanza,
+        (ip, cidr, address_line),
+        options.netmask,
+        warnings,
+    )?;
+    let address = IpNet::new(ip, prefix)
+        .map_err(|_| ctx.err(address_line, format!("/{prefix} is not valid for {ip}")))?;
+    check_address(&address, guess).map_err(|message| ctx.err(address_line, message))?;
+    let routes = routes_of_its_version(who, ip, options.routes, warnings);
+    Ok((alias(&interface, address, label, routes), address_line))
+}
+
+fn address_example(v6: bool) -> &'static str {
+    if v6 {
+        "address 2001:db8::1/64"
+    } else {
+        "address 192.168.0.1/24"
+    }
+}
+
+/// Reads the `address`, `netmask`, `gateway` and hook lines of an alias
+/// stanza; the rest becomes a warning.
+fn read_alias_options(
+    ctx: &Ctx<'_>,
+    stanza: &Stanza,
+    hook: &HookContext<'_>,
+    added: &mut Vec<(AliasSpec, usize)>,
+    warnings: &mut Vec<String>,
+) -> Result<AliasOptions, ImportError> {
+    let who = &stanza.name;
     let family = stanza.family.as_deref().unwrap_or("inet");
     let v6 = family == "inet6";
-    let mut address: Option<(IpAddr, Option<u8>, usize)> = None;
-    let mut netmask: Option<(u8, usize)> = None;
-    let mut routes: Vec<(RouteSpec, usize)> = Vec::new();
+    let mut options = AliasOptions::default();
     for option in &stanza.options {
         let line = option.line;
         let key = option.key.as_str();
@@ -311,13 +365,13 @@ fn build_ifupdown_alias(
         };
         match key {
             "address" => {
-                if let Some((_, _, first)) = address {
+                if let Some((_, _, first)) = options.address {
                     return Err(ctx.err(
                         line,
                         format!("{who} has a second address (the first is on line {first}); give each address its own `iface {who} {family} static` stanza"),
                     ));
                 }
-                let example = if v6 { "address 2001:db8::1/64" } else { "address 192.168.0.1/24" };
+                let example = address_example(v6);
                 needs_value(example)?;
                 let (ip, prefix) = parse_address(value).map_err(|message| {
                     ctx.err(line, format!("{message}; expected `{example}` or the address alone"))
@@ -328,10 +382,10 @@ fn build_ifupdown_alias(
                         format!("{ip} does not belong in an `{family}` stanza; expected `{example}`"),
                     ));
                 }
-                address = Some((ip, prefix, line));
+                options.address = Some((ip, prefix, line));
             }
             "netmask" => {
-                if let Some((_, first)) = netmask {
+                if let Some((_, first)) = options.netmask {
                     return Err(ctx.err(
                         line,
                         format!("{who} has a second netmask (the first is on line {first}); expected one"),
@@ -343,35 +397,29 @@ fn build_ifupdown_alias(
                     v4_length: true,
                 };
                 let prefix = parse_netmask(value, v6, forms).map_err(|message| ctx.err(line, message))?;
-                netmask = Some((prefix, line));
+                options.netmask = Some((prefix, line));
             }
             "gateway" => warnings.push(format!(
                 "line {line}: {who}: gateway {value} ignored; an alias doesn't set the default gateway (add a route instead)"
             )),
-            _ if is_hook(key) => {
-                let hook = HookContext {
-                    who,
-                    base,
-                    alias: Some((&interface, label.as_deref())),
-                };
-                hook.handle(option, &mut routes, added, warnings);
-            }
+            _ if is_hook(key) => hook.handle(option, &mut options.routes, added, warnings),
             _ => warnings.push(format!("line {line}: {who}: `{key} {value}` not imported")),
         }
     }
+    Ok(options)
+}
 
-    let Some((ip, cidr, address_line)) = address else {
-        let example = if v6 {
-            "address 2001:db8::1/64"
-        } else {
-            "address 192.168.0.1/24"
-        };
-        return Err(ctx.err(
-            stanza.line,
-            format!("{who} {family} static has no address; expected an `{example}` line after it"),
-        ));
-    };
-    let (prefix, guess) = match (cidr, netmask) {
+/// The prefix length from the address's `/LEN` or the `netmask` line, which
+/// must agree, else the classful default with a warning; with the note for
+/// a refusal that a guessed prefix causes.
+fn stanza_prefix(
+    ctx: &Ctx<'_>,
+    stanza: &Stanza,
+    (ip, cidr, address_line): (IpAddr, Option<u8>, usize),
+    netmask: Option<(u8, usize)>,
+    warnings: &mut Vec<String>,
+) -> Result<(u8, Option<String>), ImportError> {
+    Ok(match (cidr, netmask) {
         (Some(from_address), Some((from_netmask, netmask_line))) if from_address != from_netmask => {
             return Err(ctx.err(
                 netmask_line,
@@ -382,16 +430,22 @@ fn build_ifupdown_alias(
         (None, None) => {
             let prefix = default_prefix(ip).map_err(|message| ctx.err(stanza.line, message))?;
             warnings.push(format!(
-                "line {}: {who} has no netmask; using /{prefix} (classful default)",
-                stanza.line
+                "line {}: {} has no netmask; using /{prefix} (classful default)",
+                stanza.line, stanza.name
             ));
             (prefix, Some(classful_guess(prefix)))
         }
-    };
-    let address = IpNet::new(ip, prefix)
-        .map_err(|_| ctx.err(address_line, format!("/{prefix} is not valid for {ip}")))?;
-    check_address(&address, guess).map_err(|message| ctx.err(address_line, message))?;
+    })
+}
 
+/// The stanza's routes that can go with an alias of `ip`'s IP version,
+/// each once; the others become warnings.
+fn routes_of_its_version(
+    who: &str,
+    ip: IpAddr,
+    routes: Vec<(RouteSpec, usize)>,
+    warnings: &mut Vec<String>,
+) -> Vec<RouteSpec> {
     let mut kept: Vec<RouteSpec> = Vec::new();
     for (route, line) in routes {
         if route.destination.addr().is_ipv4() != ip.is_ipv4() {
@@ -406,7 +460,7 @@ fn build_ifupdown_alias(
             kept.push(route);
         }
     }
-    Ok((alias(&interface, address, label, kept), address_line))
+    kept
 }
 
 #[cfg(test)]
