@@ -5,7 +5,7 @@ use std::{
     collections::BTreeMap,
     fs,
     io::{self, Write as _},
-    net::{IpAddr, Ipv4Addr},
+    net::IpAddr,
     path::{Path, PathBuf},
     process::ExitCode,
 };
@@ -21,6 +21,7 @@ use crate::{
         check_alias_address, classful_prefix, validate_label, validate_label_for, AliasSpec,
         DadState, RouteSpec,
     },
+    core::parse::{self, split_label, AddressError},
     core::plan::{Desired, Plan, Scope},
     core::zones,
     import::{self, ImportFormat},
@@ -315,28 +316,12 @@ struct AddRequest {
 
 /// ADDR, ADDR/PREFIX or (IPv4) ADDR/NETMASK; the prefix is None when omitted.
 fn parse_address(text: &str) -> Result<(IpAddr, Option<u8>)> {
-    if let Ok(net) = text.parse::<IpNet>() {
-        return Ok((net.addr(), Some(net.prefix_len())));
-    }
-    if let Ok(ip) = text.parse::<IpAddr>() {
-        return Ok((ip, None));
-    }
-    match text.split_once('/') {
-        Some((ip, mask)) if ip.parse::<Ipv4Addr>().is_ok() && mask.parse::<Ipv4Addr>().is_ok() => {
-            let ip: IpAddr = ip.parse::<Ipv4Addr>()?.into();
-            match netmask_prefix(mask.parse()?) {
-                Some(prefix) => Ok((ip, Some(prefix))),
-                None => bail!(
-                    "netmask {mask} in {text:?} is not contiguous (ones then zeros); use e.g. {ip}/255.255.255.0 or {ip}/24"
-                ),
-            }
+    parse::parse_address(text).map_err(|err| match err {
+        AddressError::NotAnAddress(message) => {
+            anyhow!("{message}; write it as 192.168.0.1, 192.168.0.1/24 or 2001:db8::1/64")
         }
-        Some((ip, prefix)) if ip.parse::<IpAddr>().is_ok() => {
-            let (max, example) = if ip.contains(':') { (128, 64) } else { (32, 24) };
-            bail!("invalid prefix length /{prefix} in {text:?}: use 1 to {max}, e.g. {ip}/{example}")
-        }
-        _ => bail!("{text:?} is not an IP address; write it as 192.168.0.1, 192.168.0.1/24 or 2001:db8::1/64"),
-    }
+        AddressError::Prefix(message) => anyhow!("address {text:?}: {message}"),
+    })
 }
 
 /// `ADDR netmask MASK [up]`, as ifconfig takes it, into `ADDR/MASK`.
@@ -353,23 +338,6 @@ fn with_ifconfig_netmask(address: String, words: &[String]) -> Result<String> {
             "unexpected {:?} after the address; give the prefix as {address}/24 or {address}/255.255.255.0",
             words.join(" ")
         ),
-    }
-}
-
-/// The prefix length of a dotted netmask such as 255.255.255.0, if it is
-/// one (leading ones, then only zeros).
-fn netmask_prefix(mask: Ipv4Addr) -> Option<u8> {
-    let bits = u32::from(mask);
-    let ones = bits.leading_ones();
-    (bits.checked_shl(ones).unwrap_or(0) == 0).then_some(ones as u8)
-}
-
-/// Splits ifconfig's `eth1:0` into the interface and the label it names.
-/// Linux interface names cannot contain ':', so the split is unambiguous.
-fn split_label(name: &str) -> (&str, Option<&str>) {
-    match name.split_once(':') {
-        Some((interface, _)) => (interface, Some(name)),
-        None => (name, None),
     }
 }
 
@@ -1280,13 +1248,6 @@ mod tests {
                 .is_err()
         );
         assert!(with_ifconfig_netmask("192.168.0.1".into(), &words(&["broadcast", "x"])).is_err());
-    }
-
-    #[test]
-    fn ifconfig_style_names_carry_the_label() {
-        assert_eq!(split_label("eth1:0"), ("eth1", Some("eth1:0")));
-        assert_eq!(split_label("eth1:web"), ("eth1", Some("eth1:web")));
-        assert_eq!(split_label("eth1"), ("eth1", None));
     }
 
     #[test]

@@ -9,5 +9,6 @@ pub mod desired;
 #[cfg(test)]
 pub mod fixtures;
 pub mod model;
+pub mod parse;
 pub mod plan;
 pub mod zones;

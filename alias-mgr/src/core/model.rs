@@ -6,6 +6,10 @@ use std::{fmt, net::IpAddr, str::FromStr};
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
+// The label checks live with the other parsers; kept reachable here, where
+// the rest of an alias's rules are.
+pub use super::parse::{validate_label, validate_label_for};
+
 /// The value alias-mgr puts in IFA_PROTO of the addresses and in the protocol
 /// of the routes it adds, so it can tell its own from everybody else's.
 /// (Linux >= 6.1 stores IFA_PROTO; 0..3 are the kernel's own values.)
@@ -193,121 +197,6 @@ pub fn classful_prefix(ip: IpAddr) -> Option<u8> {
     }
 }
 
-/// Checks a label the way the kernel will (length) plus what makes it
-/// unusable in `ip`/`ifconfig` output (whitespace, '/', empty). Without the
-/// interface it cannot check the `INTERFACE:` prefix; [`validate_label_for`]
-/// does, and is what a label attached to an alias must pass.
-pub fn validate_label(label: &str) -> Result<(), String> {
-    if label.is_empty() {
-        return Err("label is empty; drop the label or write one such as INTERFACE:0".into());
-    }
-    check_label_characters(label)?;
-    if label.len() > MAX_LABEL_LEN {
-        return Err(format!(
-            "label {label:?} is {} bytes; the kernel allows at most {MAX_LABEL_LEN} (IFNAMSIZ): shorten the part after the interface name and ':'",
-            label.len()
-        ));
-    }
-    Ok(())
-}
-
-fn check_label_characters(label: &str) -> Result<(), String> {
-    if label
-        .chars()
-        .any(|c| c.is_whitespace() || c == '/' || c.is_control())
-    {
-        return Err(format!(
-            "label {label:?} contains whitespace, '/' or control characters, which `ip` and `ifconfig` cannot show: remove them"
-        ));
-    }
-    Ok(())
-}
-
-/// The label of an alias on `interface`: what [`validate_label`] checks,
-/// plus that it is the interface name itself or `INTERFACE:SUFFIX`.
-/// iproute2 refuses any other (`"dev" must match "label"`), and
-/// `alias-mgr del eth1:0` finds the interface from the label's prefix.
-pub fn validate_label_for(label: &str, interface: &str) -> Result<(), String> {
-    let example = |suffix: &str| fitted_label(interface, suffix);
-    if label.is_empty() {
-        return Err(match example("0") {
-            Some(example) => {
-                format!("label is empty; drop the label or write one such as {example}")
-            }
-            None => "label is empty; drop the label".to_string(),
-        });
-    }
-    check_label_characters(label)?;
-    if label == interface {
-        return Ok(());
-    }
-    let Some(suffix) = label
-        .strip_prefix(interface)
-        .and_then(|rest| rest.strip_prefix(':'))
-    else {
-        // Keep what the user wrote after a foreign `IFACE:`, or all of it.
-        let (named, suffix) = match label.split_once(':') {
-            Some((named, suffix)) => (Some(named), suffix),
-            None => (None, label),
-        };
-        let suffix = if suffix.is_empty() { "0" } else { suffix };
-        let problem = match named {
-            Some(named) if !named.is_empty() => format!(
-                "label {label:?} is for interface {named}, but the alias is on {interface}; a label must start with the interface name"
-            ),
-            _ => format!("label {label:?} must start with the interface name"),
-        };
-        return Err(match example(suffix) {
-            Some(example) => format!("{problem}: use {example}"),
-            None => format!(
-                "{problem}, but {interface} is {} bytes, which leaves no room for a ':' suffix within the kernel's {MAX_LABEL_LEN}: drop the label",
-                interface.len()
-            ),
-        });
-    };
-    if suffix.is_empty() {
-        return Err(match example("0") {
-            Some(example) => {
-                format!("label {label:?} has nothing after ':': add a suffix, such as {example}")
-            }
-            None => format!("label {label:?} has nothing after ':': drop the label"),
-        });
-    }
-    if label.len() > MAX_LABEL_LEN {
-        let room = label_room(interface);
-        return Err(match example(suffix) {
-            Some(example) => format!(
-                "label {label:?} is {} bytes; the kernel allows at most {MAX_LABEL_LEN} (IFNAMSIZ), which leaves {room} byte{} after \"{interface}:\": use a shorter suffix, such as {example}",
-                label.len(),
-                if room == 1 { "" } else { "s" },
-            ),
-            None => format!(
-                "label {label:?} is {} bytes; the kernel allows at most {MAX_LABEL_LEN} (IFNAMSIZ), and {interface} is {} bytes, which leaves no room for a ':' suffix: drop the label",
-                label.len(),
-                interface.len()
-            ),
-        });
-    }
-    Ok(())
-}
-
-/// Bytes left for the suffix of `INTERFACE:SUFFIX`.
-fn label_room(interface: &str) -> usize {
-    MAX_LABEL_LEN.saturating_sub(interface.len() + 1)
-}
-
-/// `INTERFACE:SUFFIX` cut to the kernel's limit, or None when not even one
-/// byte of suffix fits.
-fn fitted_label(interface: &str, suffix: &str) -> Option<String> {
-    let room = label_room(interface);
-    let mut end = suffix.len().min(room);
-    while !suffix.is_char_boundary(end) {
-        end -= 1;
-    }
-    let suffix = if end == 0 { "0" } else { &suffix[..end] };
-    (room > 0).then(|| format!("{interface}:{suffix}"))
-}
-
 /// What may be an alias address: the one rule set for the config file, the
 /// importers and the CLI. Each refusal names the case and what to do.
 pub fn check_alias_address(address: &IpNet) -> Result<(), String> {
@@ -405,85 +294,6 @@ mod tests {
         assert_eq!(classful_prefix("192.168.0.1".parse().unwrap()), Some(24));
         assert_eq!(classful_prefix("224.0.0.1".parse().unwrap()), None);
         assert_eq!(classful_prefix("2001:db8::1".parse().unwrap()), Some(64));
-    }
-
-    #[test]
-    fn labels_over_15_bytes_are_rejected() {
-        assert!(validate_label("eth1:0").is_ok());
-        assert!(validate_label("enx00e04c680001").is_ok());
-        let err = validate_label("enx00e04c680001:0").unwrap_err();
-        assert!(err.contains("15"), "{err}");
-        assert!(validate_label("eth 1").is_err());
-        assert!(validate_label("").is_err());
-    }
-
-    #[test]
-    fn generic_label_message_suggests_no_foreign_interface() {
-        let err = validate_label("enx00e04c680001:0").unwrap_err();
-        assert!(!err.contains("eth1"), "{err}");
-        assert!(err.contains("shorten"), "{err}");
-    }
-
-    #[test]
-    fn labels_must_start_with_their_interface() {
-        assert!(validate_label_for("eth1:0", "eth1").is_ok());
-        assert!(validate_label_for("eth1:web", "eth1").is_ok());
-        assert!(validate_label_for("eth1", "eth1").is_ok());
-        assert!(validate_label_for("eth1:0:1", "eth1").is_ok());
-        assert_eq!(
-            validate_label_for("web", "eth1").unwrap_err(),
-            "label \"web\" must start with the interface name: use eth1:web"
-        );
-        let err = validate_label_for("eth2:0", "eth1").unwrap_err();
-        assert!(
-            err.starts_with("label \"eth2:0\" is for interface eth2, but the alias is on eth1"),
-            "{err}"
-        );
-        assert!(err.ends_with("use eth1:0"), "{err}");
-        // A prefix that is not followed by ':' is another interface's name.
-        let err = validate_label_for("eth10", "eth1").unwrap_err();
-        assert!(err.contains("must start with the interface name"), "{err}");
-        let err = validate_label_for("eth1:", "eth1").unwrap_err();
-        assert!(err.contains("nothing after ':'"), "{err}");
-        assert!(err.ends_with("such as eth1:0"), "{err}");
-        // The suggestion itself must fit in 15 bytes.
-        let err = validate_label_for("webserver-one", "enp0s31f6").unwrap_err();
-        assert!(err.ends_with("use enp0s31f6:webse"), "{err}");
-        assert!(validate_label_for("enp0s31f6:webse", "enp0s31f6").is_ok());
-    }
-
-    #[test]
-    fn label_checks_of_validate_label_still_apply() {
-        assert!(validate_label_for("", "eth1")
-            .unwrap_err()
-            .contains("such as eth1:0"));
-        let err = validate_label_for("eth1:a b", "eth1").unwrap_err();
-        assert!(err.contains("whitespace"), "{err}");
-        assert!(validate_label_for("eth1:a/b", "eth1").is_err());
-    }
-
-    #[test]
-    fn long_labels_get_an_example_from_the_real_interface() {
-        let err = validate_label_for("enp0s31f6:webserver", "enp0s31f6").unwrap_err();
-        assert!(err.contains("is 19 bytes"), "{err}");
-        assert!(err.contains("leaves 5 bytes after \"enp0s31f6:\""), "{err}");
-        assert!(err.ends_with("such as enp0s31f6:webse"), "{err}");
-        assert!(!err.contains("eth1"), "{err}");
-
-        let err = validate_label_for("wlp0s20f3u1:abcd", "wlp0s20f3u1").unwrap_err();
-        assert!(err.contains("leaves 3 bytes"), "{err}");
-        assert!(err.ends_with("such as wlp0s20f3u1:abc"), "{err}");
-
-        // 15-byte (and 14-byte) names leave no room for any suffix.
-        let err = validate_label_for("enx00e04c680001:0", "enx00e04c680001").unwrap_err();
-        assert!(err.contains("leaves no room"), "{err}");
-        assert!(err.ends_with("drop the label"), "{err}");
-        assert!(validate_label_for("enx00e04c680001", "enx00e04c680001").is_ok());
-        let err = validate_label_for("web", "enx00e04c68000").unwrap_err();
-        assert!(err.contains("leaves no room"), "{err}");
-        assert!(validate_label_for("", "enx00e04c680001")
-            .unwrap_err()
-            .ends_with("drop the label"));
     }
 
     fn address_error(text: &str) -> String {

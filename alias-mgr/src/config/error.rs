@@ -1,0 +1,118 @@
+//! What can go wrong with the config file, and where: the file, line and
+//! column of a byte offset, as every message names them.
+
+use std::{
+    io,
+    path::{Path, PathBuf},
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("reading/writing {path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error("{path}:{line}:{column}: TOML syntax error: {message}")]
+    Syntax {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    /// Valid TOML, but not a valid alias-mgr config; the message names the
+    /// problem and the fix.
+    #[error("{path}:{line}:{column}: {message}")]
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    /// An entry alias-mgr was asked to add would make the file invalid.
+    #[error("{path}: cannot add this entry: {message}")]
+    NewEntry { path: PathBuf, message: String },
+}
+
+pub(super) fn io_error(path: &Path) -> impl FnOnce(io::Error) -> ConfigError + '_ {
+    move |source| ConfigError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+pub(super) fn syntax_error(path: &Path, text: &str, error: &toml_edit::TomlError) -> ConfigError {
+    let (line, column) = line_col(text, error.span().map_or(0, |s| s.start));
+    let message = error
+        .message()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ");
+    ConfigError::Syntax {
+        path: path.to_path_buf(),
+        line,
+        column,
+        message,
+    }
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+pub(super) fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &text[..offset];
+    let start = before.rfind('\n').map_or(0, |i| i + 1);
+    (
+        before.matches('\n').count() + 1,
+        before[start..].chars().count() + 1,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::test_util::*;
+
+    #[test]
+    fn syntax_errors_carry_the_position() {
+        let err = parse("# c\n[[alias]\n").unwrap_err();
+        let ConfigError::Syntax {
+            line,
+            column,
+            ref message,
+            ..
+        } = err
+        else {
+            panic!("{err:?}")
+        };
+        assert_eq!((line, column), (2, 8));
+        assert!(!message.is_empty() && !message.contains('\n'));
+        assert!(
+            err.to_string()
+                .starts_with("test.toml:2:8: TOML syntax error: "),
+            "{err}"
+        );
+
+        let err = parse(&one_alias(
+            "address = \"10.0.0.1/8\"\naddress = \"10.0.0.2/8\"",
+        ))
+        .unwrap_err();
+        let ConfigError::Syntax {
+            line, ref message, ..
+        } = err
+        else {
+            panic!("{err:?}")
+        };
+        assert_eq!(line, 4);
+        assert!(message.contains("duplicate key"), "{message}");
+    }
+
+    #[test]
+    fn invalid_errors_display_file_line_and_column() {
+        let err = parse(&one_alias("address = \"192.168.0.1\"")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "test.toml:3:11: address \"192.168.0.1\" has no prefix length; write it as 192.168.0.1/24"
+        );
+    }
+}
