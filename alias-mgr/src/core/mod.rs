@@ -1,8 +1,10 @@
 //! The pure core: what alias-mgr wants and how to get there, with no I/O.
 //!
 //! Everything here is plain data and functions over it: the model of desired
-//! and live state, the config's zones, the planner (desired + observed ->
-//! actions) and the zone table renderer. Nothing here touches the kernel, a
+//! and live state, the one parser of addresses, netmasks, labels and
+//! interface names (used by the CLI, the config file and every importer),
+//! the config's zones, the planner (desired + observed -> actions) and the
+//! zone table renderer. Nothing here touches the kernel, a
 //! file, the clock or an async runtime, and nothing here imports another
 //! layer of alias-mgr, so all of it is unit-tested without root.
 pub mod desired;
