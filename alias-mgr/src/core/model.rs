@@ -1,7 +1,11 @@
 //! Plain data shared by the planner, the config file and the kernel-facing
 //! modules. No I/O here.
 
-use std::{fmt, net::IpAddr, str::FromStr};
+use std::{
+    fmt,
+    net::{IpAddr, Ipv4Addr},
+    str::FromStr,
+};
 
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
@@ -197,34 +201,67 @@ pub fn classful_prefix(ip: IpAddr) -> Option<u8> {
     }
 }
 
+/// Why an address cannot be an alias; each names the case and, shown,
+/// what to do instead.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RefusedAddress {
+    #[error("{address}: {} is the unspecified address, which means \"no address\" and cannot be assigned: give the alias's own address, such as {}", address.addr(), example(address))]
+    Unspecified { address: IpNet },
+    #[error("{address}: {} is a multicast address; hosts join multicast groups rather than own them: give a unicast address, such as {}", address.addr(), example(address))]
+    Multicast { address: IpNet },
+    #[error("{address}: {} is a loopback address, and loopback addresses already answer on lo: give an address of the interface's subnet, such as {}", address.addr(), example(address))]
+    Loopback { address: IpNet },
+    #[error("{address}: 255.255.255.255 is the limited broadcast address (every host on the link): give a host address, such as {}", example(address))]
+    LimitedBroadcast { address: IpNet },
+    #[error("{address} is an IPv4-mapped IPv6 address (::ffff:a.b.c.d), which only stands for an IPv4 peer in sockets and never appears on the wire: add the IPv4 address {suggestion} instead")]
+    Ipv4Mapped { address: IpNet, suggestion: String },
+    #[error("{address}: /0 would make the whole Internet on-link: give the subnet's real prefix, e.g. /{real} ({}/{real})", address.addr(), real = if address.addr().is_ipv4() { 24 } else { 64 })]
+    WholeInternet { address: IpNet },
+    /// The network or broadcast address of its subnet (`which`), with the
+    /// nearest host address.
+    #[error("{address} is the {which} address of {}, not a host address: pick a host address inside it, such as {host}/{}", address.trunc(), address.prefix_len())]
+    NotAHost {
+        address: IpNet,
+        which: &'static str,
+        host: Ipv4Addr,
+    },
+}
+
+impl RefusedAddress {
+    /// Whether the prefix length, not the address, is what is refused: a
+    /// guessed prefix is then worth naming.
+    pub fn caused_by_prefix(&self) -> bool {
+        matches!(
+            self,
+            RefusedAddress::WholeInternet { .. } | RefusedAddress::NotAHost { .. }
+        )
+    }
+}
+
+fn example(address: &IpNet) -> &'static str {
+    match address {
+        IpNet::V4(_) => "192.168.0.1/24",
+        IpNet::V6(_) => "2001:db8::1/64",
+    }
+}
+
 /// What may be an alias address: the one rule set for the config file, the
-/// importers and the CLI. Each refusal names the case and what to do.
-pub fn check_alias_address(address: &IpNet) -> Result<(), String> {
+/// importers and the CLI.
+pub fn check_alias_address(address: &IpNet) -> Result<(), RefusedAddress> {
     let ip = address.addr();
-    let example = match ip {
-        IpAddr::V4(_) => "192.168.0.1/24",
-        IpAddr::V6(_) => "2001:db8::1/64",
-    };
+    let address = *address;
     if ip.is_unspecified() {
-        return Err(format!(
-            "{address}: {ip} is the unspecified address, which means \"no address\" and cannot be assigned: give the alias's own address, such as {example}"
-        ));
+        return Err(RefusedAddress::Unspecified { address });
     }
     if ip.is_multicast() {
-        return Err(format!(
-            "{address}: {ip} is a multicast address; hosts join multicast groups rather than own them: give a unicast address, such as {example}"
-        ));
+        return Err(RefusedAddress::Multicast { address });
     }
     if ip.is_loopback() {
-        return Err(format!(
-            "{address}: {ip} is a loopback address, and loopback addresses already answer on lo: give an address of the interface's subnet, such as {example}"
-        ));
+        return Err(RefusedAddress::Loopback { address });
     }
     match (address, ip) {
         (_, IpAddr::V4(v4)) if v4.is_broadcast() => {
-            return Err(format!(
-                "{address}: 255.255.255.255 is the limited broadcast address (every host on the link): give a host address, such as {example}"
-            ));
+            return Err(RefusedAddress::LimitedBroadcast { address });
         }
         (IpNet::V6(net), IpAddr::V6(v6)) => {
             if let Some(v4) = v6.to_ipv4_mapped() {
@@ -232,34 +269,31 @@ pub fn check_alias_address(address: &IpNet) -> Result<(), String> {
                     len @ 97..=128 => format!("{v4}/{}", len - 96),
                     _ => v4.to_string(),
                 };
-                return Err(format!(
-                    "{address} is an IPv4-mapped IPv6 address (::ffff:a.b.c.d), which only stands for an IPv4 peer in sockets and never appears on the wire: add the IPv4 address {suggestion} instead"
-                ));
+                return Err(RefusedAddress::Ipv4Mapped {
+                    address,
+                    suggestion,
+                });
             }
         }
         _ => {}
     }
     if address.prefix_len() == 0 {
-        let real = if ip.is_ipv4() { 24 } else { 64 };
-        return Err(format!(
-            "{address}: /0 would make the whole Internet on-link: give the subnet's real prefix, e.g. /{real} ({ip}/{real})"
-        ));
+        return Err(RefusedAddress::WholeInternet { address });
     }
     if let IpNet::V4(net) = address {
-        let len = net.prefix_len();
         // /31 (RFC 3021) and /32 have neither.
-        if len <= 30 {
+        if net.prefix_len() <= 30 {
             let (network, broadcast) = (u32::from(net.network()), u32::from(net.broadcast()));
             let (which, host) = match u32::from(net.addr()) {
                 a if a == network => ("network", network + 1),
                 a if a == broadcast => ("broadcast", broadcast - 1),
                 _ => return Ok(()),
             };
-            return Err(format!(
-                "{address} is the {which} address of {}, not a host address: pick a host address inside it, such as {}/{len}",
-                net.trunc(),
-                std::net::Ipv4Addr::from(host)
-            ));
+            return Err(RefusedAddress::NotAHost {
+                address,
+                which,
+                host: Ipv4Addr::from(host),
+            });
         }
     }
     Ok(())
@@ -297,7 +331,30 @@ mod tests {
     }
 
     fn address_error(text: &str) -> String {
-        check_alias_address(&text.parse().unwrap()).unwrap_err()
+        check_alias_address(&text.parse().unwrap())
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn refusals_name_their_kind_and_whether_the_prefix_causes_them() {
+        let refused = |text: &str| check_alias_address(&text.parse().unwrap()).unwrap_err();
+        assert_eq!(
+            refused("192.168.0.0/24"),
+            RefusedAddress::NotAHost {
+                address: "192.168.0.0/24".parse().unwrap(),
+                which: "network",
+                host: "192.168.0.1".parse().unwrap(),
+            }
+        );
+        assert!(refused("192.168.0.255/24").caused_by_prefix());
+        assert!(refused("10.0.0.1/0").caused_by_prefix());
+        assert!(matches!(
+            refused("224.0.0.1/4"),
+            RefusedAddress::Multicast { .. }
+        ));
+        assert!(!refused("127.0.0.2/8").caused_by_prefix());
+        assert!(!refused("::ffff:192.0.2.1/128").caused_by_prefix());
     }
 
     #[test]

@@ -176,11 +176,9 @@ pub(super) const PRIMARY_NOT_IMPORTED: &str = "is the interface's primary addres
 /// file did not state came from; it is added to a refusal that the prefix
 /// causes (e.g. a classful /24 making .255 the broadcast address).
 pub(super) fn check_address(address: &IpNet, guess: Option<String>) -> Result<(), String> {
-    check_alias_address(address).map_err(|message| match guess {
-        Some(guess) if check_alias_address(&IpNet::from(address.addr())).is_ok() => {
-            format!("{message} ({guess})")
-        }
-        _ => message,
+    check_alias_address(address).map_err(|refused| match guess {
+        Some(guess) if refused.caused_by_prefix() => format!("{refused} ({guess})"),
+        _ => refused.to_string(),
     })
 }
 

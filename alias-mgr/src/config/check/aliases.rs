@@ -69,7 +69,8 @@ impl Checker<'_> {
             ));
         };
         let address = parse_alias_address(address).map_err(|m| self.error(&address_span, m))?;
-        check_alias_address(&address).map_err(|m| self.error(&address_span, m))?;
+        check_alias_address(&address)
+            .map_err(|refused| self.error(&address_span, refused.to_string()))?;
         let ip = address.addr();
         let label = self.string(table, "label", "\"eth1:0\"")?;
         if let Some((label, span)) = &label {
