@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 // The label checks live with the other parsers; kept reachable here, where
 // the rest of an alias's rules are.
-pub use super::parse::{validate_label, validate_label_for};
+pub use super::names::{validate_label, validate_label_for};
 
 /// The value alias-mgr puts in IFA_PROTO of the addresses and in the protocol
 /// of the routes it adds, so it can tell its own from everybody else's.

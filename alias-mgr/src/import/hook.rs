@@ -12,7 +12,8 @@ use super::{
 };
 use crate::core::{
     model::{validate_label_for, AliasSpec, RouteSpec},
-    parse::{max_prefix, split_label, validate_interface},
+    names::{split_label, validate_interface},
+    parse::max_prefix,
 };
 
 /// The option keys whose value is a shell command run by ifup/ifdown.
@@ -159,7 +160,7 @@ impl ParsedAddress {
             (label, dev_label) => label.or(dev_label.map(str::to_string)),
         };
         if let Some(label) = &label {
-            validate_label_for(label, interface)?;
+            validate_label_for(label, interface).map_err(|e| e.to_string())?;
         }
         let mut notes = Vec::new();
         let (prefix, guess) = match prefix {
@@ -197,7 +198,7 @@ fn check_interface_name(name: &str) -> Result<(), String> {
             "interface {name:?} holds a quote; write the device name alone, such as eth1"
         ));
     }
-    validate_interface(name)
+    validate_interface(name).map_err(|e| e.to_string())
 }
 
 /// Recognises `ip route|addr add|del`, net-tools `route add|del` and

@@ -256,7 +256,7 @@ fn classify_stanza(
             ));
         }
         validate_label_for(&stanza.name, interface)
-            .map_err(|message| ctx.err(stanza.line, message))?;
+            .map_err(|refused| ctx.err(stanza.line, refused.to_string()))?;
         return Ok(Role::Alias {
             interface: interface.to_string(),
             label: Some(stanza.name.clone()),
@@ -788,7 +788,9 @@ mod tests {
         assert_eq!(err.line, 2);
         assert_eq!(
             err.message,
-            validate_label_for("enx00e04c680001:0", "enx00e04c680001").unwrap_err()
+            validate_label_for("enx00e04c680001:0", "enx00e04c680001")
+                .unwrap_err()
+                .to_string()
         );
     }
 

@@ -10,7 +10,8 @@ use super::{Checker, Span};
 use crate::config::ConfigError;
 use crate::core::{
     model::{check_alias_address, classful_prefix, validate_label_for, AliasSpec, RouteSpec},
-    parse::{self, validate_interface, AddressError},
+    names::validate_interface,
+    parse::{self, AddressError},
     zones::ZoneSpec,
 };
 
@@ -60,7 +61,7 @@ impl Checker<'_> {
                 "[[alias]] has no interface; add interface = \"eth1\" (the device name)",
             ));
         };
-        validate_interface(interface).map_err(|m| self.error(&span, m))?;
+        validate_interface(interface).map_err(|e| self.error(&span, e.to_string()))?;
         let Some((address, address_span)) = self.string(table, "address", "\"192.168.0.1/24\"")?
         else {
             return Err(self.error(
@@ -74,7 +75,7 @@ impl Checker<'_> {
         let ip = address.addr();
         let label = self.string(table, "label", "\"eth1:0\"")?;
         if let Some((label, span)) = &label {
-            validate_label_for(label, interface).map_err(|m| self.error(span, m))?;
+            validate_label_for(label, interface).map_err(|e| self.error(span, e.to_string()))?;
         }
         let zone = self.string(table, "zone", "\"lab\"")?;
         if let Some((zone, span)) = &zone {
