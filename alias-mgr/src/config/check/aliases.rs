@@ -21,6 +21,8 @@ const ALIAS_KEYS: &[&str] = &["interface", "address", "label", "zone", "routes"]
 pub(super) struct AliasAt {
     pub(super) address: Span,
     pub(super) label: Span,
+    /// One per route, in order.
+    pub(super) routes: Vec<Span>,
 }
 
 impl Checker<'_> {
@@ -86,7 +88,7 @@ impl Checker<'_> {
                 ));
             }
         }
-        let routes = self.alias_routes(table, address)?;
+        let (routes, route_spans) = self.alias_routes(table, address)?;
         let alias = AliasSpec {
             interface: interface.to_string(),
             address,
@@ -100,15 +102,21 @@ impl Checker<'_> {
             AliasAt {
                 address: address_span,
                 label: label_span,
+                routes: route_spans,
             },
         ))
     }
 
     /// The alias's `routes`: each of its IP version, not via the alias
     /// itself, listed once.
-    fn alias_routes(&self, table: &Table, address: IpNet) -> Result<Vec<RouteSpec>, ConfigError> {
+    fn alias_routes(
+        &self,
+        table: &Table,
+        address: IpNet,
+    ) -> Result<(Vec<RouteSpec>, Vec<Span>), ConfigError> {
         let ip = address.addr();
         let mut routes: Vec<RouteSpec> = Vec::new();
+        let mut spans = Vec::new();
         for (text, span) in self.strings(table, "routes", "[\"10.9.0.0/16@192.168.0.254\"]")? {
             let route: RouteSpec = text.parse().map_err(|m: String| self.error(&span, m))?;
             if route.destination.addr().is_ipv4() != ip.is_ipv4() {
@@ -139,8 +147,9 @@ impl Checker<'_> {
                 ));
             }
             routes.push(route);
+            spans.push(span);
         }
-        Ok(routes)
+        Ok((routes, spans))
     }
 
     pub(super) fn check_duplicates(
@@ -148,6 +157,7 @@ impl Checker<'_> {
         aliases: &[AliasSpec],
         at: &[AliasAt],
     ) -> Result<(), ConfigError> {
+        self.check_shared_routes(aliases, at)?;
         let mut ips: HashMap<IpAddr, usize> = HashMap::new();
         let mut labels: HashMap<(&str, &str), usize> = HashMap::new();
         for (i, alias) in aliases.iter().enumerate() {
@@ -176,6 +186,41 @@ impl Checker<'_> {
                     ));
                 }
                 labels.insert((alias.interface.as_str(), label.as_str()), i);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Checker<'_> {
+    /// The kernel keeps one route per destination (in the main table): two
+    /// aliases declaring one would take it from each other at every run,
+    /// so a destination belongs to one alias.
+    fn check_shared_routes(
+        &self,
+        aliases: &[AliasSpec],
+        at: &[AliasAt],
+    ) -> Result<(), ConfigError> {
+        let mut owners: HashMap<IpNet, (usize, usize)> = HashMap::new();
+        for (i, alias) in aliases.iter().enumerate() {
+            for (r, route) in alias.routes.iter().enumerate() {
+                let Some(&(first, first_route)) = owners.get(&route.destination) else {
+                    owners.insert(route.destination, (i, r));
+                    continue;
+                };
+                let earlier = &aliases[first];
+                return Err(self.error(
+                    &at[i].routes[r],
+                    format!(
+                        "route {} of {} is also declared by {} on {} at line {} (as {}); the kernel holds one route per destination, so it would move between them at every run: keep it under one alias",
+                        route.destination,
+                        alias.address,
+                        earlier.address,
+                        earlier.interface,
+                        self.line(&at[first].routes[first_route]),
+                        earlier.routes[first_route],
+                    ),
+                ));
             }
         }
         Ok(())
@@ -357,6 +402,23 @@ mod tests {
             message.contains("address 10.0.0.1 is already declared at line 3 (on eth1)"),
             "{message}"
         );
+    }
+
+    #[test]
+    fn a_route_declared_by_two_aliases_names_both() {
+        let text = "[[alias]]\ninterface = \"eth1\"\naddress = \"10.0.0.1/8\"\nroutes = [\"192.0.2.0/24@10.0.0.254\"]\n\n\
+                    [[alias]]\ninterface = \"eth2\"\naddress = \"172.16.0.1/16\"\nroutes = [\"198.51.100.0/24\", \"192.0.2.0/24@172.16.0.254\"]\n";
+        let (line, column, message) = invalid(text);
+        assert_eq!((line, column), (9, 30));
+        assert!(
+            message.contains("route 192.0.2.0/24 of 172.16.0.1/16 is also declared by 10.0.0.1/8 on eth1 at line 4 (as 192.0.2.0/24@10.0.0.254)"),
+            "{message}"
+        );
+        assert!(message.contains("keep it under one alias"), "{message}");
+        // Different destinations, or one alias's own list, are fine.
+        let ok = "[[alias]]\ninterface = \"eth1\"\naddress = \"10.0.0.1/8\"\nroutes = [\"192.0.2.0/24@10.0.0.254\"]\n\n\
+                  [[alias]]\ninterface = \"eth2\"\naddress = \"172.16.0.1/16\"\nroutes = [\"192.0.2.0/25@172.16.0.254\"]\n";
+        assert!(ConfigFile::parse(Path::new("t.toml"), ok).is_ok());
     }
 
     #[test]
