@@ -9,10 +9,11 @@
 //!
 //! Files: `pin_dir` (the directory handle, preparing it, loading the object),
 //! `counters` (the counters map), `links` (TCX attach, detach and inspection),
-//! `log` (the classifier's aya-log ring), `bpffs` (filesystem, mount
-//! namespace and kernel version checks) and `syscall` (the raw syscalls aya
-//! does not wrap). This module keeps the errors and the shared small types.
-//! It uses only aya, libc, std and the `alias-ebpf` crate's shared layout.
+//! `classifier_log` (the classifier's aya-log ring), `bpffs` (filesystem,
+//! mount namespace and kernel version checks) and `syscall` (the raw
+//! syscalls aya does not wrap). This module keeps the errors and the shared
+//! small types. It uses aya, aya-log, libc and the `alias-ebpf` crate's
+//! shared layout, and nothing else of alias-mgr.
 
 mod bpffs;
 mod classifier_log;
