@@ -8,6 +8,7 @@
 //! zone table renderer. Nothing here touches the kernel, a
 //! file, the clock or an async runtime, and nothing here imports another
 //! layer of alias-mgr, so all of it is unit-tested without root.
+pub mod admit;
 pub mod desired;
 #[cfg(test)]
 pub mod fixtures;

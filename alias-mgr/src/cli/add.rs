@@ -1,0 +1,243 @@
+//! `alias-mgr add`: observe the interface, let [`crate::core::admit`]
+//! decide, apply the plan, then save the config or roll the live change back.
+
+use std::path::Path;
+
+use anyhow::{anyhow, bail, Result};
+
+use super::common::{desired, print_plan, undo};
+use crate::{
+    config::ConfigFile,
+    core::admit::{self, Admission, AliasRequest, Seen},
+    core::model::{AliasSpec, LiveAddress, RouteSpec, OWNER_PROTO},
+    core::names::split_label,
+    core::plan::{Desired, Observed, Scope},
+    kernel::Kernel,
+    lock::lock,
+    sys::bpf::PinDir,
+};
+
+/// The arguments of `add`, the netmask words already folded into `address`.
+pub(super) struct AddRequest {
+    pub interface: String,
+    pub address: String,
+    pub label: Option<String>,
+    pub zone: Option<String>,
+    pub routes: Vec<RouteSpec>,
+    pub runtime: bool,
+}
+
+impl AddRequest {
+    /// ifconfig's `eth1:0` names the interface and the label; a --label that
+    /// says otherwise is refused.
+    fn with_label_from_name(mut self) -> Result<Self> {
+        if let (interface, Some(label)) = split_label(&self.interface) {
+            if self.label.as_deref().is_some_and(|given| given != label) {
+                bail!(
+                    "{} names label {label} but --label says {}; give one of them",
+                    self.interface,
+                    self.label.as_deref().unwrap_or_default()
+                );
+            }
+            self.label = Some(label.to_string());
+            self.interface = interface.to_string();
+        }
+        Ok(self)
+    }
+}
+
+pub(super) async fn add(config: &Path, pins: PinDir, request: AddRequest) -> Result<()> {
+    let request = request.with_label_from_name()?;
+    let _lock = lock(config)?;
+    let mut file = ConfigFile::load(config)?;
+    let kernel = Kernel::new(pins)?;
+    // One observation serves the checks below and the plan.
+    let observed = kernel.observe([request.interface.as_str()]).await?;
+    let Some(iface) = observed
+        .interfaces
+        .iter()
+        .find(|i| i.name == request.interface)
+    else {
+        bail!(
+            "interface {} does not exist; check the name with `ip link`",
+            request.interface
+        );
+    };
+    let live = &observed.addresses;
+
+    let (ip, prefix) = super::parse_address(&request.address)?;
+    let choice = admit::choose_prefix(ip, prefix, iface, live).map_err(|e| anyhow!(e))?;
+    if let Some(note) = &choice.note {
+        println!("note: {note}");
+    }
+    let address = admit::alias_address(ip, choice.prefix).map_err(|e| anyhow!(e))?;
+    let config_name = file.path().display().to_string();
+    let seen = Seen {
+        interface: iface,
+        live,
+        declared: &file.config().aliases,
+        config: &config_name,
+    };
+    let runtime = request.runtime;
+    let alias_request = AliasRequest {
+        label: request.label,
+        zone: request.zone,
+        routes: request.routes,
+        runtime,
+    };
+    let Admission { alias, adopted } =
+        admit::admit(&seen, address, alias_request).map_err(|e| anyhow!(e))?;
+
+    apply_and_record(&kernel, &mut file, &observed, &alias, runtime).await?;
+    if let Some(existing) = adopted {
+        mark_as_owned(&kernel, existing).await;
+    }
+    println!(
+        "{}",
+        added_message(config, &alias, adopted.is_some(), runtime)
+    );
+    Ok(())
+}
+
+/// Adds `alias` to the file (which validates it before any change), applies
+/// the plan for it, and saves the file unless `runtime`; when saving fails
+/// the live change is rolled back.
+async fn apply_and_record(
+    kernel: &Kernel,
+    file: &mut ConfigFile,
+    observed: &Observed,
+    alias: &AliasSpec,
+    runtime: bool,
+) -> Result<()> {
+    let ip = alias.ip();
+    // Validates zone names, duplicates and the rest before any change.
+    let before = file.config().aliases.clone();
+    file.add_alias(alias)?;
+    let mut aliases = before;
+    aliases.push(alias.clone());
+    let runtime_ips = [ip];
+    let desired = Desired {
+        runtime: if runtime { &runtime_ips } else { &[] },
+        ..desired(file, &aliases)
+    };
+    let plan = kernel.plan_observed(&desired, observed, Scope::Alias(ip))?;
+    print_plan(&plan);
+    kernel.apply(&desired, Scope::Alias(ip), &plan).await?;
+    if !runtime {
+        if let Err(err) = file.save() {
+            let rollback = kernel.execute(&undo(&plan)).await;
+            return Err(anyhow::Error::new(err).context(match rollback {
+                Ok(()) => "saving the config failed; the live change was rolled back".to_string(),
+                Err(e) => format!("saving the config failed and rolling back also failed ({e:#})"),
+            }));
+        }
+    }
+    Ok(())
+}
+
+/// The kernel's mark follows the adoption: a later removal from the file
+/// must read as "no longer wanted", not as a deliberate --runtime alias.
+async fn mark_as_owned(kernel: &Kernel, existing: &LiveAddress) {
+    if let Err(err) = kernel.remark_address(existing, OWNER_PROTO).await {
+        eprintln!(
+            "alias-mgr: warning: {err:#}; the kernel still marks {} as --runtime",
+            existing.address.addr()
+        );
+    }
+}
+
+fn added_message(config: &Path, alias: &AliasSpec, adopted: bool, runtime: bool) -> String {
+    let where_ = if runtime {
+        "live only, --runtime".to_string()
+    } else {
+        format!("saved in {}", config.display())
+    };
+    format!(
+        "{} {} on {}{} ({where_})",
+        if adopted {
+            "kept (no longer --runtime)"
+        } else {
+            "added"
+        },
+        alias.address,
+        alias.interface,
+        alias
+            .label
+            .as_deref()
+            .map(|l| format!(" as {l}"))
+            .unwrap_or_default()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(interface: &str, label: Option<&str>) -> AddRequest {
+        AddRequest {
+            interface: interface.into(),
+            address: "192.168.0.9/24".into(),
+            label: label.map(Into::into),
+            zone: None,
+            routes: vec![],
+            runtime: false,
+        }
+    }
+
+    #[test]
+    fn an_ifconfig_name_sets_the_label_unless_label_disagrees() {
+        let named = request("eth1:web", None).with_label_from_name().unwrap();
+        assert_eq!(
+            (named.interface.as_str(), named.label.as_deref()),
+            ("eth1", Some("eth1:web"))
+        );
+        let same = request("eth1:web", Some("eth1:web"))
+            .with_label_from_name()
+            .unwrap();
+        assert_eq!(same.label.as_deref(), Some("eth1:web"));
+        let err = request("eth1:web", Some("eth1:0"))
+            .with_label_from_name()
+            .err()
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            err,
+            "eth1:web names label eth1:web but --label says eth1:0; give one of them"
+        );
+        let plain = request("eth1", Some("eth1:0"))
+            .with_label_from_name()
+            .unwrap();
+        assert_eq!(
+            (plain.interface.as_str(), plain.label.as_deref()),
+            ("eth1", Some("eth1:0"))
+        );
+    }
+
+    #[test]
+    fn the_summary_says_whether_the_alias_was_added_or_kept_and_where() {
+        let alias = AliasSpec {
+            interface: "eth1".into(),
+            address: "192.168.0.9/24".parse().unwrap(),
+            label: Some("eth1:0".into()),
+            zone: None,
+            routes: vec![],
+        };
+        let config = Path::new("/etc/alias-mgr/alias-mgr.toml");
+        assert_eq!(
+            added_message(config, &alias, false, false),
+            "added 192.168.0.9/24 on eth1 as eth1:0 (saved in /etc/alias-mgr/alias-mgr.toml)"
+        );
+        assert_eq!(
+            added_message(config, &alias, true, false),
+            "kept (no longer --runtime) 192.168.0.9/24 on eth1 as eth1:0 (saved in /etc/alias-mgr/alias-mgr.toml)"
+        );
+        let unlabelled = AliasSpec {
+            label: None,
+            ..alias
+        };
+        assert_eq!(
+            added_message(config, &unlabelled, false, true),
+            "added 192.168.0.9/24 on eth1 (live only, --runtime)"
+        );
+    }
+}

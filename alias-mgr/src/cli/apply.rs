@@ -1,0 +1,71 @@
+//! `alias-mgr apply`: make the kernel match the config and verify it does;
+//! `--dry-run` prints the plan and the nft table it would load.
+
+use std::path::Path;
+
+use anyhow::Result;
+
+use super::common::{desired, in_sync_message, print_plan, require_config};
+use crate::{
+    config::ConfigFile, core::plan::Scope, core::zones, kernel::Kernel, lock::lock,
+    sys::bpf::PinDir, sys::nft,
+};
+
+/// The table `apply` would load, as nft text; the JSON batch when nft
+/// cannot render it (e.g. no permission to make a network namespace).
+fn print_zone_ruleset(file: &ConfigFile, batch: &serde_json::Value) {
+    let config = file.config();
+    let text = zones::render(&config.zones, &config.aliases).map(|ruleset| {
+        nft::render_text(&zones::batch(Some(&ruleset), &zones::LiveTable::default()))
+    });
+    match text {
+        Some(Ok(text)) => println!("nft table apply would load (one transaction):\n{text}"),
+        None => println!(
+            "nft: table {} {} would be deleted",
+            zones::FAMILY,
+            zones::TABLE
+        ),
+        Some(Err(err)) => {
+            eprintln!("alias-mgr: warning: {err:#}; showing the JSON batch");
+            println!(
+                "nft batch (one transaction):\n{}",
+                serde_json::to_string_pretty(batch).unwrap_or_default()
+            );
+        }
+    }
+}
+
+pub(super) async fn apply_command(config: &Path, pins: PinDir, dry_run: bool) -> Result<()> {
+    require_config(config)?;
+    let _lock = lock(config)?;
+    let file = ConfigFile::load(config)?;
+    let kernel = Kernel::new(pins)?;
+    if dry_run {
+        let desired = desired(&file, &file.config().aliases);
+        let (_, plan) = kernel.plan(&desired, Scope::All).await?;
+        print_plan(&plan);
+        for conflict in &plan.conflicts {
+            println!("conflict: {conflict}");
+        }
+        if let Some(batch) = &plan.zone_batch {
+            print_zone_ruleset(&file, batch);
+        }
+        if plan.is_empty() && plan.conflicts.is_empty() {
+            println!("{}", in_sync_message(config, &plan));
+        } else {
+            println!("dry run: nothing was changed");
+        }
+        return Ok(());
+    }
+    let applied = kernel.reconcile(&file).await?;
+    print_plan(&applied);
+    if applied.is_empty() {
+        println!("{}", in_sync_message(config, &applied));
+    } else {
+        println!(
+            "applied {} change(s)",
+            applied.actions.len() + applied.zone_changes.len()
+        );
+    }
+    Ok(())
+}

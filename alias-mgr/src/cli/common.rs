@@ -1,0 +1,72 @@
+//! What several commands share: the desired state from the config, printing
+//! a plan, the "in sync" message, undoing an applied plan, and the refusal
+//! to run the converging commands against a missing config.
+
+use std::{fs, io, path::Path};
+
+use anyhow::{bail, Context, Result};
+
+use crate::{
+    config::ConfigFile,
+    core::model::AliasSpec,
+    core::plan::{Action, Desired, Plan},
+};
+
+/// The desired state the config file asks for, with `aliases` in place of
+/// its own list (commands pass the list as it will be after their edit).
+pub(super) fn desired<'a>(file: &'a ConfigFile, aliases: &'a [AliasSpec]) -> Desired<'a> {
+    Desired {
+        aliases,
+        manage_promote_secondaries: file.config().settings.promote_secondaries,
+        zones: &file.config().zones,
+        runtime: &[],
+        keep_runtime: false,
+        keep_counting: &[],
+        counters: file.config().settings.counters,
+    }
+}
+
+pub(super) fn print_plan(plan: &Plan) {
+    for note in &plan.notes {
+        println!("note: {note}");
+    }
+    for pending in &plan.pending {
+        println!("pending: {pending}");
+    }
+    for action in &plan.actions {
+        println!("{action}");
+    }
+    for change in &plan.zone_changes {
+        println!("{change}");
+    }
+}
+
+/// The actions that take an applied plan back, last first.
+pub(super) fn undo(plan: &Plan) -> Vec<Action> {
+    plan.actions.iter().rev().map(|a| a.inverse()).collect()
+}
+
+/// What an empty plan means: all done, or all done that can be done now.
+pub(super) fn in_sync_message(config: &Path, plan: &Plan) -> String {
+    match plan.pending.len() {
+        0 => format!("nothing to do: the kernel matches {}", config.display()),
+        waiting => format!(
+            "nothing to do now: the kernel matches {} but for the {waiting} pending item(s) above",
+            config.display()
+        ),
+    }
+}
+
+/// `plan`, `apply` and the daemon make the kernel match the file, removing
+/// what it does not list: a mistyped --config or a deleted file must not
+/// read as "manage nothing".
+pub(crate) fn require_config(config: &Path) -> Result<()> {
+    match fs::metadata(config) {
+        Ok(_) => Ok(()),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => bail!(
+            "config {} does not exist; check --config (or ALIAS_MGR_CONFIG), or create it: `alias-mgr add` writes it, and an empty file means no aliases (apply then removes every alias alias-mgr added)",
+            config.display()
+        ),
+        Err(err) => Err(err).with_context(|| format!("reading config {}", config.display())),
+    }
+}

@@ -1,0 +1,65 @@
+//! `alias-mgr import`: legacy alias configuration (ifupdown, iftab,
+//! ifaliases) as alias-mgr config, printed or merged into the file.
+
+use std::{fs, path::Path};
+
+use anyhow::{anyhow, Context, Result};
+
+use crate::{
+    config::ConfigFile,
+    import::{self, ImportFormat},
+    lock::lock,
+};
+
+/// Whether this network namespace has an interface called `name`.
+fn interface_exists(name: &str) -> bool {
+    std::ffi::CString::new(name).is_ok_and(|name| {
+        // SAFETY: a valid NUL-terminated string; the call only reads it.
+        unsafe { libc::if_nametoindex(name.as_ptr()) != 0 }
+    })
+}
+
+pub(super) fn import_command(config: &Path, format: &str, path: &Path, write: bool) -> Result<()> {
+    let format: ImportFormat = format.parse().map_err(|e| anyhow!("{e}"))?;
+    let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let imported = import::parse(format, &path.display().to_string(), &text)?;
+    for warning in &imported.warnings {
+        eprintln!("alias-mgr: warning: {warning}");
+    }
+    // iftab and ifaliases come from Darwin and NetBSD (en0, wm0), and an old
+    // /etc/network/interfaces may predate predictable names (eth0 -> enp3s0).
+    let unknown: std::collections::BTreeSet<&str> = imported
+        .aliases
+        .iter()
+        .map(|a| a.interface.as_str())
+        .filter(|name| !interface_exists(name))
+        .collect();
+    for name in unknown {
+        eprintln!(
+            "alias-mgr: warning: there is no interface {name} on this host (see `ip link`); change interface = \"{name}\" to the Linux interface that should carry its aliases before `alias-mgr apply` (until then they are pending)"
+        );
+    }
+    if write {
+        let _lock = lock(config)?;
+        let created = !config.exists();
+        let mut file = ConfigFile::load(config)?;
+        let added = file.merge_aliases(&imported.aliases)?;
+        file.save()?;
+        if created {
+            println!(
+                "note: created {}; `alias-mgr apply` makes the kernel match it, which removes aliases alias-mgr added that it does not list (`alias-mgr plan` shows what would change)",
+                config.display()
+            );
+        }
+        println!(
+            "merged {added} alias(es) into {} ({} already there); run `alias-mgr apply` to create them",
+            config.display(),
+            imported.aliases.len() - added
+        );
+    } else {
+        let mut file = ConfigFile::parse(Path::new("<imported>"), "")?;
+        file.merge_aliases(&imported.aliases)?;
+        print!("{}", file.render());
+    }
+    Ok(())
+}

@@ -1,0 +1,35 @@
+//! `alias-mgr plan`: what `apply` would change, as text or JSON; changes
+//! nothing, and fails when `apply` would refuse to run.
+
+use std::path::Path;
+
+use anyhow::{bail, Result};
+
+use super::common::{desired, in_sync_message, print_plan, require_config};
+use crate::{config::ConfigFile, core::plan::Scope, kernel::Kernel, sys::bpf::PinDir};
+
+pub(super) async fn plan_command(config: &Path, pins: PinDir, json: bool) -> Result<()> {
+    require_config(config)?;
+    let file = ConfigFile::load(config)?;
+    let kernel = Kernel::new(pins)?;
+    let desired = desired(&file, &file.config().aliases);
+    let (_, plan) = kernel.plan(&desired, Scope::All).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&plan)?);
+    } else {
+        print_plan(&plan);
+        for conflict in &plan.conflicts {
+            println!("conflict: {conflict}");
+        }
+        if plan.is_empty() && plan.conflicts.is_empty() {
+            println!("{}", in_sync_message(config, &plan));
+        }
+    }
+    if !plan.conflicts.is_empty() {
+        bail!(
+            "apply would refuse to run: {} conflict(s) listed above; resolve them first",
+            plan.conflicts.len()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,227 @@
+//! The TCX links: attaching the classifier to an interface's two hooks,
+//! detaching it, and reading what a pinned link holds.
+
+use std::{fs, io, path::Path};
+
+use alias_ebpf::{PROG_EGRESS_ETH, PROG_EGRESS_RAW, PROG_INGRESS_ETH, PROG_INGRESS_RAW};
+use aya::programs::{
+    links::{FdLink, PinnedLink},
+    SchedClassifier, TcAttachType,
+};
+
+use super::{
+    aya_error,
+    bpffs::require_tcx,
+    io_error,
+    syscall::{detach_pinned_link, nametoindex},
+    AttachOutcome, BpfError, PinDir, Result,
+};
+
+impl PinDir {
+    /// Attaches the classifier to both TC hooks of `iface` with TCX and pins
+    /// the links. Idempotent: existing links with the same program are kept.
+    pub fn attach(&self, iface: &str, link_layer: LinkLayer) -> Result<AttachOutcome> {
+        require_tcx()?;
+        if nametoindex(iface).is_none() {
+            return Err(BpfError::NoSuchInterface { name: iface.into() });
+        }
+        let mut ebpf = self.load()?;
+        let mut outcome = AttachOutcome::Unchanged;
+        for hook in [Hook::Ingress, Hook::Egress] {
+            let program: &mut SchedClassifier = ebpf
+                .program_mut(hook.program(link_layer))
+                .expect("the object defines every hook's program")
+                .try_into()
+                .map_err(|err| aya_error("classifier program type", err))?;
+            program
+                .load()
+                .map_err(|err| aya_error("loading the classifier into the kernel", err))?;
+            let new_tag = program
+                .info()
+                .map_err(|err| aya_error("reading program info", err))?
+                .tag();
+            let pin = self.link_pin(iface, hook);
+            let state = inspect_pin(iface, hook, &pin)?;
+            if matches!(state, PinnedLinkState::Stale) {
+                // Left from a deleted or renamed interface: it counts nothing.
+                fs::remove_file(&pin)
+                    .map_err(io_error(format!("removing stale pin {}", pin.display())))?;
+            }
+            match state {
+                PinnedLinkState::Current { tag, .. } if tag == new_tag => {}
+                PinnedLinkState::Current { link, .. } => {
+                    // Another build of the program: swap it into the same
+                    // link, atomically, so no packet goes uncounted. The pin
+                    // keeps referring to that link.
+                    let link = link
+                        .try_into()
+                        .map_err(|err| aya_error("reusing the pinned TCX link", err))?;
+                    let id = program.attach_to_link(link).map_err(|err| {
+                        aya_error(format!("replacing the program on {iface} {hook:?}"), err)
+                    })?;
+                    // Closing our fd leaves the pinned link attached.
+                    drop(
+                        program
+                            .take_link(id)
+                            .map_err(|err| aya_error("taking the TCX link", err))?,
+                    );
+                    outcome = AttachOutcome::Upgraded;
+                }
+                PinnedLinkState::Missing | PinnedLinkState::Stale => {
+                    let id = program.attach(iface, hook.attach_type()).map_err(|err| {
+                        aya_error(format!("attaching to {iface} {hook:?} with TCX"), err)
+                    })?;
+                    let link: FdLink = program
+                        .take_link(id)
+                        .map_err(|err| aya_error("taking the TCX link", err))?
+                        .try_into()
+                        .map_err(|err| aya_error("TCX link as an fd link", err))?;
+                    link.pin(&pin)
+                        .map_err(|err| aya_error(format!("pinning {}", pin.display()), err))?;
+                    outcome = AttachOutcome::Attached;
+                }
+            }
+        }
+        Ok(outcome)
+    }
+
+    /// Whether the classifier is attached to both hooks of `iface` through the
+    /// links pinned here (a pin left from a deleted interface does not count).
+    pub fn is_attached(&self, iface: &str) -> Result<bool> {
+        if nametoindex(iface).is_none() {
+            return Ok(false);
+        }
+        for hook in [Hook::Ingress, Hook::Egress] {
+            let pin = self.link_pin(iface, hook);
+            if !matches!(
+                inspect_pin(iface, hook, &pin)?,
+                PinnedLinkState::Current { .. }
+            ) {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Detaches the classifier from `iface` by removing its link pins.
+    /// Returns whether anything was attached.
+    pub fn detach(&self, iface: &str) -> Result<bool> {
+        let mut removed = false;
+        for hook in [Hook::Ingress, Hook::Egress] {
+            let pin = self.link_pin(iface, hook);
+            if !pin.exists() {
+                continue;
+            }
+            detach_pinned_link(&pin).map_err(io_error(format!("detaching {}", pin.display())))?;
+            removed = true;
+        }
+        Ok(removed)
+    }
+
+    /// Interfaces with pinned links (both hooks or one), by name.
+    pub fn attached_interfaces(&self) -> Result<Vec<String>> {
+        let mut names = Vec::new();
+        for hook in [Hook::Ingress, Hook::Egress] {
+            let dir = self.links_dir().join(hook.suffix());
+            let entries = match fs::read_dir(&dir) {
+                Ok(entries) => entries,
+                Err(err) if err.kind() == io::ErrorKind::NotFound => continue,
+                Err(err) => return Err(io_error(format!("reading {}", dir.display()))(err)),
+            };
+            names.extend(
+                entries
+                    .filter_map(|entry| entry.ok())
+                    .map(|entry| entry.file_name().to_string_lossy().replace(':', ".")),
+            );
+        }
+        names.sort();
+        names.dedup();
+        Ok(names)
+    }
+}
+
+enum PinnedLinkState {
+    Missing,
+    /// Pinned, but its program is not attached to this interface's hook.
+    Stale,
+    Current {
+        tag: u64,
+        link: FdLink,
+    },
+}
+
+/// The link pinned at `pin` and the id of its program; None if no pin.
+pub(super) fn open_pinned_link(pin: &Path) -> Result<Option<(FdLink, u32)>> {
+    let pinned = match PinnedLink::from_pin(pin) {
+        Ok(pinned) => pinned,
+        Err(_) if !pin.exists() => return Ok(None),
+        Err(err) => {
+            return Err(aya_error(
+                format!("opening pinned link {}", pin.display()),
+                err,
+            ))
+        }
+    };
+    let link = FdLink::from(pinned);
+    let prog_id = link
+        .info()
+        .map_err(|err| aya_error("reading link info", err))?
+        .program_id();
+    Ok(Some((link, prog_id)))
+}
+
+/// What the pin for one hook of `iface` holds; changes nothing.
+fn inspect_pin(iface: &str, hook: Hook, pin: &Path) -> Result<PinnedLinkState> {
+    let Some((link, prog_id)) = open_pinned_link(pin)? else {
+        return Ok(PinnedLinkState::Missing);
+    };
+    let (_, attached) = SchedClassifier::query_tcx(iface, hook.attach_type())
+        .map_err(|err| aya_error(format!("querying TCX programs on {iface}"), err))?;
+    Ok(match attached.iter().find(|info| info.id() == prog_id) {
+        Some(info) => PinnedLinkState::Current {
+            tag: info.tag(),
+            link,
+        },
+        None => PinnedLinkState::Stale,
+    })
+}
+
+/// The link layer of an interface decides which program variant parses it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkLayer {
+    /// Frames start with an Ethernet header (Ethernet, veth, bridge, bond, VLAN...).
+    Ethernet,
+    /// Packets start with the IP header (tun, wireguard, ipip...).
+    RawIp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Hook {
+    Ingress,
+    Egress,
+}
+
+impl Hook {
+    pub(super) fn suffix(self) -> &'static str {
+        match self {
+            Hook::Ingress => "ingress",
+            Hook::Egress => "egress",
+        }
+    }
+
+    fn attach_type(self) -> TcAttachType {
+        match self {
+            Hook::Ingress => TcAttachType::Ingress,
+            Hook::Egress => TcAttachType::Egress,
+        }
+    }
+
+    fn program(self, link_layer: LinkLayer) -> &'static str {
+        match (self, link_layer) {
+            (Hook::Ingress, LinkLayer::Ethernet) => PROG_INGRESS_ETH,
+            (Hook::Egress, LinkLayer::Ethernet) => PROG_EGRESS_ETH,
+            (Hook::Ingress, LinkLayer::RawIp) => PROG_INGRESS_RAW,
+            (Hook::Egress, LinkLayer::RawIp) => PROG_EGRESS_RAW,
+        }
+    }
+}
