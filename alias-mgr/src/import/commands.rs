@@ -3,14 +3,44 @@
 
 use std::net::IpAddr;
 
-use super::{
-    collected::{parse_address, set_prefix},
-    hook::{Hook, ParsedAddress, ParsedRoute},
-};
+use super::collected::{parse_address, set_prefix};
 use crate::core::{
     model::RouteSpec,
     parse::{max_prefix, parse_netmask, MaskForms},
 };
+
+/// What a hook command means for the import.
+pub(super) enum Hook {
+    /// `ip route add`, `route add`.
+    Route(Result<ParsedRoute, String>),
+    /// `ip addr add`, `ifconfig eth1:6 ADDRESS`, `ifconfig eth1 inet6 add`.
+    Address(Result<ParsedAddress, String>),
+    /// Deletes a route or an address (`ip addr del`, `route del`,
+    /// `ifconfig eth1:6 down`).
+    Remove,
+    Other,
+}
+
+pub(super) struct ParsedRoute {
+    pub(super) spec: RouteSpec,
+    /// The device the command names, checked against the stanza's.
+    pub(super) dev: Option<String>,
+    /// Parts dropped on the way (metric, ...), for warnings.
+    pub(super) notes: Vec<String>,
+}
+
+/// An address a hook command adds, before the alias rules are applied.
+pub(super) struct ParsedAddress {
+    pub(super) ip: IpAddr,
+    pub(super) prefix: Option<u8>,
+    /// The device the command names; `eth1:6` stands for eth1 with that label.
+    pub(super) dev: Option<String>,
+    pub(super) label: Option<String>,
+    /// `ip` or `ifconfig`: what a missing prefix length defaults to.
+    pub(super) tool: &'static str,
+    /// Parts dropped on the way (broadcast, flags, ...), for warnings.
+    pub(super) notes: Vec<String>,
+}
 
 pub(super) fn next_value<'a>(
     args: &mut impl Iterator<Item = &'a str>,

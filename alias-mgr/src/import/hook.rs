@@ -1,20 +1,26 @@
 //! The hook commands of ifupdown stanzas (`up ip addr add ...`): which
 //! addresses and routes they add, for the stanza they are in.
 
-use std::net::IpAddr;
-
 use ipnet::IpNet;
 
 use super::{
     collected::{alias, check_address, classful_guess, default_prefix},
-    commands::{parse_ifconfig_command, parse_ip_command, parse_nettools_command},
-    ifupdown::StanzaOption,
+    commands::{
+        parse_ifconfig_command, parse_ip_command, parse_nettools_command, Hook, ParsedAddress,
+    },
 };
 use crate::core::{
     model::{validate_label_for, AliasSpec, RouteSpec},
     names::{split_label, validate_interface},
     parse::max_prefix,
 };
+
+/// One `KEY VALUE` line of a stanza.
+pub(super) struct StanzaOption {
+    pub(super) line: usize,
+    pub(super) key: String,
+    pub(super) value: String,
+}
 
 /// The option keys whose value is a shell command run by ifup/ifdown.
 pub(super) fn is_hook(key: &str) -> bool {
@@ -103,39 +109,6 @@ impl HookContext<'_> {
             _ => warnings.push(format!("line {line}: {who}: `{key} {value}` not imported")),
         }
     }
-}
-
-/// What a hook command means for the import.
-pub(super) enum Hook {
-    /// `ip route add`, `route add`.
-    Route(Result<ParsedRoute, String>),
-    /// `ip addr add`, `ifconfig eth1:6 ADDRESS`, `ifconfig eth1 inet6 add`.
-    Address(Result<ParsedAddress, String>),
-    /// Deletes a route or an address (`ip addr del`, `route del`,
-    /// `ifconfig eth1:6 down`).
-    Remove,
-    Other,
-}
-
-pub(super) struct ParsedRoute {
-    pub(super) spec: RouteSpec,
-    /// The device the command names, checked against the stanza's.
-    pub(super) dev: Option<String>,
-    /// Parts dropped on the way (metric, ...), for warnings.
-    pub(super) notes: Vec<String>,
-}
-
-/// An address a hook command adds, before the alias rules are applied.
-pub(super) struct ParsedAddress {
-    pub(super) ip: IpAddr,
-    pub(super) prefix: Option<u8>,
-    /// The device the command names; `eth1:6` stands for eth1 with that label.
-    pub(super) dev: Option<String>,
-    pub(super) label: Option<String>,
-    /// `ip` or `ifconfig`: what a missing prefix length defaults to.
-    pub(super) tool: &'static str,
-    /// Parts dropped on the way (broadcast, flags, ...), for warnings.
-    pub(super) notes: Vec<String>,
 }
 
 impl ParsedAddress {

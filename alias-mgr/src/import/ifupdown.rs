@@ -9,7 +9,7 @@ use super::{
         alias, check_address, classful_guess, default_prefix, parse_address, sort_by_line,
         Collected, PRIMARY_NOT_IMPORTED,
     },
-    hook::{is_hook, HookContext},
+    hook::{is_hook, HookContext, StanzaOption},
     lines::{logical_lines, Ctx},
     ImportError, Imported,
 };
@@ -40,12 +40,6 @@ struct Stanza {
     family: Option<String>,
     method: Option<String>,
     options: Vec<StanzaOption>,
-}
-
-pub(super) struct StanzaOption {
-    pub(super) line: usize,
-    pub(super) key: String,
-    pub(super) value: String,
 }
 
 /// Parses `/etc/network/interfaces`.

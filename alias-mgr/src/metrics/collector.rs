@@ -24,7 +24,7 @@ use super::{
     families::Family,
     index::AddressIndex,
     process::ProcessStats,
-    scrape::Scrape,
+    scrape::{Scrape, COLLECTORS},
     stats::{DaemonStats, StatsSnapshot},
 };
 use crate::{
@@ -66,9 +66,6 @@ impl Sources for KernelSources {
         Ok(crate::sys::nft::zone_counters()?)
     }
 }
-
-/// The sources a scrape reads, for the success/duration metrics and logs.
-pub(super) const COLLECTORS: [&str; 3] = ["counters", "zones", "process"];
 
 /// The collector: reads the sources at scrape time. Register it with a
 /// `prometheus::Registry`, or serve it with [`serve`](super::serve).

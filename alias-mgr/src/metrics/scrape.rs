@@ -8,13 +8,15 @@ use alias_ebpf::TrafficCounters;
 use prometheus::proto::{self, LabelPair, MetricFamily, MetricType};
 
 use super::{
-    collector::COLLECTORS,
     families::{Def, Family, Kind},
     index::AddressIndex,
     process::ProcessStats,
     stats::{StatsSnapshot, Trigger},
 };
 use crate::{sys::netlink::Change, sys::nft::ZoneCounter};
+
+/// The sources a scrape reads, for the success/duration metrics and logs.
+pub(super) const COLLECTORS: [&str; 3] = ["counters", "zones", "process"];
 
 /// What one scrape read; turned into families one at a time.
 pub struct Scrape {
