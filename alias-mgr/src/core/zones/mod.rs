@@ -167,8 +167,10 @@ impl<'de> Deserialize<'de> for Service {
     }
 }
 
+mod live;
 mod ruleset;
 
+pub use live::*;
 pub use ruleset::*;
 
 #[cfg(test)]

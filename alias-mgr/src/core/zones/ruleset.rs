@@ -22,12 +22,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use ipnet::IpNet;
 use serde_json::{json, Value};
 
-use super::{Service, ServiceProtocol, Verdict, ZoneSpec};
+use super::{LiveTable, Service, ServiceProtocol, Verdict, ZoneSpec};
 use crate::core::model::AliasSpec;
 
 pub const TABLE: &str = "alias_mgr";
 pub const FAMILY: &str = "inet";
-const FINGERPRINT_PREFIX: &str = "alias-mgr ruleset ";
+pub(super) const FINGERPRINT_PREFIX: &str = "alias-mgr ruleset ";
 
 /// What alias-mgr's table should hold.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -39,19 +39,6 @@ pub struct Ruleset {
     pub chains: BTreeMap<String, Vec<Vec<Value>>>,
     /// Zone name -> its subnets, for display and diffs.
     pub members: BTreeMap<String, Vec<IpNet>>,
-}
-
-/// What the kernel's copy of the table holds, parsed from `nft -j list table`.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct LiveTable {
-    pub exists: bool,
-    pub sets: BTreeMap<String, Vec<IpNet>>,
-    pub chains: BTreeSet<String>,
-    /// Counter name -> (packets, bytes), u64 (the nftables crate's own type is u32).
-    pub counters: BTreeMap<String, (u64, u64)>,
-    pub fingerprint: Option<String>,
-    /// Chain name -> how many rules it holds.
-    pub rules: BTreeMap<String, usize>,
 }
 
 pub fn set_name(zone: &str, ipv4: bool) -> String {
@@ -119,37 +106,61 @@ pub fn render(zones: &[ZoneSpec], aliases: &[AliasSpec]) -> Option<Ruleset> {
     }
     let mut ruleset = Ruleset::default();
     for zone in zones {
-        let mut nets: Vec<IpNet> = zone.subnets.clone();
-        nets.extend(
-            aliases
-                .iter()
-                .filter(|a| a.zone.as_deref() == Some(&zone.name))
-                .map(|a| a.address.trunc()),
-        );
-        // Interval sets refuse overlapping elements: merge them first.
-        let nets = IpNet::aggregate(&nets);
-        ruleset.members.insert(zone.name.clone(), nets.clone());
-        for ipv4 in [true, false] {
-            let family: Vec<IpNet> = nets
-                .iter()
-                .copied()
-                .filter(|n| n.addr().is_ipv4() == ipv4)
-                .collect();
-            if !family.is_empty() {
-                ruleset
-                    .sets
-                    .insert(set_name(&zone.name, ipv4), (ipv4, family));
-            }
-        }
-        for direction in ["input", "forward"] {
-            for verdict in ["accept", "drop"] {
-                ruleset
-                    .counters
-                    .insert(counter_name(&zone.name, direction, verdict));
-            }
+        add_members(&mut ruleset, zone, aliases);
+    }
+    let (input, forward) = base_chains(&ruleset, zones);
+    for zone in zones {
+        let zone_input = zone_input_chain(zone);
+        ruleset
+            .chains
+            .insert(format!("in_{}", zone.name), zone_input);
+        let zone_forward = zone_forward_chain(&ruleset, zone, zones);
+        ruleset
+            .chains
+            .insert(format!("fwd_{}", zone.name), zone_forward);
+    }
+    ruleset.chains.insert("input".into(), input);
+    ruleset.chains.insert("forward".into(), forward);
+    Some(ruleset)
+}
+
+/// The zone's subnets (its own and its aliases'), one set per family, and
+/// its four counters.
+fn add_members(ruleset: &mut Ruleset, zone: &ZoneSpec, aliases: &[AliasSpec]) {
+    let mut nets: Vec<IpNet> = zone.subnets.clone();
+    nets.extend(
+        aliases
+            .iter()
+            .filter(|a| a.zone.as_deref() == Some(&zone.name))
+            .map(|a| a.address.trunc()),
+    );
+    // Interval sets refuse overlapping elements: merge them first.
+    let nets = IpNet::aggregate(&nets);
+    ruleset.members.insert(zone.name.clone(), nets.clone());
+    for ipv4 in [true, false] {
+        let family: Vec<IpNet> = nets
+            .iter()
+            .copied()
+            .filter(|n| n.addr().is_ipv4() == ipv4)
+            .collect();
+        if !family.is_empty() {
+            ruleset
+                .sets
+                .insert(set_name(&zone.name, ipv4), (ipv4, family));
         }
     }
+    for direction in ["input", "forward"] {
+        for verdict in ["accept", "drop"] {
+            ruleset
+                .counters
+                .insert(counter_name(&zone.name, direction, verdict));
+        }
+    }
+}
 
+/// The `input` and `forward` base chains: established traffic, loopback
+/// and neighbour discovery first, then a jump by source to each zone.
+fn base_chains(ruleset: &Ruleset, zones: &[ZoneSpec]) -> (Vec<Vec<Value>>, Vec<Vec<Value>>) {
     let established = vec![
         json!({"match": {"op": "in", "left": {"ct": {"key": "state"}}, "right": ["established", "related"]}}),
         json!({"accept": null}),
@@ -183,50 +194,52 @@ pub fn render(zones: &[ZoneSpec], aliases: &[AliasSpec]) -> Option<Ruleset> {
                 ]);
             }
         }
-        let accept = counter_name(&zone.name, "input", "accept");
-        let drop = counter_name(&zone.name, "input", "drop");
-        let mut zone_input: Vec<Vec<Value>> = zone
-            .allow
-            .iter()
-            .map(|service| {
-                let mut rule = service_match(service);
-                rule.extend(verdict_statements(Verdict::Accept, &accept, &drop));
-                rule
-            })
-            .collect();
-        zone_input.push(verdict_statements(zone.input, &accept, &drop));
-        ruleset
-            .chains
-            .insert(format!("in_{}", zone.name), zone_input);
+    }
+    (input, forward)
+}
 
-        let accept = counter_name(&zone.name, "forward", "accept");
-        let drop = counter_name(&zone.name, "forward", "drop");
-        let mut zone_forward = Vec::new();
-        for other in zones {
-            let verdict = if other.name == zone.name {
-                Verdict::Accept
-            } else {
-                zone.forward
-                    .get(&other.name)
-                    .copied()
-                    .unwrap_or(Verdict::Drop)
-            };
-            for ipv4 in [true, false] {
-                let set = set_name(&other.name, ipv4);
-                if ruleset.sets.contains_key(&set) {
-                    let mut rule = vec![addr_match(ipv4, "daddr", &set)];
-                    rule.extend(verdict_statements(verdict, &accept, &drop));
-                    zone_forward.push(rule);
-                }
+/// `in_ZONE`: the allowed services, then the zone's input policy.
+fn zone_input_chain(zone: &ZoneSpec) -> Vec<Vec<Value>> {
+    let accept = counter_name(&zone.name, "input", "accept");
+    let drop = counter_name(&zone.name, "input", "drop");
+    let mut chain: Vec<Vec<Value>> = zone
+        .allow
+        .iter()
+        .map(|service| {
+            let mut rule = service_match(service);
+            rule.extend(verdict_statements(Verdict::Accept, &accept, &drop));
+            rule
+        })
+        .collect();
+    chain.push(verdict_statements(zone.input, &accept, &drop));
+    chain
+}
+
+/// `fwd_ZONE`: by destination zone, shorewall's policy: accept inside the
+/// zone, `forward[OTHER]` (default drop) to another.
+fn zone_forward_chain(ruleset: &Ruleset, zone: &ZoneSpec, zones: &[ZoneSpec]) -> Vec<Vec<Value>> {
+    let accept = counter_name(&zone.name, "forward", "accept");
+    let drop = counter_name(&zone.name, "forward", "drop");
+    let mut chain = Vec::new();
+    for other in zones {
+        let verdict = if other.name == zone.name {
+            Verdict::Accept
+        } else {
+            zone.forward
+                .get(&other.name)
+                .copied()
+                .unwrap_or(Verdict::Drop)
+        };
+        for ipv4 in [true, false] {
+            let set = set_name(&other.name, ipv4);
+            if ruleset.sets.contains_key(&set) {
+                let mut rule = vec![addr_match(ipv4, "daddr", &set)];
+                rule.extend(verdict_statements(verdict, &accept, &drop));
+                chain.push(rule);
             }
         }
-        ruleset
-            .chains
-            .insert(format!("fwd_{}", zone.name), zone_forward);
     }
-    ruleset.chains.insert("input".into(), input);
-    ruleset.chains.insert("forward".into(), forward);
-    Some(ruleset)
+    chain
 }
 
 impl Ruleset {
@@ -327,66 +340,6 @@ pub fn batch(desired: Option<&Ruleset>, live: &LiveTable) -> Value {
     json!({"nftables": cmds})
 }
 
-/// Parses `nft -j list table inet alias_mgr` output with u64 counters.
-pub fn parse_live(json: &Value) -> LiveTable {
-    let mut live = LiveTable::default();
-    for object in json["nftables"].as_array().into_iter().flatten() {
-        if object.get("table").is_some() {
-            live.exists = true;
-        }
-        if let Some(set) = object.get("set") {
-            let name = set["name"].as_str().unwrap_or_default().to_string();
-            let elems = set["elem"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(parse_elem)
-                .collect();
-            live.sets.insert(name, elems);
-        }
-        if let Some(chain) = object.get("chain") {
-            live.chains
-                .insert(chain["name"].as_str().unwrap_or_default().to_string());
-        }
-        if let Some(counter) = object.get("counter") {
-            let name = counter["name"].as_str().unwrap_or_default().to_string();
-            live.counters.insert(
-                name,
-                (
-                    counter["packets"].as_u64().unwrap_or(0),
-                    counter["bytes"].as_u64().unwrap_or(0),
-                ),
-            );
-        }
-        if let Some(rule) = object.get("rule") {
-            let chain = rule["chain"].as_str().unwrap_or_default().to_string();
-            *live.rules.entry(chain).or_default() += 1;
-            if let Some(comment) = rule["comment"]
-                .as_str()
-                .and_then(|c| c.strip_prefix(FINGERPRINT_PREFIX))
-            {
-                live.fingerprint = Some(comment.to_string());
-            }
-        }
-    }
-    live
-}
-
-fn parse_elem(elem: &Value) -> Option<IpNet> {
-    if let Some(prefix) = elem.get("prefix") {
-        let addr = prefix["addr"].as_str()?.parse().ok()?;
-        return IpNet::new(addr, prefix["len"].as_u64()? as u8).ok();
-    }
-    if let Some(range) = elem.get("range") {
-        // nft prints an interval that is not a prefix as a range; keep it
-        // visible as its first address.
-        let first: std::net::IpAddr = range[0].as_str()?.parse().ok()?;
-        return Some(IpNet::from(first));
-    }
-    let addr: std::net::IpAddr = elem.as_str()?.parse().ok()?;
-    Some(IpNet::from(addr))
-}
-
 /// Notes for addresses of this host that alias-mgr does not manage but a
 /// zone's subnet covers: a same-subnet alias put in a zone puts the whole
 /// subnet, the primary's LAN (maybe the admin's) included, under its policy.
@@ -411,94 +364,11 @@ pub fn foreign_addresses_in_zones(
     notes
 }
 
-/// Whether the live table still holds what `desired` loaded: the fingerprint
-/// only says which ruleset was loaded, not that nobody edited it since. Every
-/// chain with its number of rules, every set with its elements and every
-/// counter must be there, and nothing else.
-fn intact(desired: &Ruleset, live: &LiveTable) -> bool {
-    let chains_match = desired.chains.len() == live.chains.len()
-        && desired
-            .chains
-            .iter()
-            .all(|(name, rules)| live.rules.get(name).copied().unwrap_or(0) == rules.len());
-    let sets_match = desired.sets.len() == live.sets.len()
-        && desired.sets.iter().all(|(name, (_, elements))| {
-            let wanted: BTreeSet<&IpNet> = elements.iter().collect();
-            live.sets
-                .get(name)
-                .is_some_and(|live| live.iter().collect::<BTreeSet<_>>() == wanted)
-        });
-    let counters_match = desired.counters.len() == live.counters.len()
-        && desired
-            .counters
-            .iter()
-            .all(|c| live.counters.contains_key(c));
-    chains_match && sets_match && counters_match
-}
-
-/// Human lines for `plan`: what a reload would change. Empty when the kernel
-/// already holds `desired`.
-pub fn diff(desired: Option<&Ruleset>, live: &LiveTable) -> Vec<String> {
-    let Some(desired) = desired else {
-        return if live.exists {
-            vec![format!(
-                "- nftables table {FAMILY} {TABLE} (no zones configured)"
-            )]
-        } else {
-            vec![]
-        };
-    };
-    let loaded_by_us = live.fingerprint.as_deref() == Some(desired.fingerprint().as_str());
-    if loaded_by_us && intact(desired, live) {
-        return vec![];
-    }
-    if loaded_by_us {
-        // Our table, edited by hand (`nft delete rule`, `nft flush set`...).
-        return vec![format!(
-            "~ reload nftables table {FAMILY} {TABLE} (changed outside alias-mgr: restoring its rules)"
-        )];
-    }
-    let mut lines = Vec::new();
-    if !live.exists {
-        lines.push(format!("+ nftables table {FAMILY} {TABLE}"));
-    }
-    for (zone, nets) in &desired.members {
-        let live_nets: BTreeSet<IpNet> = [true, false]
-            .iter()
-            .flat_map(|ipv4| {
-                live.sets
-                    .get(&set_name(zone, *ipv4))
-                    .cloned()
-                    .unwrap_or_default()
-            })
-            .collect();
-        for net in nets.iter().filter(|n| !live_nets.contains(n)) {
-            lines.push(format!("+ zone {zone}: {net}"));
-        }
-        for net in live_nets.iter().filter(|n| !nets.contains(n)) {
-            lines.push(format!("- zone {zone}: {net}"));
-        }
-    }
-    for chain in live
-        .chains
-        .iter()
-        .filter(|c| c.starts_with("in_") && !desired.chains.contains_key(*c))
-    {
-        lines.push(format!("- zone {}", &chain[3..]));
-    }
-    // A new table is loaded whole: no separate reload line for it.
-    if live.exists {
-        lines.push(format!(
-            "~ reload nftables table {FAMILY} {TABLE} (zone rules changed)"
-        ));
-    }
-    lines
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::core::fixtures::{alias, AliasBuilder};
+    use crate::core::zones::{diff, parse_live};
 
     fn zone(name: &str, input: Verdict, allow: &[&str], forward: &[(&str, Verdict)]) -> ZoneSpec {
         ZoneSpec {
