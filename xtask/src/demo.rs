@@ -47,13 +47,17 @@ fn say(text: &str) {
 }
 
 impl Demo {
+    fn config(&self) -> PathBuf {
+        self.dir.join("alias-mgr.toml")
+    }
+
     fn alias_mgr(&self, args: &[&str]) -> Result<()> {
         println!("# alias-mgr {}", args.join(" "));
         let status = Command::new("nsenter")
             .arg(format!("--net=/run/netns/{NS_ROUTER}"))
             .arg(&self.alias_mgr)
             .arg("--config")
-            .arg(self.dir.join("alias-mgr.toml"))
+            .arg(self.config())
             .arg("--pin-dir")
             .arg(&self.pin_dir)
             .args(args)
@@ -129,23 +133,7 @@ fn http_get(url: &str) -> Result<String> {
 }
 
 pub fn run(alias_mgr: &Path) -> Result<()> {
-    let dir = std::env::temp_dir().join(format!("alias-mgr-demo-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    say("Building the lab: a switch, a router (eth1 192.168.1.1/24), a LAN host 192.168.1.50 and a device preset to 192.168.0.50");
-    let switch = Netns::create(NS_SWITCH)?;
-    in_ns(NS_SWITCH, &["ip", "link", "add", "br0", "type", "bridge"])?;
-    in_ns(NS_SWITCH, &["ip", "link", "set", "br0", "up"])?;
-    let lan = host(NS_LAN, "192.168.1.50/24")?;
-    let device = host(NS_DEVICE, "192.168.0.50/24")?;
-    let demo = Demo {
-        alias_mgr: alias_mgr.to_path_buf(),
-        dir,
-        pin_dir: PathBuf::from(format!("/sys/fs/bpf/alias-mgr-demo-{}", std::process::id())),
-        _namespaces: vec![switch, lan, device],
-        router: RefCell::new(None),
-    };
-    let config = demo.dir.join("alias-mgr.toml");
-    demo.build_router()?;
+    let demo = build_lab(alias_mgr)?;
     reach(&demo, "LAN host", "192.168.1.50");
     reach(&demo, "device", "192.168.0.50");
 
@@ -163,7 +151,55 @@ pub fn run(alias_mgr: &Path) -> Result<()> {
     say("Per-alias statistics the kernel does not keep (ifconfig shows none for eth1:0)");
     demo.alias_mgr(&["list", "eth1"])?;
 
+    zone_for_the_new_subnet(&demo)?;
+    daemon_metrics_and_healing(&demo)?;
+
+    say("The declarative file alias-mgr keeps");
+    print!("{}", std::fs::read_to_string(demo.config())?);
+
+    say("Reboot: the router namespace is destroyed and rebuilt with only its primary address");
+    demo.alias_mgr(&["counters", "detach", "eth1"])?;
+    demo.build_router()?;
+    reach(&demo, "device", "192.168.0.50");
+    demo.alias_mgr(&["plan"])?;
+    demo.alias_mgr(&["apply"])?;
+    reach(&demo, "device", "192.168.0.50");
+    demo.alias_mgr(&["apply"])?;
+
+    say("Removing the primary-subnet alias leaves the primary and its route alone");
+    demo.alias_mgr(&["del", "eth1", "192.168.1.27"])?;
+    demo.alias_mgr(&["list", "eth1"])?;
+    reach(&demo, "LAN host", "192.168.1.50");
+
+    say("Demo done; the namespaces and pins are removed");
+    Ok(())
+}
+
+/// The switch, the LAN host, the device and the router, with their guards.
+fn build_lab(alias_mgr: &Path) -> Result<Demo> {
+    let dir = std::env::temp_dir().join(format!("alias-mgr-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    say("Building the lab: a switch, a router (eth1 192.168.1.1/24), a LAN host 192.168.1.50 and a device preset to 192.168.0.50");
+    let switch = Netns::create(NS_SWITCH)?;
+    in_ns(NS_SWITCH, &["ip", "link", "add", "br0", "type", "bridge"])?;
+    in_ns(NS_SWITCH, &["ip", "link", "set", "br0", "up"])?;
+    let lan = host(NS_LAN, "192.168.1.50/24")?;
+    let device = host(NS_DEVICE, "192.168.0.50/24")?;
+    let demo = Demo {
+        alias_mgr: alias_mgr.to_path_buf(),
+        dir,
+        pin_dir: PathBuf::from(format!("/sys/fs/bpf/alias-mgr-demo-{}", std::process::id())),
+        _namespaces: vec![switch, lan, device],
+        router: RefCell::new(None),
+    };
+    demo.build_router()?;
+    Ok(demo)
+}
+
+/// The seed's shorewall step: a policy of its own for the new subnet.
+fn zone_for_the_new_subnet(demo: &Demo) -> Result<()> {
     say("A separate policy for the new subnet (the seed's shorewall step): edit the file, plan, apply");
+    let config = demo.config();
     let text = std::fs::read_to_string(&config)?;
     let text = text.replacen(
         "label = \"eth1:0\"",
@@ -184,15 +220,18 @@ pub fn run(alias_mgr: &Path) -> Result<()> {
     let udp = "import socket\nfor p in range(5000, 5005):\n socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'hello', ('192.168.0.1', p))";
     in_ns(NS_DEVICE, &["python3", "-c", udp])?;
     println!("device -> router: 5 UDP datagrams to closed-off ports sent");
-    demo.alias_mgr(&["zones"])?;
+    demo.alias_mgr(&["zones"])
+}
 
+/// The daemon serves the pinned counters and puts back a deleted alias.
+fn daemon_metrics_and_healing(demo: &Demo) -> Result<()> {
     say("The daemon: Prometheus metrics read from the pinned counters, and drift healing");
     let daemon = Process(
         Command::new("nsenter")
             .arg(format!("--net=/run/netns/{NS_ROUTER}"))
             .arg(&demo.alias_mgr)
             .arg("--config")
-            .arg(&config)
+            .arg(demo.config())
             .arg("--pin-dir")
             .arg(&demo.pin_dir)
             .args(["daemon", "--listen", "127.0.0.1:16100"])
@@ -232,24 +271,5 @@ pub fn run(alias_mgr: &Path) -> Result<()> {
         println!("{line}");
     }
     drop(daemon);
-
-    say("The declarative file alias-mgr keeps");
-    print!("{}", std::fs::read_to_string(&config)?);
-
-    say("Reboot: the router namespace is destroyed and rebuilt with only its primary address");
-    demo.alias_mgr(&["counters", "detach", "eth1"])?;
-    demo.build_router()?;
-    reach(&demo, "device", "192.168.0.50");
-    demo.alias_mgr(&["plan"])?;
-    demo.alias_mgr(&["apply"])?;
-    reach(&demo, "device", "192.168.0.50");
-    demo.alias_mgr(&["apply"])?;
-
-    say("Removing the primary-subnet alias leaves the primary and its route alone");
-    demo.alias_mgr(&["del", "eth1", "192.168.1.27"])?;
-    demo.alias_mgr(&["list", "eth1"])?;
-    reach(&demo, "LAN host", "192.168.1.50");
-
-    say("Demo done; the namespaces and pins are removed");
     Ok(())
 }
