@@ -1,5 +1,8 @@
 //! The planner: desired aliases + observed kernel state -> the actions that
-//! make the kernel match. Pure: no I/O, unit-tested without root.
+//! make the kernel match. Pure: no I/O, unit-tested without root. Uses only
+//! the core's model and zones. One file per section, each a part of one
+//! `Planner` pass: `addresses`, `routes`, `secondaries` (the same-subnet
+//! trap), `counters`; `action` is a step, its inverse and its order.
 //!
 //! Rules that make it safe to run at any time, from any state:
 //! - only addresses and routes marked with [`crate::core::model::OWNER_PROTO`] are ever removed or

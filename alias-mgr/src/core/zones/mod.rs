@@ -1,5 +1,8 @@
-//! Firewall zones as declared: a zone's subnets, its input and forward
-//! policies and the services it may reach. Pure data and its text forms.
+//! Firewall zones, pure: as declared here (a zone's subnets, its input and
+//! forward policies and the services it may reach, with their text forms);
+//! `ruleset` renders them into alias-mgr's nftables table and its
+//! one-transaction batch; `live` reads the kernel's copy back and diffs it.
+//! Uses only the core's model; `sys::nft` is what talks to nft.
 
 use std::{collections::BTreeMap, fmt, str::FromStr};
 
