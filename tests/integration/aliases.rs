@@ -899,3 +899,50 @@ fn a_read_only_config_directory_still_applies() {
         .join(".alias-mgr.toml.lock")
         .exists());
 }
+
+#[test]
+fn counters_that_cannot_work_leave_addresses_routes_and_zones_in_place() {
+    // A --pin-dir that is no bpffs: per-address counters are impossible,
+    // which must not cost the aliases, their routes or their zone.
+    let lab = Lab::new();
+    lab.address_peer();
+    write(
+        &lab.config_path(),
+        "[[alias]]\ninterface = \"eth1\"\naddress = \"192.168.0.1/24\"\nzone = \"lab\"\n\
+         routes = [\"198.51.100.0/24@192.168.0.254\"]\n\n[zone.lab]\ninput = \"accept\"\n",
+    );
+    let not_bpffs = lab.dir.join("pins-on-tmpfs");
+    let run = |args: &[&str]| {
+        lab.host
+            .command(env!("CARGO_BIN_EXE_alias-mgr"))
+            .arg("--config")
+            .arg(lab.config_path())
+            .arg("--pin-dir")
+            .arg(&not_bpffs)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let plan = run(&["plan"]);
+    let text = String::from_utf8_lossy(&plan.stdout);
+    assert!(
+        text.contains("per-address counters are off") && text.contains("not a bpf filesystem"),
+        "{text}"
+    );
+    let out = run(&["apply"]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(stdout.contains("per-address counters are off"), "{stdout}");
+    assert!(lab.host.has_address("eth1", "192.168.0.1/24"));
+    assert!(lab.host.has_route("-4", "198.51.100.0/24"));
+    assert!(lab
+        .host
+        .try_sh(&["nft", "list", "table", "inet", "alias_mgr"]));
+    // Nothing was created where the pins would have gone.
+    assert!(!not_bpffs.exists());
+    // And a second run has nothing left to do.
+    assert!(run(&["apply"]).status.success());
+}

@@ -22,6 +22,7 @@ use crate::{
         plan::{self, Action, Desired, Observed, Plan, Scope},
         zones::{self, LiveTable},
     },
+    logging::warning,
     sys::bpf::PinDir,
 };
 
@@ -175,16 +176,20 @@ impl<K: KernelOps> Kernel<K> {
     /// healing) is left in place, DAD-failed, with its routes held back,
     /// while the rest goes ahead: rolled back, it would be re-added and
     /// fail again at every reconcile, holding every other change back too.
-    /// Returns the addresses left in place that way, with why.
+    /// Counters are optional: a counters step that fails (no bpffs, the
+    /// map full) turns counting off for the rest of the run instead of
+    /// undoing the addresses, routes and zones. Returns what was left
+    /// undone that way, with why.
     pub async fn execute_awaiting_dad(
         &self,
         actions: &[Action],
         await_dad: &[(u32, IpAddr)],
         on_failure: DadFailure,
-    ) -> Result<Vec<anyhow::Error>> {
+    ) -> Result<Leftovers> {
         let mut done: Vec<&Action> = Vec::new();
         let mut awaiting = await_dad;
         let mut duplicates: Vec<(IpAddr, anyhow::Error)> = Vec::new();
+        let mut counters_off = None;
         let steps = actions.iter().map(Some).chain([None]);
         for step in steps {
             let past_addresses = step.is_none_or(|action| !action.up_to_addresses());
@@ -203,16 +208,23 @@ impl<K: KernelOps> Kernel<K> {
             let Some(action) = step else { break };
             let from_duplicate = matches!(action, Action::AddRoute { source, .. }
                 if duplicates.iter().any(|(ip, _)| ip == source));
-            if from_duplicate {
+            if from_duplicate || (counters_off.is_some() && action.is_counters()) {
                 continue;
             }
             if let Err(err) = self.run(action).await {
                 let err = err.context(format!("`{action}` failed"));
+                if action.is_counters() {
+                    counters_off = Some(err);
+                    continue;
+                }
                 return Err(self.roll_back(&done, err).await);
             }
             done.push(action);
         }
-        Ok(duplicates.into_iter().map(|(_, err)| err).collect())
+        Ok(Leftovers {
+            duplicates: duplicates.into_iter().map(|(_, err)| err).collect(),
+            counters_off,
+        })
     }
 
     /// Undoes `done` in reverse and returns `err` with what happened.
@@ -331,7 +343,7 @@ impl<K: KernelOps> Kernel<K> {
         } else {
             DadFailure::RollBack
         };
-        let duplicates = self
+        let leftovers = self
             .execute_awaiting_dad(&plan.actions, &plan.await_dad, on_failure)
             .await?;
         if let Some(batch) = &plan.zone_batch {
@@ -345,10 +357,17 @@ impl<K: KernelOps> Kernel<K> {
                 });
             }
         }
-        let (_, after) = self
+        let (_, mut after) = self
             .plan(desired, scope)
             .await
             .context("verifying the result")?;
+        if let Some(err) = &leftovers.counters_off {
+            // Reported below; what else the config wants went in.
+            after.actions.retain(|action| !action.is_counters());
+            warning!(
+                "per-address counters are off: {err:#}; addresses, routes and zones were applied"
+            );
+        }
         if !after.is_empty() {
             let left: Vec<String> = after
                 .actions
@@ -361,8 +380,12 @@ impl<K: KernelOps> Kernel<K> {
                 left.join("\n  ")
             );
         }
-        if !duplicates.is_empty() {
-            let reasons: Vec<String> = duplicates.iter().map(|e| format!("{e:#}")).collect();
+        if !leftovers.duplicates.is_empty() {
+            let reasons: Vec<String> = leftovers
+                .duplicates
+                .iter()
+                .map(|e| format!("{e:#}"))
+                .collect();
             anyhow::bail!(
                 "everything else applied; left in place with their routes held back:\n  {}",
                 reasons.join("\n  ")
@@ -370,6 +393,16 @@ impl<K: KernelOps> Kernel<K> {
         }
         Ok(())
     }
+}
+
+/// What a run left undone without failing it.
+#[derive(Debug, Default)]
+pub struct Leftovers {
+    /// Addresses left in place DAD-failed, their routes held back (drift
+    /// healing only).
+    pub duplicates: Vec<anyhow::Error>,
+    /// Why counting stopped part-way, when a counters step failed.
+    pub counters_off: Option<anyhow::Error>,
 }
 
 /// What a failed duplicate address detection does to a run.

@@ -314,6 +314,47 @@ async fn execute_with_leave_in_place_reports_without_undoing() {
         .execute_awaiting_dad(&plan.actions, &plan.await_dad, DadFailure::LeaveInPlace)
         .await
         .unwrap();
-    assert!(left.is_empty());
+    assert!(left.duplicates.is_empty() && left.counters_off.is_none());
     assert_eq!(kernel.system().log.borrow().len(), plan.actions.len());
+}
+
+#[tokio::test]
+async fn a_failing_counters_step_turns_counting_off_and_undoes_nothing_else() {
+    let faults = Faults {
+        failing: vec!["+ counters for 192.168.0.1".into()],
+        ..Default::default()
+    };
+    let kernel = kernel(eth1(), faults);
+    let aliases = two_aliases();
+    let zones = [lab_zone()];
+    let desired = desired(&aliases, &zones);
+    let (_, plan) = kernel.plan(&desired, Scope::All).await.unwrap();
+    let left = kernel
+        .execute_awaiting_dad(&plan.actions, &plan.await_dad, DadFailure::RollBack)
+        .await
+        .unwrap();
+    let why = format!("{:#}", left.counters_off.expect("counters reported off"));
+    assert!(why.contains("`+ counters for 192.168.0.1` failed"), "{why}");
+    // The addresses and routes stay; no later counters step ran.
+    let state = kernel.system().snapshot();
+    assert_eq!(state.addresses.len(), 3);
+    assert_eq!(state.routes.len(), 2);
+    assert!(state.tracked.is_empty() && state.attached.is_empty());
+    let last = kernel.system().log.borrow().last().cloned();
+    assert_eq!(last.as_deref(), Some("+ counters for 192.168.0.1"));
+
+    // The whole apply succeeds: verification leaves the counters out.
+    let kernel = self::kernel(
+        eth1(),
+        Faults {
+            failing: vec!["+ classifier on eth1 (TCX ingress+egress)".into()],
+            ..Default::default()
+        },
+    );
+    // (No zones here: the fake keeps no nftables table to verify against.)
+    apply(&kernel, &self::desired(&aliases, &[])).await.unwrap();
+    let state = kernel.system().snapshot();
+    assert_eq!(state.addresses.len(), 3);
+    assert_eq!(state.routes.len(), 2);
+    assert!(state.attached.is_empty());
 }

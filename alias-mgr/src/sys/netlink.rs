@@ -32,6 +32,9 @@ pub enum NetlinkError {
     /// The kernel refused a request; `errno` is the positive error number.
     #[error("{what}: {}{}", std::io::Error::from_raw_os_error(*errno), hint(*errno))]
     Kernel { what: String, errno: i32 },
+    /// The kernel refused a route: EINVAL there means the gateway.
+    #[error("{what}: {} (the kernel refused the gateway {gateway}: it must be a unicast host address on a subnet the interface has, not the alias's own, network or broadcast address)", std::io::Error::from_raw_os_error(libc::EINVAL))]
+    Gateway { what: String, gateway: IpAddr },
     #[error("{what}: {detail}")]
     Other { what: String, detail: String },
 }
@@ -262,7 +265,19 @@ impl Netlink {
             .add(message)
             .execute()
             .await
-            .map_err(kernel_error(format!("adding route {route}")))
+            .map_err(|err| {
+                match (
+                    kernel_error(format!("adding route {route}"))(err),
+                    route.gateway,
+                ) {
+                    (NetlinkError::Kernel { what, errno }, Some(gateway))
+                        if errno == libc::EINVAL =>
+                    {
+                        NetlinkError::Gateway { what, gateway }
+                    }
+                    (other, _) => other,
+                }
+            })
     }
 
     /// Removes the route marked with `protocol` (the kernel matches on it,

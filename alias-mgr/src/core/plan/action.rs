@@ -164,6 +164,19 @@ impl Action {
         }
     }
 
+    /// Whether this step is about per-address counters (the classifier and
+    /// its map), which are optional: their failure undoes nothing else.
+    pub fn is_counters(&self) -> bool {
+        matches!(
+            self,
+            Action::Track { .. }
+                | Action::Untrack { .. }
+                | Action::Attach { .. }
+                | Action::Detach { .. }
+                | Action::ForgetLink { .. }
+        )
+    }
+
     /// Whether this step runs before (or is) the adding of addresses, in
     /// execution order: what may go before waiting for IPv6 DAD.
     pub fn up_to_addresses(&self) -> bool {

@@ -56,7 +56,7 @@ impl Counters {
             PerCpuValues::try_from(vec![TrafficCounters::default(); cpus]).map_err(|err| {
                 BpfError::Io {
                     what: "per-CPU values".into(),
-                    source: err,
+                    error: err,
                 }
             })?;
         match self.map.insert(AddrKey::from(ip), zeros, BPF_NOEXIST) {

@@ -46,8 +46,10 @@ pub enum BpfError {
     /// The interface does not exist in this network namespace.
     #[error("interface {name} does not exist; check the name with `ip link`")]
     NoSuchInterface { name: String },
-    #[error("{what}: {source}")]
-    Io { what: String, source: io::Error },
+    /// The OS error is part of the message, not a source, so `{:#}` shows
+    /// it once.
+    #[error("{what}: {error}")]
+    Io { what: String, error: io::Error },
     #[error("{what}: {detail}")]
     Aya { what: String, detail: String },
 }
@@ -80,7 +82,10 @@ fn io_error(what: impl Into<String>) -> impl FnOnce(io::Error) -> BpfError {
         {
             BpfError::NotPermitted { what }
         } else {
-            BpfError::Io { what, source }
+            BpfError::Io {
+                what,
+                error: source,
+            }
         }
     }
 }

@@ -61,8 +61,31 @@ impl PinDir {
     pub fn unavailable_reason(&self) -> Option<String> {
         require_tcx()
             .and_then(|()| self.check_pins_outlive_process())
+            .and_then(|()| self.check_on_bpffs())
             .err()
             .map(|err| err.to_string())
+    }
+
+    /// The pin directory must be on a bpffs: where it is not, and it is not
+    /// under /sys/fs/bpf (which `prepare` mounts), nothing can be pinned.
+    /// Checked before anything is created, so a wrong --pin-dir leaves no
+    /// trace.
+    fn check_on_bpffs(&self) -> Result<()> {
+        if self.needs_bpffs_mount() {
+            return Ok(());
+        }
+        let existing = self
+            .path
+            .ancestors()
+            .find(|p| p.exists())
+            .unwrap_or(Path::new("/"));
+        if !is_bpffs(existing) {
+            return Err(BpfError::NoBpffs {
+                path: self.path.clone(),
+                detail: format!("{} is not a bpf filesystem", existing.display()),
+            });
+        }
+        Ok(())
     }
 
     /// True when bpffs has to be mounted on /sys/fs/bpf for this pin dir.
@@ -94,18 +117,7 @@ impl PinDir {
                 detail: format!("mounting bpffs on /sys/fs/bpf failed: {err}"),
             })?;
         }
-        // Check before creating anything, so a wrong --pin-dir leaves no trace.
-        let existing = self
-            .path
-            .ancestors()
-            .find(|p| p.exists())
-            .unwrap_or(Path::new("/"));
-        if !is_bpffs(existing) {
-            return Err(BpfError::NoBpffs {
-                path: self.path.clone(),
-                detail: format!("{} is not a bpf filesystem", existing.display()),
-            });
-        }
+        self.check_on_bpffs()?;
         for hook in [Hook::Ingress, Hook::Egress] {
             let dir = self.links_dir().join(hook.suffix());
             fs::create_dir_all(&dir).map_err(io_error(format!(
