@@ -160,51 +160,16 @@ impl Target<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::model::{DadState, OWNER_PROTO};
-
-    fn eth1() -> Interface {
-        Interface {
-            index: 2,
-            name: "eth1".into(),
-            mac: None,
-            ethernet: true,
-            up: true,
-            carrier: true,
-        }
-    }
-
-    fn live(address: &str, label: Option<&str>, protocol: u8) -> LiveAddress {
-        LiveAddress {
-            interface: "eth1".into(),
-            ifindex: 2,
-            address: address.parse().unwrap(),
-            label: label.map(Into::into),
-            broadcast: None,
-            secondary: false,
-            protocol,
-            dad: DadState::Done,
-        }
-    }
-
-    fn declared(address: &str, label: Option<&str>) -> AliasSpec {
-        AliasSpec {
-            interface: "eth1".into(),
-            address: address.parse().unwrap(),
-            label: label.map(Into::into),
-            zone: None,
-            routes: vec![],
-        }
-    }
-
-    fn ip(text: &str) -> IpAddr {
-        text.parse().unwrap()
-    }
+    use crate::core::{
+        fixtures::{alias, interface, ip, live, AliasBuilder, LiveBuilder, FOREIGN},
+        model::OWNER_PROTO,
+    };
 
     #[test]
     fn labels_name_live_or_declared_addresses_and_must_agree_with_one_given() {
-        let interfaces = [eth1()];
-        let live = [live("192.168.0.1/24", Some("eth1:0"), OWNER_PROTO)];
-        let declared = [declared("2001:db8::1/64", Some("eth1:v6"))];
+        let interfaces = [interface("eth1", 2)];
+        let live = [live("eth1", 2, "192.168.0.1/24", OWNER_PROTO).label("eth1:0")];
+        let declared = [alias("eth1", "2001:db8::1/64").label("eth1:v6")];
         let target = Target {
             interface: "eth1",
             interfaces: &interfaces,
@@ -236,12 +201,12 @@ mod tests {
 
     #[test]
     fn only_owned_or_declared_addresses_are_removable() {
-        let interfaces = [eth1()];
+        let interfaces = [interface("eth1", 2)];
         let live = [
-            live("192.168.0.1/24", None, OWNER_PROTO),
-            live("192.168.0.2/24", None, 0),
+            live("eth1", 2, "192.168.0.1/24", OWNER_PROTO),
+            live("eth1", 2, "192.168.0.2/24", FOREIGN),
         ];
-        let declared = [declared("192.168.0.3/24", None)];
+        let declared = [alias("eth1", "192.168.0.3/24")];
         let target = Target {
             interface: "eth1",
             interfaces: &interfaces,

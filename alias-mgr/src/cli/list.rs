@@ -222,56 +222,30 @@ fn write_row(out: &mut impl Write, row: &ListRow) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::model::{OWNER_PROTO, RUNTIME_PROTO};
-
-    fn interface(index: u32, name: &str, up: bool) -> Interface {
-        Interface {
-            index,
-            name: name.into(),
-            mac: Some(format!("02:00:00:00:00:0{index}")),
-            ethernet: true,
-            up,
-            carrier: up,
-        }
-    }
-
-    fn live(iface: &Interface, address: &str, label: Option<&str>, protocol: u8) -> LiveAddress {
-        LiveAddress {
-            interface: iface.name.clone(),
-            ifindex: iface.index,
-            address: address.parse().unwrap(),
-            label: label.map(Into::into),
-            broadcast: None,
-            secondary: false,
-            protocol,
-            dad: DadState::Done,
-        }
-    }
+    use crate::core::{
+        fixtures::{
+            alias, interface, ip, live_on, AliasBuilder, InterfaceBuilder, LiveBuilder, FOREIGN,
+        },
+        model::{OWNER_PROTO, RUNTIME_PROTO},
+    };
 
     fn fixture() -> (Vec<Interface>, Vec<LiveAddress>, Vec<AliasSpec>) {
-        let eth1 = interface(2, "eth1", true);
-        let eth2 = interface(3, "eth2", false);
+        let eth1 = interface("eth1", 2).mac("02:00:00:00:00:02");
+        let eth2 = interface("eth2", 3).mac("02:00:00:00:00:03").down();
         let addresses = vec![
-            live(&eth1, "192.168.0.1/24", Some("eth1:0"), OWNER_PROTO),
-            live(&eth2, "10.0.0.1/8", None, 0),
-            live(&eth1, "2001:db8::1/64", None, RUNTIME_PROTO),
+            live_on(&eth1, "192.168.0.1/24", OWNER_PROTO).label("eth1:0"),
+            live_on(&eth2, "10.0.0.1/8", FOREIGN),
+            live_on(&eth1, "2001:db8::1/64", RUNTIME_PROTO),
         ];
-        let declared = vec![AliasSpec {
-            interface: "eth1".into(),
-            address: "192.168.0.1/24".parse().unwrap(),
-            label: Some("eth1:0".into()),
-            zone: Some("dmz".into()),
-            routes: vec![],
-        }];
+        let declared = vec![alias("eth1", "192.168.0.1/24").label("eth1:0").zone("dmz")];
         (vec![eth1, eth2], addresses, declared)
     }
 
     #[test]
     fn rows_join_live_addresses_with_config_and_counters_grouped_by_interface() {
         let (interfaces, addresses, declared) = fixture();
-        let ip: IpAddr = "192.168.0.1".parse().unwrap();
         let counters = BTreeMap::from([(
-            ip,
+            ip("192.168.0.1"),
             TrafficCounters {
                 rx_packets: 1,
                 rx_bytes: 2,

@@ -4,7 +4,6 @@
 pub(super) use std::{
     collections::BTreeMap,
     fs,
-    net::IpAddr,
     path::{Path, PathBuf},
 };
 
@@ -13,7 +12,7 @@ pub(super) use ipnet::IpNet;
 pub(super) use super::{ConfigError, ConfigFile};
 pub(super) use crate::core::{
     desired::Config,
-    model::AliasSpec,
+    fixtures::{alias, ip},
     zones::{Service, ServiceProtocol, Verdict, ZoneSpec},
 };
 
@@ -65,20 +64,6 @@ pub(super) fn invalid(text: &str) -> (usize, usize, String) {
         }) => (line, column, message),
         other => panic!("expected an Invalid error, got {other:?}"),
     }
-}
-
-pub(super) fn alias(interface: &str, address: &str) -> AliasSpec {
-    AliasSpec {
-        interface: interface.into(),
-        address: address.parse().unwrap(),
-        label: None,
-        zone: None,
-        routes: vec![],
-    }
-}
-
-pub(super) fn ip(text: &str) -> IpAddr {
-    text.parse().unwrap()
 }
 
 pub(super) fn one_alias(address_line: &str) -> String {

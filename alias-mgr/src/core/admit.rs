@@ -283,41 +283,10 @@ fn check_routes(address: IpNet, routes: &[RouteSpec]) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::model::{DadState, OWNER_PROTO, RUNTIME_PROTO};
-
-    fn interface(index: u32, name: &str) -> Interface {
-        Interface {
-            index,
-            name: name.into(),
-            mac: None,
-            ethernet: true,
-            up: true,
-            carrier: true,
-        }
-    }
-
-    fn live(iface: &Interface, address: &str, label: Option<&str>, protocol: u8) -> LiveAddress {
-        LiveAddress {
-            interface: iface.name.clone(),
-            ifindex: iface.index,
-            address: address.parse().unwrap(),
-            label: label.map(Into::into),
-            broadcast: None,
-            secondary: false,
-            protocol,
-            dad: DadState::Done,
-        }
-    }
-
-    fn spec(interface: &str, address: &str, label: Option<&str>) -> AliasSpec {
-        AliasSpec {
-            interface: interface.into(),
-            address: address.parse().unwrap(),
-            label: label.map(Into::into),
-            zone: None,
-            routes: vec![],
-        }
-    }
+    use crate::core::{
+        fixtures::{alias, interface, ip, live_on, route, AliasBuilder, LiveBuilder, FOREIGN},
+        model::{OWNER_PROTO, RUNTIME_PROTO},
+    };
 
     fn seen<'a>(
         iface: &'a Interface,
@@ -332,13 +301,9 @@ mod tests {
         }
     }
 
-    fn ip(text: &str) -> IpAddr {
-        text.parse().unwrap()
-    }
-
     #[test]
     fn a_given_prefix_is_kept_without_a_note() {
-        let eth1 = interface(2, "eth1");
+        let eth1 = interface("eth1", 2);
         let choice = choose_prefix(ip("192.168.0.7"), Some(25), &eth1, &[]).unwrap();
         assert_eq!(
             choice,
@@ -351,12 +316,12 @@ mod tests {
 
     #[test]
     fn a_missing_prefix_is_the_narrowest_covering_subnets() {
-        let eth1 = interface(2, "eth1");
-        let other = interface(3, "eth2");
+        let eth1 = interface("eth1", 2);
+        let other = interface("eth2", 3);
         let addresses = [
-            live(&eth1, "10.0.0.1/8", None, 0),
-            live(&eth1, "10.1.0.1/16", None, 0),
-            live(&other, "10.1.2.1/24", None, 0),
+            live_on(&eth1, "10.0.0.1/8", FOREIGN),
+            live_on(&eth1, "10.1.0.1/16", FOREIGN),
+            live_on(&other, "10.1.2.1/24", FOREIGN),
         ];
         let choice = choose_prefix(ip("10.1.9.9"), None, &eth1, &addresses).unwrap();
         assert_eq!(choice.prefix, 16);
@@ -368,14 +333,14 @@ mod tests {
 
     #[test]
     fn a_missing_prefix_falls_back_to_classful_or_host_on_lo() {
-        let eth1 = interface(2, "eth1");
+        let eth1 = interface("eth1", 2);
         let choice = choose_prefix(ip("172.16.0.5"), None, &eth1, &[]).unwrap();
         assert_eq!(choice.prefix, 16);
         assert!(choice.note.unwrap().contains("classful default"));
         let choice = choose_prefix(ip("2001:db8::5"), None, &eth1, &[]).unwrap();
         assert_eq!(choice.prefix, 64);
         assert!(choice.note.unwrap().contains("standard IPv6 subnet size"));
-        let lo = interface(1, "lo");
+        let lo = interface("lo", 1);
         let choice = choose_prefix(ip("10.53.0.1"), None, &lo, &[]).unwrap();
         assert_eq!(choice.prefix, 32);
         assert!(choice.note.unwrap().contains("a host address"));
@@ -385,7 +350,7 @@ mod tests {
 
     #[test]
     fn addresses_no_prefix_makes_an_alias_are_refused_before_guessing() {
-        let eth1 = interface(2, "eth1");
+        let eth1 = interface("eth1", 2);
         let err = choose_prefix(ip("224.0.0.1"), None, &eth1, &[]).unwrap_err();
         assert!(err.contains("multicast"), "{err}");
         // An out-of-range prefix is checked as a host address here and
@@ -399,13 +364,8 @@ mod tests {
 
     #[test]
     fn a_runtime_alias_with_the_same_prefix_is_adopted_with_its_label() {
-        let eth1 = interface(2, "eth1");
-        let addresses = [live(
-            &eth1,
-            "192.168.0.9/24",
-            Some("eth1:web"),
-            RUNTIME_PROTO,
-        )];
+        let eth1 = interface("eth1", 2);
+        let addresses = [live_on(&eth1, "192.168.0.9/24", RUNTIME_PROTO).label("eth1:web")];
         let admission = admit(
             &seen(&eth1, &addresses, &[]),
             "192.168.0.9/24".parse().unwrap(),
@@ -430,10 +390,10 @@ mod tests {
 
     #[test]
     fn live_addresses_that_cannot_be_adopted_are_refused() {
-        let eth1 = interface(2, "eth1");
+        let eth1 = interface("eth1", 2);
         let address: IpNet = "192.168.0.9/24".parse().unwrap();
         let refusal = |protocol: u8, existing: &str, runtime: bool| {
-            let addresses = [live(&eth1, existing, None, protocol)];
+            let addresses = [live_on(&eth1, existing, protocol)];
             let request = AliasRequest {
                 runtime,
                 ..AliasRequest::default()
@@ -453,8 +413,8 @@ mod tests {
 
     #[test]
     fn an_address_declared_in_the_config_is_refused() {
-        let eth1 = interface(2, "eth1");
-        let declared = [spec("eth2", "192.168.0.9/24", None)];
+        let eth1 = interface("eth1", 2);
+        let declared = [alias("eth2", "192.168.0.9/24")];
         let err = admit(
             &seen(&eth1, &[], &declared),
             "192.168.0.9/24".parse().unwrap(),
@@ -469,9 +429,9 @@ mod tests {
 
     #[test]
     fn a_requested_label_must_be_valid_and_free() {
-        let eth1 = interface(2, "eth1");
-        let addresses = [live(&eth1, "192.168.0.1/24", Some("eth1:0"), 0)];
-        let declared = [spec("eth1", "192.168.0.2/24", Some("eth1:1"))];
+        let eth1 = interface("eth1", 2);
+        let addresses = [live_on(&eth1, "192.168.0.1/24", FOREIGN).label("eth1:0")];
+        let declared = [alias("eth1", "192.168.0.2/24").label("eth1:1")];
         let with_label = |label: &str| AliasRequest {
             label: Some(label.into()),
             ..AliasRequest::default()
@@ -494,13 +454,7 @@ mod tests {
 
     #[test]
     fn next_label_skips_used_ones_and_gives_up_past_15_bytes() {
-        let aliases = [AliasSpec {
-            interface: "eth1".into(),
-            address: "192.168.0.1/24".parse().unwrap(),
-            label: Some("eth1:0".into()),
-            zone: None,
-            routes: vec![],
-        }];
+        let aliases = [alias("eth1", "192.168.0.1/24").label("eth1:0")];
         assert_eq!(
             next_free_label("eth1", &[], &aliases).as_deref(),
             Some("eth1:1")
@@ -511,7 +465,7 @@ mod tests {
     #[test]
     fn routes_must_match_the_family_and_not_go_via_the_alias() {
         let address: IpNet = "192.168.0.9/24".parse().unwrap();
-        let route = |text: &str| vec![text.parse::<RouteSpec>().unwrap()];
+        let route = |text: &str| vec![route(text)];
         assert!(check_routes(address, &route("10.9.0.0/16@192.168.0.1")).is_ok());
         let err = check_routes(address, &route("2001:db8::/32")).unwrap_err();
         assert!(err.contains("not of the same IP version"), "{err}");

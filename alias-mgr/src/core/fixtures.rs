@@ -5,7 +5,10 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use super::model::{AliasSpec, Interface, LiveAddress, LiveRoute, OWNER_PROTO};
+use super::{
+    model::{AliasSpec, DadState, Interface, LiveAddress, LiveRoute, RouteSpec, OWNER_PROTO},
+    zones::{Verdict, ZoneSpec},
+};
 
 /// The protocol of an address or route alias-mgr did not add.
 pub const FOREIGN: u8 = 0;
@@ -18,7 +21,12 @@ pub fn net(text: &str) -> IpNet {
     text.parse().unwrap()
 }
 
-/// An Ethernet interface, up, with carrier.
+/// A route as the file writes it: `DEST[@GATEWAY]`.
+pub fn route(text: &str) -> RouteSpec {
+    text.parse().unwrap()
+}
+
+/// An Ethernet interface, up, with carrier; see [`InterfaceBuilder`].
 pub fn interface(name: &str, index: u32) -> Interface {
     Interface {
         index,
@@ -27,6 +35,29 @@ pub fn interface(name: &str, index: u32) -> Interface {
         ethernet: true,
         up: true,
         carrier: true,
+    }
+}
+
+pub trait InterfaceBuilder {
+    fn mac(self, mac: &str) -> Self;
+    /// Administratively down, so without carrier too.
+    fn down(self) -> Self;
+}
+
+impl InterfaceBuilder for Interface {
+    fn mac(self, mac: &str) -> Self {
+        Interface {
+            mac: Some(mac.into()),
+            ..self
+        }
+    }
+
+    fn down(self) -> Self {
+        Interface {
+            up: false,
+            carrier: false,
+            ..self
+        }
     }
 }
 
@@ -65,7 +96,7 @@ impl AliasBuilder for AliasSpec {
 
     fn routes(self, routes: &[&str]) -> Self {
         AliasSpec {
-            routes: routes.iter().map(|r| r.parse().unwrap()).collect(),
+            routes: routes.iter().map(|r| route(r)).collect(),
             ..self
         }
     }
@@ -85,9 +116,15 @@ pub fn live(interface: &str, ifindex: u32, cidr: &str, protocol: u8) -> LiveAddr
     }
 }
 
+/// A live address on `interface`, by its name and index; see [`live`].
+pub fn live_on(interface: &Interface, cidr: &str, protocol: u8) -> LiveAddress {
+    live(&interface.name, interface.index, cidr, protocol)
+}
+
 pub trait LiveBuilder {
     fn label(self, label: &str) -> Self;
     fn secondary(self) -> Self;
+    fn dad(self, dad: DadState) -> Self;
 }
 
 impl LiveBuilder for LiveAddress {
@@ -104,6 +141,10 @@ impl LiveBuilder for LiveAddress {
             ..self
         }
     }
+
+    fn dad(self, dad: DadState) -> Self {
+        LiveAddress { dad, ..self }
+    }
 }
 
 /// A route alias-mgr added, from `source` via `gateway`.
@@ -114,5 +155,47 @@ pub fn owned_route(destination: &str, gateway: &str, ifindex: u32, source: &str)
         ifindex: Some(ifindex),
         protocol: OWNER_PROTO,
         preferred_source: Some(ip(source)),
+    }
+}
+
+/// A zone without extra subnets, services or forward rules; see
+/// [`ZoneBuilder`].
+pub fn zone(name: &str, input: Verdict) -> ZoneSpec {
+    ZoneSpec {
+        name: name.into(),
+        subnets: vec![],
+        input,
+        allow: vec![],
+        forward: Default::default(),
+    }
+}
+
+pub trait ZoneBuilder {
+    fn subnets(self, subnets: &[&str]) -> Self;
+    /// Services as the file writes them: `tcp/22`, `udp/5000-5010`, `icmp`.
+    fn allow(self, services: &[&str]) -> Self;
+    fn forward(self, forward: &[(&str, Verdict)]) -> Self;
+}
+
+impl ZoneBuilder for ZoneSpec {
+    fn subnets(self, subnets: &[&str]) -> Self {
+        ZoneSpec {
+            subnets: subnets.iter().map(|s| net(s)).collect(),
+            ..self
+        }
+    }
+
+    fn allow(self, services: &[&str]) -> Self {
+        ZoneSpec {
+            allow: services.iter().map(|s| s.parse().unwrap()).collect(),
+            ..self
+        }
+    }
+
+    fn forward(self, forward: &[(&str, Verdict)]) -> Self {
+        ZoneSpec {
+            forward: forward.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+            ..self
+        }
     }
 }

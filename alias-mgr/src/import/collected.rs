@@ -204,6 +204,7 @@ pub(super) fn alias(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::fixtures::{alias, AliasBuilder};
     use crate::import::{parse_ifupdown, test_util::*};
 
     // --- the shared alias rules ------------------------------------------------
@@ -363,13 +364,9 @@ mod tests {
         );
         assert_eq!(
             imported.aliases,
-            vec![AliasSpec {
-                routes: vec![
-                    route("10.1.0.0/16@192.168.0.254"),
-                    route("10.2.0.0/16@192.168.0.254")
-                ],
-                ..spec("eth1", "192.168.0.1/24", Some("eth1:0"))
-            }]
+            vec![alias("eth1", "192.168.0.1/24")
+                .label("eth1:0")
+                .routes(&["10.1.0.0/16@192.168.0.254", "10.2.0.0/16@192.168.0.254"])]
         );
         assert_eq!(
             imported.warnings,

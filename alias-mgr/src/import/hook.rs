@@ -264,6 +264,7 @@ fn strip_shell_noise(command: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::fixtures::{alias, AliasBuilder};
     use crate::import::{collected::PRIMARY_NOT_IMPORTED, test_util::*};
 
     // --- addresses added by hook commands ------------------------------------
@@ -285,11 +286,11 @@ mod tests {
         assert_eq!(
             imported.aliases,
             vec![
-                spec("eth1", "192.168.5.1/24", Some("eth1:5")),
-                spec("eth1", "192.168.7.1/24", None),
-                spec("eth1", "10.20.0.1/16", Some("eth1:7")),
-                spec("eth1", "192.168.8.1/24", None),
-                spec("eth1", "2001:db8::1/64", None),
+                alias("eth1", "192.168.5.1/24").label("eth1:5"),
+                alias("eth1", "192.168.7.1/24"),
+                alias("eth1", "10.20.0.1/16").label("eth1:7"),
+                alias("eth1", "192.168.8.1/24"),
+                alias("eth1", "2001:db8::1/64"),
             ]
         );
         // Only the primary's own warning: the removals are silent.
@@ -315,10 +316,10 @@ mod tests {
         assert_eq!(
             imported.aliases,
             vec![
-                spec("eth1", "192.168.6.1/24", Some("eth1:6")),
-                spec("eth1", "192.168.9.1/24", Some("eth1:7")),
-                spec("eth1", "2001:db8::6/64", None),
-                spec("eth1", "172.16.0.1/16", Some("eth1:8")),
+                alias("eth1", "192.168.6.1/24").label("eth1:6"),
+                alias("eth1", "192.168.9.1/24").label("eth1:7"),
+                alias("eth1", "2001:db8::6/64"),
+                alias("eth1", "172.16.0.1/16").label("eth1:8"),
             ]
         );
         assert_eq!(
@@ -345,13 +346,12 @@ mod tests {
         assert_eq!(
             imported.aliases,
             vec![
-                AliasSpec {
-                    routes: vec![route("10.9.0.0/16@192.168.0.254")],
-                    ..spec("eth1", "192.168.0.1/24", Some("eth1:0"))
-                },
-                spec("eth1", "192.168.0.2/24", Some("eth1:1")),
-                spec("eth2", "10.50.0.1/16", None),
-                spec("eth3", "10.60.0.1/16", Some("eth3:1")),
+                alias("eth1", "192.168.0.1/24")
+                    .label("eth1:0")
+                    .routes(&["10.9.0.0/16@192.168.0.254"]),
+                alias("eth1", "192.168.0.2/24").label("eth1:1"),
+                alias("eth2", "10.50.0.1/16"),
+                alias("eth3", "10.60.0.1/16").label("eth3:1"),
             ]
         );
         assert_eq!(imported.warnings.len(), 1, "{:?}", imported.warnings);

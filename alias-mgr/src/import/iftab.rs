@@ -304,7 +304,7 @@ fn same_subnet_prefix(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::model::AliasSpec;
+    use crate::core::fixtures::alias;
     use crate::import::test_util::*;
 
     // --- iftab ----------------------------------------------------------------
@@ -312,16 +312,7 @@ mod tests {
     #[test]
     fn iftab_darwin_seed_line() {
         let imported = iftab("en0 inet 192.168.32.27 netmask 255.255.255.0 alias\n");
-        assert_eq!(
-            imported.aliases,
-            vec![AliasSpec {
-                interface: "en0".into(),
-                address: net("192.168.32.27/24"),
-                label: None,
-                zone: None,
-                routes: vec![],
-            }]
-        );
+        assert_eq!(imported.aliases, vec![alias("en0", "192.168.32.27/24")]);
         assert!(imported.warnings.is_empty(), "{:?}", imported.warnings);
     }
 

@@ -460,6 +460,7 @@ fn routes_of_its_version(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::fixtures::{alias, AliasBuilder};
     use crate::import::test_util::*;
 
     // --- ifupdown -------------------------------------------------------------
@@ -472,13 +473,7 @@ mod tests {
         );
         assert_eq!(
             imported.aliases,
-            vec![AliasSpec {
-                interface: "eth1".into(),
-                address: net("192.168.0.1/24"),
-                label: Some("eth1:0".into()),
-                zone: None,
-                routes: vec![],
-            }]
+            vec![alias("eth1", "192.168.0.1/24").label("eth1:0")]
         );
         assert_eq!(
             imported.warnings,

@@ -1,20 +1,8 @@
 //! What the importers' tests share: the entry points with a fixed source
-//! name, and short ways to write the expected specs.
+//! name, and the shared builders the expected specs are written with.
 
-use ipnet::IpNet;
-
-use super::{
-    collected::alias, parse_ifaliases, parse_iftab, parse_ifupdown, ImportError, Imported,
-};
-use crate::core::model::{AliasSpec, RouteSpec};
-
-pub(super) fn net(text: &str) -> IpNet {
-    text.parse().unwrap()
-}
-
-pub(super) fn route(text: &str) -> RouteSpec {
-    text.parse().unwrap()
-}
+use super::{parse_ifaliases, parse_iftab, parse_ifupdown, ImportError, Imported};
+pub(super) use crate::core::fixtures::{net, route};
 
 pub(super) fn ifupdown(text: &str) -> Imported {
     parse_ifupdown("interfaces", text).unwrap()
@@ -42,13 +30,4 @@ pub(super) fn ifaliases_err(text: &str) -> ImportError {
 
 pub(super) fn has_warning(imported: &Imported, needle: &str) -> bool {
     imported.warnings.iter().any(|w| w.contains(needle))
-}
-
-pub(super) fn spec(interface: &str, address: &str, label: Option<&str>) -> AliasSpec {
-    alias(
-        interface,
-        net(address),
-        label.map(str::to_string),
-        Vec::new(),
-    )
 }

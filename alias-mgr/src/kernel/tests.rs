@@ -134,7 +134,7 @@ async fn conflicts_change_nothing_and_load_no_zones() {
     let kernel = kernel(state, Faults::default());
     let before = kernel.system().snapshot();
     let aliases = two_aliases();
-    let zones = [lab_zone()];
+    let zones = [zone("lab", Verdict::Drop)];
     let err = apply(&kernel, &desired(&aliases, &zones))
         .await
         .unwrap_err();
@@ -147,16 +147,6 @@ async fn conflicts_change_nothing_and_load_no_zones() {
     assert_eq!(kernel.system().snapshot(), before);
 }
 
-fn lab_zone() -> ZoneSpec {
-    ZoneSpec {
-        name: "lab".into(),
-        subnets: vec![],
-        input: Verdict::Drop,
-        allow: vec![],
-        forward: Default::default(),
-    }
-}
-
 #[tokio::test]
 async fn a_refused_zone_load_rolls_the_address_changes_back() {
     let faults = Faults {
@@ -166,7 +156,7 @@ async fn a_refused_zone_load_rolls_the_address_changes_back() {
     let kernel = kernel(eth1(), faults);
     let before = kernel.system().snapshot();
     let aliases = [alias("eth1", "192.168.0.1/24").zone("lab")];
-    let zones = [lab_zone()];
+    let zones = [zone("lab", Verdict::Drop)];
     let err = apply(&kernel, &desired(&aliases, &zones))
         .await
         .unwrap_err();

@@ -181,7 +181,8 @@ impl Collector for Exporter {
 mod tests {
     use super::*;
     use crate::config::ConfigFile;
-    use crate::metrics::fixtures::{counters, exporter, ip, text, CONFIG};
+    use crate::core::fixtures::ip;
+    use crate::metrics::fixtures::{counters, exporter, text, CONFIG};
     use std::path::Path;
 
     #[test]

@@ -9,7 +9,10 @@ use anyhow::{Context, Result};
 use super::{collector::Sources, index::AddressIndex, Exporter};
 use crate::{
     config::ConfigFile,
-    core::model::{Interface, LiveAddress},
+    core::{
+        fixtures::{interface, live, LiveBuilder, FOREIGN},
+        model::{OWNER_PROTO, RUNTIME_PROTO},
+    },
     sys::nft::ZoneCounter,
 };
 
@@ -30,44 +33,12 @@ impl Sources for Fake {
     }
 }
 
-pub(super) fn ip(s: &str) -> IpAddr {
-    s.parse().unwrap()
-}
-
 pub(super) fn counters(n: u64) -> TrafficCounters {
     TrafficCounters {
         rx_packets: n,
         rx_bytes: n * 100,
         tx_packets: n + 1,
         tx_bytes: (n + 1) * 100,
-    }
-}
-
-fn interface(index: u32, name: &str) -> Interface {
-    Interface {
-        index,
-        name: name.into(),
-        mac: None,
-        ethernet: true,
-        up: true,
-        carrier: true,
-    }
-}
-
-const OWNED: u8 = crate::core::model::OWNER_PROTO;
-const RUNTIME: u8 = crate::core::model::RUNTIME_PROTO;
-const FOREIGN: u8 = 0;
-
-fn live(interface: &str, cidr: &str, label: Option<&str>, protocol: u8) -> LiveAddress {
-    LiveAddress {
-        interface: interface.into(),
-        ifindex: 2,
-        address: cidr.parse().unwrap(),
-        label: label.map(String::from),
-        broadcast: None,
-        secondary: false,
-        protocol,
-        dad: Default::default(),
     }
 }
 
@@ -104,14 +75,14 @@ pub(super) fn index() -> AddressIndex {
     let file = ConfigFile::parse(Path::new("test.toml"), CONFIG).unwrap();
     AddressIndex::build(
         file.config(),
-        &[interface(1, "lo"), interface(2, "eth1")],
+        &[interface("lo", 1), interface("eth1", 2)],
         &[
-            live("eth1", "192.0.2.1/24", Some("eth1:0"), OWNED),
-            live("eth1", "2001:db8::1/64", None, OWNED),
-            live("eth1", "192.0.2.8/24", Some("eth1"), FOREIGN),
-            live("eth1", "192.0.2.50/24", Some("eth1:5"), RUNTIME),
-            live("eth1", "192.0.2.60/24", Some("eth1:6"), OWNED),
-            live("eth1", "203.0.113.9/24", Some("eth1"), FOREIGN),
+            live("eth1", 2, "192.0.2.1/24", OWNER_PROTO).label("eth1:0"),
+            live("eth1", 2, "2001:db8::1/64", OWNER_PROTO),
+            live("eth1", 2, "192.0.2.8/24", FOREIGN).label("eth1"),
+            live("eth1", 2, "192.0.2.50/24", RUNTIME_PROTO).label("eth1:5"),
+            live("eth1", 2, "192.0.2.60/24", OWNER_PROTO).label("eth1:6"),
+            live("eth1", 2, "203.0.113.9/24", FOREIGN).label("eth1"),
         ],
     )
 }

@@ -262,7 +262,8 @@ async fn write_families(stream: &mut TcpStream, scrape: &Scrape) -> io::Result<(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::fixtures::{counters, exporter, ip};
+    use crate::core::fixtures::ip;
+    use crate::metrics::fixtures::{counters, exporter};
 
     #[test]
     fn request_lines_parse() {

@@ -178,7 +178,8 @@ fn index_declared(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::fixtures::{index, ip};
+    use crate::core::fixtures::ip;
+    use crate::metrics::fixtures::index;
 
     #[test]
     fn address_states_follow_config_and_kernel() {

@@ -303,7 +303,8 @@ impl Scrape {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::fixtures::{counters, exporter, ip, text};
+    use crate::core::fixtures::ip;
+    use crate::metrics::fixtures::{counters, exporter, text};
 
     #[test]
     fn traffic_families_carry_device_label_and_zone() {

@@ -287,9 +287,9 @@ pub fn counters_of(live: &LiveTable) -> Vec<ZoneCounter> {
 mod tests {
     use super::*;
     use crate::{
-        core::model::AliasSpec,
+        core::fixtures::{alias, zone, AliasBuilder, ZoneBuilder},
         core::zones::LiveTable,
-        core::zones::{Verdict, ZoneSpec},
+        core::zones::Verdict,
     };
 
     /// Every command of a rendered batch must fit the crate's schema, or
@@ -297,31 +297,13 @@ mod tests {
     #[test]
     fn rendered_batches_fit_the_nftables_schema() {
         let zones = [
-            ZoneSpec {
-                name: "lab".into(),
-                subnets: vec!["10.50.0.0/16".parse().unwrap()],
-                input: Verdict::Drop,
-                allow: ["tcp/22", "udp/5000-5010", "icmp", "icmpv6", "tcp"]
-                    .iter()
-                    .map(|s| s.parse().unwrap())
-                    .collect(),
-                forward: [("dmz".to_string(), Verdict::Accept)].into(),
-            },
-            ZoneSpec {
-                name: "dmz".into(),
-                subnets: vec!["2001:db8:9::/48".parse().unwrap()],
-                input: Verdict::Reject,
-                allow: vec![],
-                forward: Default::default(),
-            },
+            zone("lab", Verdict::Drop)
+                .subnets(&["10.50.0.0/16"])
+                .allow(&["tcp/22", "udp/5000-5010", "icmp", "icmpv6", "tcp"])
+                .forward(&[("dmz", Verdict::Accept)]),
+            zone("dmz", Verdict::Reject).subnets(&["2001:db8:9::/48"]),
         ];
-        let aliases = [AliasSpec {
-            interface: "eth1".into(),
-            address: "192.168.0.1/24".parse().unwrap(),
-            label: None,
-            zone: Some("lab".into()),
-            routes: vec![],
-        }];
+        let aliases = [alias("eth1", "192.168.0.1/24").zone("lab")];
         let ruleset = crate::core::zones::render(&zones, &aliases).unwrap();
         let live = LiveTable {
             exists: true,

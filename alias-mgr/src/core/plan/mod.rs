@@ -658,8 +658,7 @@ mod tests {
     #[test]
     fn routes_wait_for_a_down_interface_instead_of_failing_the_run() {
         let mut observed = observed_eth1();
-        observed.interfaces[0].up = false;
-        observed.interfaces[0].carrier = false;
+        observed.interfaces = vec![interface("eth1", 2).down()];
         let aliases = [alias("eth1", "192.168.0.1/24").routes(&["10.9.0.0/16@192.168.0.254"])];
         let plan = plan(&desired(&aliases), &observed, Scope::All);
         assert!(plan.conflicts.is_empty());
@@ -720,9 +719,9 @@ mod tests {
     #[test]
     fn a_failed_dad_is_reported_and_its_routes_wait() {
         let mut observed = observed_eth1();
-        let mut failed = live("eth1", 2, "2001:db8::2/64", OWNER_PROTO);
-        failed.dad = DadState::Failed;
-        observed.addresses.push(failed);
+        observed
+            .addresses
+            .push(live("eth1", 2, "2001:db8::2/64", OWNER_PROTO).dad(DadState::Failed));
         let aliases = [alias("eth1", "2001:db8::2/64").routes(&["2001:db8:9::/48@2001:db8::fe"])];
         let plan = plan(&desired(&aliases), &observed, Scope::All);
         assert!(

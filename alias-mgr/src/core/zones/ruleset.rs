@@ -367,18 +367,9 @@ pub fn foreign_addresses_in_zones(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::fixtures::{alias, AliasBuilder};
+    use crate::core::fixtures::{alias, live, zone, AliasBuilder, ZoneBuilder, FOREIGN};
+    use crate::core::model::OWNER_PROTO;
     use crate::core::zones::{diff, parse_live};
-
-    fn zone(name: &str, input: Verdict, allow: &[&str], forward: &[(&str, Verdict)]) -> ZoneSpec {
-        ZoneSpec {
-            name: name.into(),
-            subnets: vec![],
-            input,
-            allow: allow.iter().map(|s| s.parse().unwrap()).collect(),
-            forward: forward.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
-        }
-    }
 
     #[test]
     fn no_zones_means_no_table() {
@@ -394,11 +385,9 @@ mod tests {
 
     #[test]
     fn zone_members_come_from_aliases_and_extra_subnets_merged() {
-        let mut lab = zone("lab", Verdict::Drop, &["tcp/22", "icmp"], &[]);
-        lab.subnets = vec![
-            "10.50.0.0/16".parse().unwrap(),
-            "192.168.0.0/16".parse().unwrap(),
-        ];
+        let lab = zone("lab", Verdict::Drop)
+            .allow(&["tcp/22", "icmp"])
+            .subnets(&["10.50.0.0/16", "192.168.0.0/16"]);
         let aliases = [
             alias("eth1", "192.168.0.1/24").zone("lab"),
             alias("eth1", "2001:db8:1::1/64").zone("lab"),
@@ -423,7 +412,7 @@ mod tests {
     #[test]
     fn input_chain_accepts_established_first_then_jumps_by_source() {
         let ruleset = render(
-            &[zone("lab", Verdict::Drop, &["tcp/22"], &[])],
+            &[zone("lab", Verdict::Drop).allow(&["tcp/22"])],
             &[alias("eth1", "192.168.0.1/24").zone("lab")],
         )
         .unwrap();
@@ -443,8 +432,8 @@ mod tests {
     #[test]
     fn forward_matrix_defaults_to_drop_and_accepts_within_a_zone() {
         let zones = [
-            zone("lab", Verdict::Drop, &[], &[("dmz", Verdict::Accept)]),
-            zone("dmz", Verdict::Reject, &[], &[]),
+            zone("lab", Verdict::Drop).forward(&[("dmz", Verdict::Accept)]),
+            zone("dmz", Verdict::Reject),
         ];
         let aliases = [
             alias("eth1", "192.168.0.1/24").zone("lab"),
@@ -476,7 +465,7 @@ mod tests {
     #[test]
     fn batch_keeps_counters_and_deletes_what_is_gone() {
         let ruleset = render(
-            &[zone("lab", Verdict::Drop, &[], &[])],
+            &[zone("lab", Verdict::Drop)],
             &[alias("eth1", "192.168.0.1/24").zone("lab")],
         )
         .unwrap();
@@ -533,7 +522,7 @@ mod tests {
     #[test]
     fn diff_names_membership_changes_and_is_empty_when_in_sync() {
         let ruleset = render(
-            &[zone("lab", Verdict::Drop, &[], &[])],
+            &[zone("lab", Verdict::Drop)],
             &[alias("eth1", "192.168.0.1/24").zone("lab")],
         )
         .unwrap();
@@ -572,7 +561,7 @@ mod tests {
     #[test]
     fn our_table_edited_by_hand_is_reloaded() {
         let ruleset = render(
-            &[zone("lab", Verdict::Drop, &["icmp"], &[])],
+            &[zone("lab", Verdict::Drop).allow(&["icmp"])],
             &[alias("eth1", "192.168.0.1/24").zone("lab")],
         )
         .unwrap();
@@ -597,24 +586,14 @@ mod tests {
     #[test]
     fn a_zone_over_the_primarys_subnet_is_pointed_out() {
         let ruleset = render(
-            &[zone("lab", Verdict::Drop, &[], &[])],
+            &[zone("lab", Verdict::Drop)],
             &[alias("eth1", "192.168.1.50/24").zone("lab")],
         )
         .unwrap();
-        let live = |address: &str, protocol: u8| crate::core::model::LiveAddress {
-            interface: "eth1".into(),
-            ifindex: 2,
-            address: address.parse().unwrap(),
-            label: None,
-            broadcast: None,
-            secondary: false,
-            protocol,
-            dad: Default::default(),
-        };
         let addresses = [
-            live("192.168.1.1/24", 0),
-            live("192.168.1.50/24", crate::core::model::OWNER_PROTO),
-            live("10.0.0.1/8", 0),
+            live("eth1", 2, "192.168.1.1/24", FOREIGN),
+            live("eth1", 2, "192.168.1.50/24", OWNER_PROTO),
+            live("eth1", 2, "10.0.0.1/8", FOREIGN),
         ];
         let notes = foreign_addresses_in_zones(&ruleset, &addresses);
         assert_eq!(notes.len(), 1, "{notes:?}");
