@@ -316,7 +316,7 @@ async fn a_failing_counters_step_turns_counting_off_and_undoes_nothing_else() {
     };
     let kernel = kernel(eth1(), faults);
     let aliases = two_aliases();
-    let zones = [lab_zone()];
+    let zones = [zone("lab", Verdict::Drop)];
     let desired = desired(&aliases, &zones);
     let (_, plan) = kernel.plan(&desired, Scope::All).await.unwrap();
     let left = kernel
