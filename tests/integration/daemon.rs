@@ -127,7 +127,7 @@ fn parse_metrics(text: &str) -> Vec<Sample> {
     samples
 }
 
-struct Metrics {
+pub(crate) struct Metrics {
     text: String,
     samples: Vec<Sample>,
 }
@@ -147,7 +147,7 @@ impl Metrics {
     }
 
     /// The value of the one sample of `name` with `labels`.
-    fn value(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+    pub(crate) fn value(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
         match self.find(name, labels).as_slice() {
             [one] => one.value,
             other => panic!(
@@ -180,7 +180,7 @@ impl Metrics {
 }
 
 /// A running `alias-mgr daemon` in the lab's host namespace; killed on drop.
-struct Daemon<'a> {
+pub(crate) struct Daemon<'a> {
     lab: &'a Lab,
     child: Child,
     log: PathBuf,
@@ -190,7 +190,7 @@ struct Daemon<'a> {
 
 impl<'a> Daemon<'a> {
     /// Starts the daemon and waits for its READY=1 (sd_notify).
-    fn start(lab: &'a Lab, args: &[&str]) -> Daemon<'a> {
+    pub(crate) fn start(lab: &'a Lab, args: &[&str]) -> Daemon<'a> {
         Self::start_with(lab, &lab.pin_dir, args)
     }
 
@@ -278,7 +278,7 @@ impl<'a> Daemon<'a> {
     }
 
     /// Polls /metrics until `check` holds (bounded wait).
-    fn wait_for(&self, what: &str, check: impl Fn(&Metrics) -> bool) -> Metrics {
+    pub(crate) fn wait_for(&self, what: &str, check: impl Fn(&Metrics) -> bool) -> Metrics {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let metrics = self.metrics();
@@ -295,7 +295,7 @@ impl<'a> Daemon<'a> {
         }
     }
 
-    fn signal(&self, signal: libc::c_int) {
+    pub(crate) fn signal(&self, signal: libc::c_int) {
         // SAFETY: kill on the pid of our own child.
         assert_eq!(unsafe { libc::kill(self.child.id() as i32, signal) }, 0);
     }
@@ -305,7 +305,7 @@ impl<'a> Daemon<'a> {
     }
 
     /// SIGTERM, then the exit status (bounded wait).
-    fn stop(mut self) -> (ExitStatus, String) {
+    pub(crate) fn stop(mut self) -> (ExitStatus, String) {
         self.signal(libc::SIGTERM);
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {

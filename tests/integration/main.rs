@@ -3,5 +3,7 @@
 mod aliases;
 mod counters;
 mod daemon;
+mod foreign;
+mod tcx;
 mod util;
 mod zones;

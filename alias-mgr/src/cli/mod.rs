@@ -13,6 +13,7 @@ mod del;
 mod import;
 mod list;
 mod plan;
+mod reset;
 mod zones;
 
 use std::{net::IpAddr, path::PathBuf, process::ExitCode};
@@ -108,6 +109,14 @@ pub enum Command {
         /// Print the plan only.
         #[arg(long)]
         dry_run: bool,
+    },
+    /// Remove everything alias-mgr owns on this host (its addresses and
+    /// routes, its nftables table, the classifier and its pins) and
+    /// nothing else; the config file stays, so `apply` brings it back.
+    Reset {
+        /// Remove it; without this, only show what would be removed.
+        #[arg(long)]
+        yes: bool,
     },
     /// Convert legacy alias configuration into alias-mgr config.
     Import {
@@ -252,6 +261,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         }
         Command::Plan { json } => plan::plan_command(&cli.config, pins, json).await,
         Command::Apply { dry_run } => apply::apply_command(&cli.config, pins, dry_run).await,
+        Command::Reset { yes } => reset::reset_command(&cli.config, pins, yes).await,
         Command::Import {
             format,
             file,

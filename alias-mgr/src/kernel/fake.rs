@@ -242,6 +242,11 @@ impl KernelOps for FakeKernel {
         self.apply(action)
     }
 
+    fn remove_pins(&self) -> Result<()> {
+        self.log.borrow_mut().push("- pins".into());
+        Ok(())
+    }
+
     async fn remark_address(&self, address: &LiveAddress, protocol: u8) -> Result<()> {
         let mut state = self.state.borrow_mut();
         let live = state

@@ -297,6 +297,32 @@ impl<K: KernelOps> Kernel<K> {
         self.converge(file, true).await
     }
 
+    /// `alias-mgr reset`: removes everything alias-mgr owns here (owned and
+    /// `--runtime` addresses with their routes, its nftables table, the
+    /// classifier's links and pins) and nothing else. The config stays, so
+    /// `apply` brings it all back. `promote_secondaries` is turned on
+    /// where removing an owned primary would take foreign secondaries with
+    /// it. Returns what was removed (`dry_run`: what would be).
+    pub async fn reset(&self, dry_run: bool) -> Result<Plan> {
+        let nothing = Desired {
+            aliases: &[],
+            manage_promote_secondaries: true,
+            zones: &[],
+            runtime: &[],
+            keep_runtime: false,
+            keep_counting: &[],
+            counters: false,
+        };
+        let (_, plan) = self.plan(&nothing, Scope::All).await?;
+        if !dry_run {
+            if !plan.is_empty() || !plan.conflicts.is_empty() {
+                self.apply(&nothing, Scope::All, &plan).await?;
+            }
+            self.ops.remove_pins()?;
+        }
+        Ok(plan)
+    }
+
     async fn converge(&self, file: &ConfigFile, keep_runtime: bool) -> Result<Plan> {
         let desired = Desired {
             aliases: &file.config().aliases,

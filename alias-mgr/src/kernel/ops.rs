@@ -41,6 +41,8 @@ pub trait KernelOps {
     fn load_zones(&self, batch: &Value, check_only: bool) -> Result<()>;
     /// Carries out one plan step.
     async fn run(&self, action: &Action) -> Result<()>;
+    /// Removes the classifier's pins (links, counters map, directories).
+    fn remove_pins(&self) -> Result<()>;
     /// Changes the owner mark of a live address in place.
     async fn remark_address(&self, address: &LiveAddress, protocol: u8) -> Result<()>;
 }

@@ -153,6 +153,10 @@ impl KernelOps for System {
         Ok(())
     }
 
+    fn remove_pins(&self) -> Result<()> {
+        Ok(self.pins.remove_all()?)
+    }
+
     async fn remark_address(&self, address: &LiveAddress, protocol: u8) -> Result<()> {
         self.netlink
             .remark_address(

@@ -1,12 +1,13 @@
 //! The runner against the fake kernel: all or nothing, DAD, verification.
 
+use super::KernelOps;
 use super::{
     fake::{FakeKernel, Faults, State},
     DadFailure, Kernel,
 };
 use crate::core::{
     fixtures::*,
-    model::{AliasSpec, DadState, OWNER_PROTO},
+    model::{AliasSpec, DadState, LiveRoute, OWNER_PROTO, RUNTIME_PROTO},
     plan::{Desired, Scope},
     zones::{Verdict, ZoneSpec},
 };
@@ -347,4 +348,55 @@ async fn a_failing_counters_step_turns_counting_off_and_undoes_nothing_else() {
     assert_eq!(state.addresses.len(), 3);
     assert_eq!(state.routes.len(), 2);
     assert!(state.attached.is_empty());
+}
+
+#[tokio::test]
+async fn reset_removes_what_alias_mgr_owns_and_nothing_else() {
+    let mut state = eth1();
+    state
+        .addresses
+        .push(live("eth1", 2, "10.1.0.1/24", FOREIGN));
+    state.routes.push(LiveRoute {
+        protocol: FOREIGN,
+        ..owned_route("203.0.113.0/24", "192.168.1.254", 2, "192.168.1.1")
+    });
+    let kernel = kernel(state, Faults::default());
+    let aliases = two_aliases();
+    apply(&kernel, &desired(&aliases, &[])).await.unwrap();
+    kernel
+        .system()
+        .run(&crate::core::plan::Action::AddAddress {
+            interface: "eth1".into(),
+            ifindex: 2,
+            address: net("192.168.7.1/24"),
+            label: None,
+            protocol: RUNTIME_PROTO,
+        })
+        .await
+        .unwrap();
+    let dry = kernel.reset(true).await.unwrap();
+    assert_eq!(
+        kernel.system().snapshot().addresses.len(),
+        5,
+        "dry run removes nothing"
+    );
+    assert!(dry
+        .actions
+        .iter()
+        .any(|a| a.to_string() == "- address 192.168.7.1/24 dev eth1"));
+    kernel.reset(false).await.unwrap();
+    let state = kernel.system().snapshot();
+    let left: Vec<String> = state
+        .addresses
+        .iter()
+        .map(|a| a.address.to_string())
+        .collect();
+    assert_eq!(left, ["192.168.1.1/24", "10.1.0.1/24"]);
+    assert_eq!(state.routes.len(), 1, "{:?}", state.routes);
+    assert_eq!(state.routes[0].protocol, FOREIGN);
+    assert!(state.tracked.is_empty() && state.attached.is_empty());
+    assert_eq!(
+        kernel.system().log.borrow().last().map(String::as_str),
+        Some("- pins")
+    );
 }

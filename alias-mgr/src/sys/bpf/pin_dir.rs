@@ -2,7 +2,7 @@
 //! process, preparing it (mounting bpffs if needed) and loading the object.
 
 use std::{
-    fs,
+    fs, io,
     path::{Path, PathBuf},
 };
 
@@ -136,5 +136,38 @@ impl PinDir {
             .default_map_pin_directory(&self.path)
             .load(CLASSIFIER_OBJECT)
             .map_err(|err| aya_error("loading the eBPF classifier", err))
+    }
+
+    /// Removes every pin alias-mgr made: the links (detaching the
+    /// classifier), the counters map, then the directories. A file it did
+    /// not make stops it (the directory is then not empty), so nothing
+    /// else is ever deleted.
+    pub fn remove_all(&self) -> Result<()> {
+        if !self.path.exists() {
+            return Ok(());
+        }
+        for iface in self.attached_interfaces()? {
+            self.detach(&iface)?;
+        }
+        let hook_dirs =
+            [Hook::Ingress, Hook::Egress].map(|hook| self.links_dir().join(hook.suffix()));
+        let ours = [self.counters_pin()]
+            .into_iter()
+            .chain(hook_dirs)
+            .chain([self.links_dir(), self.path.clone()]);
+        for path in ours {
+            let removed = if path.is_dir() {
+                fs::remove_dir(&path)
+            } else {
+                fs::remove_file(&path)
+            };
+            match removed {
+                Err(err) if err.kind() != io::ErrorKind::NotFound => {
+                    return Err(io_error(format!("removing {}", path.display()))(err))
+                }
+                _ => {}
+            }
+        }
+        Ok(())
     }
 }
