@@ -168,7 +168,7 @@ impl Metrics {
     }
 
     /// (rx_packets, rx_bytes, tx_packets, tx_bytes) of an address.
-    fn traffic(&self, address: &str) -> (u64, u64, u64, u64) {
+    pub(crate) fn traffic(&self, address: &str) -> (u64, u64, u64, u64) {
         let v = |name: &str| self.value(name, &[("address", address)]) as u64;
         (
             v("alias_mgr_receive_packets_total"),
@@ -268,7 +268,7 @@ impl<'a> Daemon<'a> {
             .unwrap_or_else(|err| panic!("GET {path}: {err}\n{}", self.log()))
     }
 
-    fn metrics(&self) -> Metrics {
+    pub(crate) fn metrics(&self) -> Metrics {
         let (status, _, body) = self.get("/metrics");
         assert_eq!(status, 200, "{body}");
         Metrics {
@@ -341,7 +341,7 @@ impl Drop for Daemon<'_> {
 }
 
 /// A lab whose link carries only test traffic, with addresses on the peer.
-fn counting_lab() -> Lab {
+pub(crate) fn counting_lab() -> Lab {
     let lab = Lab::new();
     lab.quiet_link(&[(HOST4, PEER4), (HOST6, PEER6)]);
     // The daemon adds the IPv6 alias: no duplicate detection delay.

@@ -2,6 +2,7 @@
 //! bpffs pin directory and removes them on drop, also when it fails.
 mod aliases;
 mod concurrency;
+mod continuity;
 mod counters;
 mod crash;
 mod daemon;
