@@ -39,20 +39,37 @@ pub(super) fn io_error(path: &Path) -> impl FnOnce(io::Error) -> ConfigError + '
 }
 
 pub(super) fn syntax_error(path: &Path, text: &str, error: &toml_edit::TomlError) -> ConfigError {
-    let (line, column) = line_col(text, error.span().map_or(0, |s| s.start));
-    let message = error
+    let offset = error.span().map_or(0, |s| s.start);
+    let (line, column) = line_col(text, offset);
+    let mut message = error
         .message()
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty())
         .collect::<Vec<_>>()
         .join("; ");
+    if message.is_empty() {
+        // toml_edit names no reason for some errors (`a=`, a lone CR).
+        message = unexplained_syntax_error(text, offset);
+    }
     ConfigError::Syntax {
         path: path.to_path_buf(),
         line,
         column,
         message,
     }
+}
+
+/// What is wrong at `offset` when the TOML parser does not say.
+fn unexplained_syntax_error(text: &str, offset: usize) -> String {
+    let found = text.get(offset..).and_then(|rest| rest.chars().next());
+    let what = match found {
+        None => "the file ends here".to_string(),
+        Some('\r') => "a carriage return without a newline after it".to_string(),
+        Some('\n') => "the line ends here".to_string(),
+        Some(c) => format!("{c:?} is not expected here"),
+    };
+    format!("{what}; TOML lines are `key = value` (a string in quotes, a number, true/false or [list]), `[table]` or `[[alias]]`")
 }
 
 /// 1-based line and column (in characters) of a byte offset.

@@ -147,3 +147,6 @@ impl ConfigFile {
 
 #[cfg(test)]
 mod test_util;
+
+#[cfg(test)]
+mod fuzz_tests;

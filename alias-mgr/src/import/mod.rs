@@ -153,3 +153,6 @@ mod tests {
         assert!(err.to_string().starts_with("ifaliases:3: "), "{err}");
     }
 }
+
+#[cfg(test)]
+mod fuzz_tests;
