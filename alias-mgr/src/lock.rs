@@ -8,7 +8,7 @@
 
 use std::{
     fs::{self, File},
-    io,
+    io::{self, Write},
     os::fd::AsRawFd,
     path::{Path, PathBuf},
 };
@@ -34,7 +34,9 @@ pub fn lock(config: &Path) -> Result<RunLock> {
         File::create(&path).with_context(|| format!("opening lock file {}", path.display()))?;
     // SAFETY: flock on an fd we own.
     if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-        eprintln!(
+        // Not eprintln!: a closed stderr must not panic a run.
+        let _ = writeln!(
+            io::stderr(),
             "alias-mgr: waiting for another alias-mgr run to finish ({})",
             path.display()
         );

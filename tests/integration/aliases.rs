@@ -218,7 +218,10 @@ fn bad_input_is_refused_and_changes_nothing() {
             ],
             "15",
         ),
-        (&["add", "eth9", "192.168.7.1/24"], "eth9 does not exist"),
+        (
+            &["add", "eth9", "192.168.7.1/24"],
+            "\"eth9\" does not exist",
+        ),
         (
             &["add", "eth1", "192.168.1.1/24"],
             "not managed by alias-mgr",
@@ -246,7 +249,7 @@ fn bad_input_is_refused_and_changes_nothing() {
             &["del", "eth1", "192.168.1.1"],
             "was not added by alias-mgr",
         ),
-        (&["del", "eth1", "192.168.9.9"], "neither on eth1"),
+        (&["del", "eth1", "192.168.9.9"], "neither on \"eth1\""),
     ] {
         let err = lab.fails(args);
         assert!(
@@ -429,12 +432,12 @@ fn ifconfig_style_label_and_netmask_forms_add_and_remove_an_alias() {
     let err = lab.fails(&["del", "eth1"]);
     assert!(err.contains("which address"), "{err}");
     let err = lab.fails(&["del", "eth1:9"]);
-    assert!(err.contains("no alias labelled eth1:9"), "{err}");
+    assert!(err.contains("no alias labelled \"eth1:9\""), "{err}");
     // A label and an address that do not agree: nothing is removed.
     let err = lab.fails(&["del", "eth1:web", "192.168.0.1"]);
-    assert!(err.contains("eth1:web is 192.168.7.1"), "{err}");
+    assert!(err.contains("\"eth1:web\" is 192.168.7.1"), "{err}");
     let err = lab.fails(&["del", "eth1:5", "192.168.0.1"]);
-    assert!(err.contains("no alias labelled eth1:5"), "{err}");
+    assert!(err.contains("no alias labelled \"eth1:5\""), "{err}");
     assert!(lab.host.has_address("eth1", "192.168.0.1/24"));
     // The seed's own words: `ifconfig eth1:1 192.168.2.1 netmask 255.255.255.0 up`.
     lab.ok(&[

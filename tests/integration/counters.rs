@@ -232,7 +232,7 @@ fn attachment_outlives_the_process_and_packets_pass_unchanged() {
 fn bad_environment_gives_one_clear_line() {
     let lab = Lab::new();
     let err = lab.fails(&["counters", "attach", "eth9"]);
-    assert!(err.contains("interface eth9 does not exist"), "{err}");
+    assert!(err.contains("interface \"eth9\" does not exist"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
 
     // A pin directory that is not on bpffs.

@@ -260,10 +260,15 @@ impl Lab {
 
     /// The alias-mgr command `alias_mgr` runs, to adjust (e.g. its environment).
     pub fn alias_mgr_command(&self, args: &[&str]) -> Command {
+        self.alias_mgr_with(&self.config_path(), args)
+    }
+
+    /// alias-mgr in the host namespace with this lab's pins and `config`.
+    pub fn alias_mgr_with(&self, config: &Path, args: &[&str]) -> Command {
         let mut command = self.host.command(env!("CARGO_BIN_EXE_alias-mgr"));
         command
             .arg("--config")
-            .arg(self.config_path())
+            .arg(config)
             .arg("--pin-dir")
             .arg(&self.pin_dir)
             .args(args);

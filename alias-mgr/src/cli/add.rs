@@ -5,7 +5,11 @@ use std::path::Path;
 
 use anyhow::{anyhow, bail, Result};
 
-use super::common::{desired, print_plan, undo};
+use super::{
+    common::{desired, missing, print_plan, undo},
+    new_file::{self, Held},
+    output::{say, say_warning},
+};
 use crate::{
     config::ConfigFile,
     core::admit::{self, Admission, AliasRequest, Seen},
@@ -14,7 +18,7 @@ use crate::{
     core::plan::{Desired, Observed, Scope},
     kernel::Kernel,
     lock::lock,
-    sys::bpf::PinDir,
+    sys::{bpf::PinDir, nft},
 };
 
 /// The arguments of `add`, the netmask words already folded into `address`.
@@ -34,7 +38,7 @@ impl AddRequest {
         if let (interface, Some(label)) = split_label(&self.interface) {
             if self.label.as_deref().is_some_and(|given| given != label) {
                 bail!(
-                    "{} names label {label} but --label says {}; give one of them",
+                    "{:?} names label {label:?} but --label says {:?}; give one of them",
                     self.interface,
                     self.label.as_deref().unwrap_or_default()
                 );
@@ -49,6 +53,8 @@ impl AddRequest {
 pub(super) async fn add(config: &Path, pins: PinDir, request: AddRequest) -> Result<()> {
     let request = request.with_label_from_name()?;
     let _lock = lock(config)?;
+    // A --runtime add writes no file, so it starts none.
+    let starting = !request.runtime && missing(config)?;
     let mut file = ConfigFile::load(config)?;
     let kernel = Kernel::new(pins)?;
     // One observation serves the checks below and the plan.
@@ -59,16 +65,25 @@ pub(super) async fn add(config: &Path, pins: PinDir, request: AddRequest) -> Res
         .find(|i| i.name == request.interface)
     else {
         bail!(
-            "interface {} does not exist; check the name with `ip link`",
+            "interface {:?} does not exist; check the name with `ip link`",
             request.interface
         );
     };
     let live = &observed.addresses;
 
     let (ip, prefix) = super::parse_address(&request.address)?;
+    if starting {
+        let held = Held {
+            observed: &observed,
+            // No nft to ask: no table to name (one without zones is left alone).
+            table: nft::live_table().is_ok_and(|table| table.exists),
+            pin_dir: kernel.system().pins().path(),
+        };
+        new_file::check(config, &held, &iface.name, ip)?;
+    }
     let choice = admit::choose_prefix(ip, prefix, iface, live).map_err(|e| anyhow!(e))?;
     if let Some(note) = &choice.note {
-        println!("note: {note}");
+        say!("note: {note}");
     }
     let address = admit::alias_address(ip, choice.prefix).map_err(|e| anyhow!(e))?;
     let config_name = file.path().display().to_string();
@@ -92,7 +107,7 @@ pub(super) async fn add(config: &Path, pins: PinDir, request: AddRequest) -> Res
     if let Some(existing) = adopted {
         mark_as_owned(&kernel, existing).await;
     }
-    println!(
+    say!(
         "{}",
         added_message(config, &alias, adopted.is_some(), runtime)
     );
@@ -139,8 +154,8 @@ async fn apply_and_record(
 /// must read as "no longer wanted", not as a deliberate --runtime alias.
 async fn mark_as_owned(kernel: &Kernel, existing: &LiveAddress) {
     if let Err(err) = kernel.remark_address(existing, OWNER_PROTO).await {
-        eprintln!(
-            "alias-mgr: warning: {err:#}; the kernel still marks {} as --runtime",
+        say_warning!(
+            "{err:#}; the kernel still marks {} as --runtime",
             existing.address.addr()
         );
     }
@@ -153,7 +168,7 @@ fn added_message(config: &Path, alias: &AliasSpec, adopted: bool, runtime: bool)
         format!("saved in {}", config.display())
     };
     format!(
-        "{} {} on {}{} ({where_})",
+        "{} {} on {:?}{} ({where_})",
         if adopted {
             "kept (no longer --runtime)"
         } else {
@@ -164,7 +179,7 @@ fn added_message(config: &Path, alias: &AliasSpec, adopted: bool, runtime: bool)
         alias
             .label
             .as_deref()
-            .map(|l| format!(" as {l}"))
+            .map(|l| format!(" as {l:?}"))
             .unwrap_or_default()
     )
 }
@@ -202,7 +217,7 @@ mod tests {
             .to_string();
         assert_eq!(
             err,
-            "eth1:web names label eth1:web but --label says eth1:0; give one of them"
+            r#""eth1:web" names label "eth1:web" but --label says "eth1:0"; give one of them"#
         );
         let plain = request("eth1", Some("eth1:0"))
             .with_label_from_name()
@@ -225,11 +240,11 @@ mod tests {
         let config = Path::new("/etc/alias-mgr/alias-mgr.toml");
         assert_eq!(
             added_message(config, &alias, false, false),
-            "added 192.168.0.9/24 on eth1 as eth1:0 (saved in /etc/alias-mgr/alias-mgr.toml)"
+            r#"added 192.168.0.9/24 on "eth1" as "eth1:0" (saved in /etc/alias-mgr/alias-mgr.toml)"#
         );
         assert_eq!(
             added_message(config, &alias, true, false),
-            "kept (no longer --runtime) 192.168.0.9/24 on eth1 as eth1:0 (saved in /etc/alias-mgr/alias-mgr.toml)"
+            r#"kept (no longer --runtime) 192.168.0.9/24 on "eth1" as "eth1:0" (saved in /etc/alias-mgr/alias-mgr.toml)"#
         );
         let unlabelled = AliasSpec {
             label: None,
@@ -237,7 +252,7 @@ mod tests {
         };
         assert_eq!(
             added_message(config, &unlabelled, false, true),
-            "added 192.168.0.9/24 on eth1 (live only, --runtime)"
+            r#"added 192.168.0.9/24 on "eth1" (live only, --runtime)"#
         );
     }
 }

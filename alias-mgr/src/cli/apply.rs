@@ -5,7 +5,10 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use super::common::{desired, in_sync_message, print_plan, require_config};
+use super::{
+    common::{desired, in_sync_message, print_plan, require_config},
+    output::{say, say_warning},
+};
 use crate::{
     config::ConfigFile, core::plan::Scope, core::zones, kernel::Kernel, lock::lock,
     sys::bpf::PinDir, sys::nft,
@@ -19,15 +22,15 @@ fn print_zone_ruleset(file: &ConfigFile, batch: &serde_json::Value) {
         nft::render_text(&zones::batch(Some(&ruleset), &zones::LiveTable::default()))
     });
     match text {
-        Some(Ok(text)) => println!("nft table apply would load (one transaction):\n{text}"),
-        None => println!(
+        Some(Ok(text)) => say!("nft table apply would load (one transaction):\n{text}"),
+        None => say!(
             "nft: table {} {} would be deleted",
             zones::FAMILY,
             zones::TABLE
         ),
         Some(Err(err)) => {
-            eprintln!("alias-mgr: warning: {err:#}; showing the JSON batch");
-            println!(
+            say_warning!("{err:#}; showing the JSON batch");
+            say!(
                 "nft batch (one transaction):\n{}",
                 serde_json::to_string_pretty(batch).unwrap_or_default()
             );
@@ -45,24 +48,24 @@ pub(super) async fn apply_command(config: &Path, pins: PinDir, dry_run: bool) ->
         let (_, plan) = kernel.plan(&desired, Scope::All).await?;
         print_plan(&plan);
         for conflict in &plan.conflicts {
-            println!("conflict: {conflict}");
+            say!("conflict: {conflict}");
         }
         if let Some(batch) = &plan.zone_batch {
             print_zone_ruleset(&file, batch);
         }
         if plan.is_empty() && plan.conflicts.is_empty() {
-            println!("{}", in_sync_message(config, &plan));
+            say!("{}", in_sync_message(config, &plan));
         } else {
-            println!("dry run: nothing was changed");
+            say!("dry run: nothing was changed");
         }
         return Ok(());
     }
     let applied = kernel.reconcile(&file).await?;
     print_plan(&applied);
     if applied.is_empty() {
-        println!("{}", in_sync_message(config, &applied));
+        say!("{}", in_sync_message(config, &applied));
     } else {
-        println!(
+        say!(
             "applied {} change(s)",
             applied.actions.len() + applied.zone_changes.len()
         );

@@ -1,11 +1,12 @@
 //! What several commands share: the desired state from the config, printing
 //! a plan, the "in sync" message, undoing an applied plan, and the refusal
-//! to run the converging commands against a missing config.
+//! to run the converging commands and `del` against a missing config.
 
 use std::{fs, io, path::Path};
 
 use anyhow::{bail, Context, Result};
 
+use super::output::say;
 use crate::{
     config::ConfigFile,
     core::model::AliasSpec,
@@ -28,16 +29,16 @@ pub(super) fn desired<'a>(file: &'a ConfigFile, aliases: &'a [AliasSpec]) -> Des
 
 pub(super) fn print_plan(plan: &Plan) {
     for note in &plan.notes {
-        println!("note: {note}");
+        say!("note: {note}");
     }
     for pending in &plan.pending {
-        println!("pending: {pending}");
+        say!("pending: {pending}");
     }
     for action in &plan.actions {
-        println!("{action}");
+        say!("{action}");
     }
     for change in &plan.zone_changes {
-        println!("{change}");
+        say!("{change}");
     }
 }
 
@@ -61,12 +62,33 @@ pub(super) fn in_sync_message(config: &Path, plan: &Plan) -> String {
 /// what it does not list: a mistyped --config or a deleted file must not
 /// read as "manage nothing".
 pub(crate) fn require_config(config: &Path) -> Result<()> {
-    match fs::metadata(config) {
-        Ok(_) => Ok(()),
-        Err(err) if err.kind() == io::ErrorKind::NotFound => bail!(
+    if missing(config)? {
+        bail!(
             "config {} does not exist; check --config (or ALIAS_MGR_CONFIG), or create it: `alias-mgr add` writes it, and an empty file means no aliases (apply then removes every alias alias-mgr added)",
             config.display()
-        ),
+        );
+    }
+    Ok(())
+}
+
+/// `del` removes an entry of the file and plans against the rest of it: a
+/// missing file has no entry, and its "rest" would be nothing at all.
+pub(super) fn require_config_to_delete(config: &Path) -> Result<()> {
+    if missing(config)? {
+        bail!(
+            "config {} does not exist, so there is nothing to delete from it; check --config (or ALIAS_MGR_CONFIG)",
+            config.display()
+        );
+    }
+    Ok(())
+}
+
+/// Whether `config` does not exist (as opposed to existing, or failing to
+/// be looked at).
+pub(super) fn missing(config: &Path) -> Result<bool> {
+    match fs::metadata(config) {
+        Ok(_) => Ok(false),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(true),
         Err(err) => Err(err).with_context(|| format!("reading config {}", config.display())),
     }
 }

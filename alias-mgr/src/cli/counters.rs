@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use anyhow::{bail, Result};
 
-use super::CountersCommand;
+use super::{output::say, CountersCommand};
 use crate::{kernel::Kernel, sys::bpf::LinkLayer, sys::bpf::PinDir};
 
 pub(super) async fn counters_command(pins: PinDir, command: CountersCommand) -> Result<()> {
@@ -13,7 +13,7 @@ pub(super) async fn counters_command(pins: PinDir, command: CountersCommand) -> 
         CountersCommand::Attach { interface } => {
             let kernel = Kernel::new(pins)?;
             let Some(iface) = kernel.system().interface(&interface).await? else {
-                bail!("interface {interface} does not exist; check the name with `ip link`");
+                bail!("interface {interface:?} does not exist; check the name with `ip link`");
             };
             let layer = if iface.ethernet {
                 LinkLayer::Ethernet
@@ -21,12 +21,12 @@ pub(super) async fn counters_command(pins: PinDir, command: CountersCommand) -> 
                 LinkLayer::RawIp
             };
             let outcome = kernel.system().pins().attach(&interface, layer)?;
-            println!("{interface}: {}", format!("{outcome:?}").to_lowercase());
+            say!("{interface:?}: {}", format!("{outcome:?}").to_lowercase());
         }
         CountersCommand::Detach { interface } => {
             let detached = pins.detach(&interface)?;
-            println!(
-                "{interface}: {}",
+            say!(
+                "{interface:?}: {}",
                 if detached {
                     "detached"
                 } else {
@@ -36,7 +36,7 @@ pub(super) async fn counters_command(pins: PinDir, command: CountersCommand) -> 
         }
         CountersCommand::Track { address } => {
             let added = pins.counters()?.track(address)?;
-            println!(
+            say!(
                 "{address}: {}",
                 if added { "tracked" } else { "already tracked" }
             );
@@ -46,7 +46,7 @@ pub(super) async fn counters_command(pins: PinDir, command: CountersCommand) -> 
                 Some(mut counters) => counters.untrack(address)?,
                 None => false,
             };
-            println!(
+            say!(
                 "{address}: {}",
                 if removed {
                     "untracked"
@@ -76,12 +76,15 @@ fn show(pins: &PinDir, json: bool) -> Result<()> {
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        say!("{}", serde_json::to_string_pretty(&rows)?);
     } else {
         for (ip, c) in &all {
-            println!(
+            say!(
                 "{ip:<40} RX packets {} bytes {}  TX packets {} bytes {}",
-                c.rx_packets, c.rx_bytes, c.tx_packets, c.tx_bytes
+                c.rx_packets,
+                c.rx_bytes,
+                c.tx_packets,
+                c.tx_bytes
             );
         }
     }

@@ -6,7 +6,10 @@ use std::{net::IpAddr, path::Path};
 
 use anyhow::{anyhow, Result};
 
-use super::common::{desired, print_plan, undo};
+use super::{
+    common::{desired, print_plan, require_config_to_delete, undo},
+    output::say,
+};
 use crate::{
     config::ConfigFile,
     core::model::{AliasSpec, Interface, LiveAddress},
@@ -27,6 +30,7 @@ pub(super) async fn del(
     let (interface, label) = split_label(target);
     let parsed = address.map(super::parse_address).transpose()?;
     let _lock = lock(config)?;
+    require_config_to_delete(config)?;
     let mut file = ConfigFile::load(config)?;
     let kernel = Kernel::new(pins)?;
     let observed = kernel.observe([interface]).await?;
@@ -66,8 +70,8 @@ pub(super) async fn del(
                 .context("saving the config failed; the live change was rolled back"));
         }
     }
-    println!(
-        "removed {ip} from {interface}{}",
+    say!(
+        "removed {ip} from {interface:?}{}",
         if runtime {
             " (live only, --runtime)"
         } else {
@@ -111,17 +115,17 @@ impl Target<'_> {
             (Some(ip), Some(label)) => match self.labelled(label) {
                 Some(named) if named == ip => Ok(ip),
                 Some(named) => Err(format!(
-                    "{label} is {named}, not {ip}; give the label or the address alone"
+                    "{label:?} is {named}, not {ip}; give the label or the address alone"
                 )),
                 None => Err(format!(
-                    "no alias labelled {label} on {interface}; give the address alone (`alias-mgr del {interface} {ip}`), see `alias-mgr list {interface}`"
+                    "no alias labelled {label:?} on {interface:?}; give the address alone (`alias-mgr del {interface:?} {ip}`), see `alias-mgr list {interface:?}`"
                 )),
             },
             (Some(ip), None) => Ok(ip),
             (None, Some(label)) => self.labelled(label).ok_or_else(|| {
-                format!("no alias labelled {label} on {interface}; see `alias-mgr list {interface}`")
+                format!("no alias labelled {label:?} on {interface:?}; see `alias-mgr list {interface:?}`")
             }),
-            (None, None) => Err(format!("which address? use `alias-mgr del {interface} ADDR`, or the alias's label alone, e.g. `alias-mgr del {interface}:0`")),
+            (None, None) => Err(format!("which address? use `alias-mgr del {interface:?} ADDR`, or the alias's label alone, e.g. `alias-mgr del {:?}`", format!("{interface}:0"))),
         }
     }
 
@@ -139,18 +143,18 @@ impl Target<'_> {
             .any(|a| a.interface == interface && a.ip() == ip);
         if let Some(found) = live_here.filter(|a| !a.owned()) {
             return Err(format!(
-                "{} on {interface} was not added by alias-mgr, which leaves it alone; remove it with `ip addr del {} dev {interface}`",
+                "{} on {interface:?} was not added by alias-mgr, which leaves it alone; remove it with `ip addr del {} dev {interface:?}`",
                 found.address, found.address
             ));
         }
         if live_here.is_none() && !declared {
             if !self.interfaces.iter().any(|i| i.name == interface) {
                 return Err(format!(
-                    "interface {interface} does not exist and no alias {ip} is declared for it"
+                    "interface {interface:?} does not exist and no alias {ip} is declared for it"
                 ));
             }
             return Err(format!(
-                "{ip} is neither on {interface} nor declared for it in {config}; see `alias-mgr list`"
+                "{ip} is neither on {interface:?} nor declared for it in {config}; see `alias-mgr list`"
             ));
         }
         Ok(declared)
@@ -191,10 +195,13 @@ mod tests {
             .unwrap_err();
         assert_eq!(
             err,
-            "eth1:0 is 192.168.0.1, not 192.168.0.2; give the label or the address alone"
+            r#""eth1:0" is 192.168.0.1, not 192.168.0.2; give the label or the address alone"#
         );
         let err = target.address(None, Some("eth1:9")).unwrap_err();
-        assert!(err.starts_with("no alias labelled eth1:9 on eth1"), "{err}");
+        assert!(
+            err.starts_with(r#"no alias labelled "eth1:9" on "eth1""#),
+            "{err}"
+        );
         let err = target.address(None, None).unwrap_err();
         assert!(err.starts_with("which address?"), "{err}");
     }
@@ -225,7 +232,7 @@ mod tests {
             .unwrap_err();
         assert_eq!(
             err,
-            "192.168.0.4 is neither on eth1 nor declared for it in /etc/alias-mgr/alias-mgr.toml; see `alias-mgr list`"
+            r#"192.168.0.4 is neither on "eth1" nor declared for it in /etc/alias-mgr/alias-mgr.toml; see `alias-mgr list`"#
         );
         let gone = Target {
             interface: "eth9",
@@ -234,7 +241,7 @@ mod tests {
         let err = gone.check_removable(ip("192.168.0.1"), config).unwrap_err();
         assert_eq!(
             err,
-            "interface eth9 does not exist and no alias 192.168.0.1 is declared for it"
+            r#"interface "eth9" does not exist and no alias 192.168.0.1 is declared for it"#
         );
     }
 }

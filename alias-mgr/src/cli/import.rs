@@ -5,6 +5,7 @@ use std::{fs, path::Path};
 
 use anyhow::{anyhow, Context, Result};
 
+use super::output::{self, say, say_warning};
 use crate::{
     config::ConfigFile,
     import::{self, ImportFormat},
@@ -24,7 +25,7 @@ pub(super) fn import_command(config: &Path, format: &str, path: &Path, write: bo
     let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let imported = import::parse(format, &path.display().to_string(), &text)?;
     for warning in &imported.warnings {
-        eprintln!("alias-mgr: warning: {warning}");
+        say_warning!("{warning}");
     }
     // iftab and ifaliases come from Darwin and NetBSD (en0, wm0), and an old
     // /etc/network/interfaces may predate predictable names (eth0 -> enp3s0).
@@ -35,8 +36,8 @@ pub(super) fn import_command(config: &Path, format: &str, path: &Path, write: bo
         .filter(|name| !interface_exists(name))
         .collect();
     for name in unknown {
-        eprintln!(
-            "alias-mgr: warning: there is no interface {name} on this host (see `ip link`); change interface = \"{name}\" to the Linux interface that should carry its aliases before `alias-mgr apply` (until then they are pending)"
+        say_warning!(
+            "there is no interface {name:?} on this host (see `ip link`); change interface = {name:?} to the Linux interface that should carry its aliases before `alias-mgr apply` (until then they are pending)"
         );
     }
     if write {
@@ -46,12 +47,12 @@ pub(super) fn import_command(config: &Path, format: &str, path: &Path, write: bo
         let added = file.merge_aliases(&imported.aliases)?;
         file.save()?;
         if created {
-            println!(
+            say!(
                 "note: created {}; `alias-mgr apply` makes the kernel match it, which removes aliases alias-mgr added that it does not list (`alias-mgr plan` shows what would change)",
                 config.display()
             );
         }
-        println!(
+        say!(
             "merged {added} alias(es) into {} ({} already there); run `alias-mgr apply` to create them",
             config.display(),
             imported.aliases.len() - added
@@ -59,7 +60,7 @@ pub(super) fn import_command(config: &Path, format: &str, path: &Path, write: bo
     } else {
         let mut file = ConfigFile::parse(Path::new("<imported>"), "")?;
         file.merge_aliases(&imported.aliases)?;
-        print!("{}", file.render());
+        output::print(&file.render());
     }
     Ok(())
 }

@@ -1,5 +1,6 @@
-//! `alias-mgr list`: every address of the interface(s) with what the config
-//! says of it and its counters, as a table or as JSON (`list --json`).
+//! `alias-mgr list`: every address of the interface(s), or of one label,
+//! with what the config says of it and its counters, as a table or as JSON
+//! (`list --json`).
 
 use std::{
     collections::BTreeMap,
@@ -12,9 +13,11 @@ use alias_ebpf::TrafficCounters;
 use anyhow::{bail, Result};
 use serde::Serialize;
 
+use super::output::{self, say, say_warning};
 use crate::{
     config::ConfigFile,
     core::model::{AliasSpec, DadState, Interface, LiveAddress},
+    core::names::split_label,
     kernel::Kernel,
     sys::bpf::PinDir,
 };
@@ -46,6 +49,7 @@ struct ListRow {
     tx_packets: Option<u64>,
 }
 
+/// `interface` is an interface (eth1) or, as `del` takes it, a label (eth1:0).
 pub(super) async fn list(
     config: &Path,
     pins: PinDir,
@@ -55,16 +59,20 @@ pub(super) async fn list(
     let file = ConfigFile::load(config)?;
     let kernel = Kernel::new(pins)?;
     let (interfaces, addresses) = kernel.addresses().await?;
-    if let Some(name) = interface {
+    let (only, label) = match interface.map(split_label) {
+        Some((name, label)) => (Some(name), label),
+        None => (None, None),
+    };
+    if let Some(name) = only {
         if !interfaces.iter().any(|i| i.name == name) {
-            bail!("interface {name} does not exist; check the name with `ip link`");
+            bail!("interface {name:?} does not exist; check the name with `ip link`");
         }
     }
     let counters = match kernel.system().pins().existing_counters() {
         Ok(Some(counters)) => counters.read_all()?,
         Ok(None) => BTreeMap::new(),
         Err(err) => {
-            eprintln!("alias-mgr: warning: counters unavailable: {err}");
+            say_warning!("counters unavailable: {err}");
             BTreeMap::new()
         }
     };
@@ -74,12 +82,17 @@ pub(super) async fn list(
         declared: &file.config().aliases,
         counters: &counters,
     };
-    let rows = observed.rows(interface);
+    let rows = observed.rows(only, label);
+    if let (Some(name), Some(label), true) = (only, label, rows.is_empty()) {
+        bail!("no address labelled {label:?} on {name:?}; see `alias-mgr list {name:?}`");
+    }
     if json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        say!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(());
     }
-    write_table(&mut io::stdout().lock(), &rows, &interfaces)?;
+    let mut table = Vec::new();
+    write_table(&mut table, &rows, &interfaces)?;
+    output::print(&String::from_utf8_lossy(&table));
     Ok(())
 }
 
@@ -92,13 +105,15 @@ struct Listed<'a> {
 }
 
 impl Listed<'_> {
-    /// One row per live address (of `only`, if given).
-    fn rows(&self, only: Option<&str>) -> Vec<ListRow> {
+    /// One row per live address (of interface `only` and with `label`, if
+    /// given: the kernel's label for IPv4, the config's for IPv6).
+    fn rows(&self, only: Option<&str>, label: Option<&str>) -> Vec<ListRow> {
         let mut rows: Vec<ListRow> = self
             .addresses
             .iter()
             .filter(|a| only.is_none_or(|n| n == a.interface))
             .map(|live| self.row(live))
+            .filter(|row| label.is_none_or(|l| row.label.as_deref() == Some(l)))
             .collect();
         // The dump lists IPv4 before IPv6: group each interface's rows together,
         // in interface order, keeping the kernel's order within one.
@@ -259,7 +274,7 @@ mod tests {
             declared: &declared,
             counters: &counters,
         };
-        let rows = listed.rows(None);
+        let rows = listed.rows(None, None);
         let order: Vec<_> = rows
             .iter()
             .map(|r| (r.interface.as_str(), r.family))
@@ -285,7 +300,11 @@ mod tests {
         assert!(rows[1].runtime && !rows[1].declared);
         assert_eq!(rows[1].rx_bytes, None);
         assert!(!rows[2].owned);
-        assert_eq!(listed.rows(Some("eth2")).len(), 1);
+        assert_eq!(listed.rows(Some("eth2"), None).len(), 1);
+        let labelled = listed.rows(Some("eth1"), Some("eth1:0"));
+        assert_eq!(labelled.len(), 1);
+        assert_eq!(labelled[0].address, ip("192.168.0.1"));
+        assert!(listed.rows(Some("eth1"), Some("eth1:9")).is_empty());
     }
 
     #[test]
@@ -299,7 +318,7 @@ mod tests {
             counters: &counters,
         };
         let mut out = Vec::new();
-        write_table(&mut out, &listed.rows(None), &interfaces).unwrap();
+        write_table(&mut out, &listed.rows(None, None), &interfaces).unwrap();
         let text = String::from_utf8(out).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0], "eth1  HWaddr 02:00:00:00:00:02  UP");

@@ -12,6 +12,8 @@ mod counters;
 mod del;
 mod import;
 mod list;
+mod new_file;
+mod output;
 mod plan;
 mod reset;
 mod zones;
@@ -21,6 +23,7 @@ use std::{net::IpAddr, path::PathBuf, process::ExitCode};
 use anyhow::{anyhow, bail, Result};
 use clap::{Parser, Subcommand};
 
+use self::output::say_warning;
 use crate::{
     core::{
         model::RouteSpec,
@@ -92,7 +95,7 @@ pub enum Command {
     },
     /// Every address on the interface(s), with per-address counters.
     List {
-        /// Only this interface.
+        /// Only this interface (eth1), or only this label (eth1:0).
         interface: Option<String>,
         /// An array of objects, one per address, for scripts.
         #[arg(long)]
@@ -154,12 +157,12 @@ pub enum Command {
 }
 
 impl Command {
-    /// Commands that change nothing on the system.
+    /// Commands that change nothing on the system: their output is their
+    /// result, so output that cannot be written fails them.
     fn only_reads(&self) -> bool {
         match self {
             Command::List { .. } | Command::Plan { .. } | Command::Zones { .. } => true,
-            // Not `apply --dry-run`: it feeds nft through a pipe, where a
-            // SIGPIPE must not end it silently.
+            Command::Apply { dry_run } => *dry_run,
             Command::Import { write, .. } => !write,
             Command::Counters(CountersCommand::Show { .. }) => true,
             _ => false,
@@ -201,31 +204,42 @@ pub enum CountersCommand {
 /// (`alias-mgr: error: what: why: fix`) and returns the exit status.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    if cli.command.only_reads() {
-        // `alias-mgr list | head` ends quietly, as other tools do; commands
-        // that change the system keep going when their output goes away.
-        // SAFETY: restoring the default disposition of a signal.
-        unsafe {
-            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-        }
-    }
+    // SIGPIPE stays ignored (Rust's default): a reader that goes away ends
+    // the printing (see `output`), never a command half-way.
+    let only_reads = cli.command.only_reads();
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
         Ok(runtime) => runtime,
         Err(err) => {
-            eprintln!("alias-mgr: error: starting the async runtime: {err}");
+            output::error_line(format_args!(
+                "alias-mgr: error: starting the async runtime: {err}"
+            ));
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
+    let mut status = match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("alias-mgr: error: {err:#}");
+            output::error_line(format_args!("alias-mgr: error: {err:#}"));
             ExitCode::FAILURE
         }
+    };
+    if let Some(why) = output::lost() {
+        if only_reads {
+            // What it printed was all it did.
+            output::error_line(format_args!(
+                "alias-mgr: error: writing to stdout failed: {why}"
+            ));
+            status = ExitCode::FAILURE;
+        } else {
+            say_warning!(
+                "writing to stdout failed ({why}); printing stopped there, the command ran on"
+            );
+        }
     }
+    status
 }
 
 pub async fn run(cli: Cli) -> Result<()> {

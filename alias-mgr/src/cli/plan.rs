@@ -5,7 +5,10 @@ use std::path::Path;
 
 use anyhow::{bail, Result};
 
-use super::common::{desired, in_sync_message, print_plan, require_config};
+use super::{
+    common::{desired, in_sync_message, print_plan, require_config},
+    output::say,
+};
 use crate::{config::ConfigFile, core::plan::Scope, kernel::Kernel, sys::bpf::PinDir};
 
 pub(super) async fn plan_command(config: &Path, pins: PinDir, json: bool) -> Result<()> {
@@ -15,14 +18,14 @@ pub(super) async fn plan_command(config: &Path, pins: PinDir, json: bool) -> Res
     let desired = desired(&file, &file.config().aliases);
     let (_, plan) = kernel.plan(&desired, Scope::All).await?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&plan)?);
+        say!("{}", serde_json::to_string_pretty(&plan)?);
     } else {
         print_plan(&plan);
         for conflict in &plan.conflicts {
-            println!("conflict: {conflict}");
+            say!("conflict: {conflict}");
         }
         if plan.is_empty() && plan.conflicts.is_empty() {
-            println!("{}", in_sync_message(config, &plan));
+            say!("{}", in_sync_message(config, &plan));
         }
     }
     if !plan.conflicts.is_empty() {

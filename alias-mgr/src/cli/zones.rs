@@ -7,7 +7,10 @@ use anyhow::Result;
 use ipnet::IpNet;
 use serde::Serialize;
 
-use super::common::require_config;
+use super::{
+    common::require_config,
+    output::{say, say_warning},
+};
 use crate::{
     config::ConfigFile,
     core::desired::Config,
@@ -36,19 +39,19 @@ pub(super) fn zones_command(config: &Path, json: bool) -> Result<()> {
         nft::zone_counters()?
     };
     if !cfg.zones.is_empty() && counters.is_empty() {
-        eprintln!(
-            "alias-mgr: warning: the nftables table {} {} is not loaded, so no zone is enforced (deleted by hand?); run `alias-mgr apply` (the daemon restores it on its own)",
+        say_warning!(
+            "the nftables table {} {} is not loaded, so no zone is enforced (deleted by hand?); run `alias-mgr apply` (the daemon restores it on its own)",
             zones::FAMILY,
             zones::TABLE
         );
     }
     let rows = zone_rows(cfg, &counters);
     if json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        say!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(());
     }
     if rows.is_empty() {
-        println!("no zones are configured in {}", config.display());
+        say!("no zones are configured in {}", config.display());
     }
     for row in &rows {
         print_zone(row);
@@ -91,9 +94,9 @@ fn zone_rows<'a>(cfg: &'a Config, counters: &[ZoneCounter]) -> Vec<ZoneRow<'a>> 
 }
 
 fn print_zone(row: &ZoneRow) {
-    println!("zone {}", row.name);
+    say!("zone {}", row.name);
     let subnets: Vec<String> = row.subnets.iter().map(ToString::to_string).collect();
-    println!(
+    say!(
         "  subnets: {}",
         if subnets.is_empty() {
             "(none)".into()
@@ -102,9 +105,9 @@ fn print_zone(row: &ZoneRow) {
         }
     );
     if !row.aliases.is_empty() {
-        println!("  aliases: {}", row.aliases.join(", "));
+        say!("  aliases: {}", row.aliases.join(", "));
     }
-    println!(
+    say!(
         "  to this host: {} (allowed: {})",
         row.input,
         if row.allow.is_empty() {
@@ -118,7 +121,7 @@ fn print_zone(row: &ZoneRow) {
         .iter()
         .map(|(k, v)| format!("{k} {v}"))
         .collect();
-    println!(
+    say!(
         "  forward: {} (other zones drop, same zone accept; to addresses in no zone alias-mgr does not filter)",
         if forward.is_empty() {
             "-".into()
@@ -127,9 +130,12 @@ fn print_zone(row: &ZoneRow) {
         }
     );
     for c in &row.counters {
-        println!(
+        say!(
             "  {:<7} {:<6} packets {} bytes {}",
-            c.direction, c.verdict, c.packets, c.bytes
+            c.direction,
+            c.verdict,
+            c.packets,
+            c.bytes
         );
     }
 }

@@ -149,6 +149,12 @@ impl<K: KernelOps> Kernel<K> {
                 &observed.addresses,
             ));
         }
+        // One alias's run (add, del) with a file that declares no zones has
+        // nothing to say about the table: it may be another file's, and
+        // removing it is `apply`'s part.
+        if ruleset.is_none() && scope != Scope::All {
+            return Ok(plan);
+        }
         let live = match self.ops.zone_table() {
             Ok(live) => live,
             // No zones wanted and no nft to ask: there is no table to remove.
