@@ -16,4 +16,5 @@ pub mod model;
 pub mod names;
 pub mod parse;
 pub mod plan;
+pub mod text;
 pub mod zones;

@@ -10,6 +10,8 @@ use std::{
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
+use super::text::shown;
+
 // The label checks live with the other parsers; kept reachable here, where
 // the rest of an alias's rules are.
 pub use super::names::{validate_label, validate_label_for};
@@ -68,26 +70,34 @@ impl FromStr for RouteSpec {
             Some((dest, gateway)) => (dest, Some(gateway)),
             None => (text, None),
         };
-        let destination: IpNet = dest
-            .trim()
-            .parse()
-            .map_err(|_| format!("route {text:?}: {dest:?} is not a CIDR such as 10.9.0.0/16"))?;
+        let destination: IpNet = dest.trim().parse().map_err(|_| {
+            format!(
+                "route {}: {} is not a CIDR such as 10.9.0.0/16",
+                shown(text),
+                shown(dest)
+            )
+        })?;
         if destination.network() != destination.addr() {
             return Err(format!(
-                "route {text:?}: {destination} has host bits set; did you mean {}?",
+                "route {}: {destination} has host bits set; did you mean {}?",
+                shown(text),
                 destination.trunc()
             ));
         }
         let gateway = match gateway {
             None => None,
             Some(gw) => {
-                let gw: IpAddr = gw
-                    .trim()
-                    .parse()
-                    .map_err(|_| format!("route {text:?}: gateway {gw:?} is not an IP address"))?;
+                let gw: IpAddr = gw.trim().parse().map_err(|_| {
+                    format!(
+                        "route {}: gateway {} is not an IP address",
+                        shown(text),
+                        shown(gw)
+                    )
+                })?;
                 if gw.is_ipv4() != destination.addr().is_ipv4() {
                     return Err(format!(
-                        "route {text:?}: gateway and destination are of different IP versions"
+                        "route {}: gateway and destination are of different IP versions",
+                        shown(text)
                     ));
                 }
                 Some(gw)

@@ -5,7 +5,10 @@
 
 use std::fmt;
 
-use super::model::MAX_LABEL_LEN;
+use super::{
+    model::MAX_LABEL_LEN,
+    text::{is_invisible, shown},
+};
 
 /// Why a string cannot be a Linux interface name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -13,11 +16,16 @@ pub enum InterfaceNameError {
     #[error("interface is empty; write the device name such as \"eth1\"")]
     Empty,
     /// `eth1:0` is how people write a label, not an interface.
-    #[error("interface {name:?} contains ':', which marks a label; write interface = {device:?} and label = {name:?}")]
+    #[error(
+        "interface {} contains ':', which marks a label; write interface = {} and label = {}",
+        shown(name),
+        shown(device),
+        shown(name)
+    )]
     Label { name: String, device: String },
-    #[error("interface {name:?} is {} bytes; Linux interface names have at most {MAX_LABEL_LEN}", name.len())]
+    #[error("interface {} is {} bytes; Linux interface names have at most {MAX_LABEL_LEN}", shown(name), name.len())]
     TooLong { name: String },
-    #[error("interface {name:?} is not a valid Linux interface name (no whitespace or '/'); check `ip link`")]
+    #[error("interface {} is not a valid Linux interface name (no whitespace, '/', control or invisible characters); check `ip link`", shown(name))]
     Invalid { name: String },
 }
 
@@ -37,7 +45,7 @@ pub fn validate_interface(name: &str) -> Result<(), InterfaceNameError> {
     if name.len() > MAX_LABEL_LEN {
         return Err(InterfaceNameError::TooLong { name: name.into() });
     }
-    let bad_char = |c: char| c.is_whitespace() || c == '/' || c.is_control();
+    let bad_char = |c: char| c.is_whitespace() || c == '/' || c.is_control() || is_invisible(c);
     if name == "." || name == ".." || name.chars().any(bad_char) {
         return Err(InterfaceNameError::Invalid { name: name.into() });
     }
@@ -99,11 +107,13 @@ impl fmt::Display for LabelError {
             LabelError::Empty { example: None } => f.write_str("label is empty; drop the label"),
             LabelError::Unprintable { label } => write!(
                 f,
-                "label {label:?} contains whitespace, '/' or control characters, which `ip` and `ifconfig` cannot show: remove them"
+                "label {} contains whitespace, '/', control or invisible characters, which `ip` and `ifconfig` cannot show: remove them",
+                shown(label)
             ),
             LabelError::TooLong { label } => write!(
                 f,
-                "label {label:?} is {} bytes; the kernel allows at most {MAX_LABEL_LEN} (IFNAMSIZ): shorten the part after the interface name and ':'",
+                "label {} is {} bytes; the kernel allows at most {MAX_LABEL_LEN} (IFNAMSIZ): shorten the part after the interface name and ':'",
+                shown(label),
                 label.len()
             ),
             LabelError::OtherInterface {
@@ -115,9 +125,10 @@ impl fmt::Display for LabelError {
                 match for_interface {
                     Some(named) => write!(
                         f,
-                        "label {label:?} is for interface {named}, but the alias is on {interface}; a label must start with the interface name"
+                        "label {} is for interface {named}, but the alias is on {interface}; a label must start with the interface name",
+                        shown(label)
                     )?,
-                    None => write!(f, "label {label:?} must start with the interface name")?,
+                    None => write!(f, "label {} must start with the interface name", shown(label))?,
                 }
                 match example {
                     Some(example) => write!(f, ": use {example}"),
@@ -131,9 +142,10 @@ impl fmt::Display for LabelError {
             LabelError::NoSuffix { label, example } => match example {
                 Some(example) => write!(
                     f,
-                    "label {label:?} has nothing after ':': add a suffix, such as {example}"
+                    "label {} has nothing after ':': add a suffix, such as {example}",
+                    shown(label)
                 ),
-                None => write!(f, "label {label:?} has nothing after ':': drop the label"),
+                None => write!(f, "label {} has nothing after ':': drop the label", shown(label)),
             },
             LabelError::TooLongFor {
                 label,
@@ -142,7 +154,8 @@ impl fmt::Display for LabelError {
             } => {
                 write!(
                     f,
-                    "label {label:?} is {} bytes; the kernel allows at most {MAX_LABEL_LEN} (IFNAMSIZ), ",
+                    "label {} is {} bytes; the kernel allows at most {MAX_LABEL_LEN} (IFNAMSIZ), ",
+                    shown(label),
                     label.len()
                 )?;
                 let room = label_room(interface);
@@ -185,7 +198,7 @@ pub fn validate_label(label: &str) -> Result<(), LabelError> {
 fn check_label_characters(label: &str) -> Result<(), LabelError> {
     if label
         .chars()
-        .any(|c| c.is_whitespace() || c == '/' || c.is_control())
+        .any(|c| c.is_whitespace() || c == '/' || c.is_control() || is_invisible(c))
     {
         return Err(LabelError::Unprintable {
             label: label.into(),
@@ -262,6 +275,20 @@ fn fitted_label(interface: &str, suffix: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn invisible_characters_and_huge_values_are_refused_readably() {
+        let err = validate_label_for("eth1:\u{200b}0", "eth1")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("invisible"), "{err}");
+        assert!(err.contains("\\u{200b}"), "shows where: {err}");
+        assert!(validate_interface("eth\u{200b}1").is_err());
+        let huge = format!("eth1:{}", "x".repeat(50 << 20));
+        let err = validate_label_for(&huge, "eth1").unwrap_err().to_string();
+        assert!(err.len() < 400, "{} bytes", err.len());
+        assert!(err.contains("bytes"), "{err}");
+    }
 
     #[test]
     fn interface_names_follow_the_kernel() {

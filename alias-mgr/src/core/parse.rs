@@ -10,6 +10,8 @@ use std::{
     net::{IpAddr, Ipv4Addr},
 };
 
+use super::text::shown;
+
 /// The longest prefix length of `ip`'s family: a host route.
 pub fn max_prefix(ip: IpAddr) -> u8 {
     if ip.is_ipv4() {
@@ -73,7 +75,7 @@ pub fn parse_address(text: &str) -> Result<(IpAddr, Option<u8>), AddressError> {
     };
     let ip: IpAddr = addr
         .parse()
-        .map_err(|_| AddressError::NotAnAddress(format!("{addr:?} is not an IP address")))?;
+        .map_err(|_| AddressError::NotAnAddress(format!("{} is not an IP address", shown(addr))))?;
     let Some(length) = length else {
         return Ok((ip, None));
     };
@@ -93,10 +95,12 @@ pub fn parse_address(text: &str) -> Result<(IpAddr, Option<u8>), AddressError> {
             "IPv6 takes a prefix length, not a netmask: write it as {ip}/64 (or the subnet's own prefix length)"
         ),
         (IpAddr::V4(_), None) => format!(
-            "prefix length must be 0 to 32 (or a netmask such as 255.255.255.0), found {length:?}: write it as e.g. {ip}/24"
+            "prefix length must be 0 to 32 (or a netmask such as 255.255.255.0), found {}: write it as e.g. {ip}/24",
+            shown(length)
         ),
         (IpAddr::V6(_), None) => format!(
-            "prefix length must be 0 to 128, found {length:?}: write it as e.g. {ip}/64"
+            "prefix length must be 0 to 128, found {}: write it as e.g. {ip}/64",
+            shown(length)
         ),
     };
     Err(AddressError::Prefix(message))
@@ -130,10 +134,16 @@ impl MaskForms {
 pub fn parse_netmask(text: &str, v6: bool, forms: MaskForms) -> Result<u8, String> {
     if v6 {
         return prefix_length(text, 128).ok_or_else(|| {
-            format!("netmask {text:?} is not an IPv6 prefix length; expected a number from 0 to 128 such as 64")
+            format!("netmask {} is not an IPv6 prefix length; expected a number from 0 to 128 such as 64", shown(text))
         });
     }
-    let invalid = || format!("{text:?} is not a netmask; expected {}", forms.expected());
+    let invalid = || {
+        format!(
+            "{} is not a netmask; expected {}",
+            shown(text),
+            forms.expected()
+        )
+    };
     let mask = if let Some(hex) = text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
         let well_formed = forms.hex
             && !hex.is_empty()

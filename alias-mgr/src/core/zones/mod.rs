@@ -9,6 +9,8 @@ use std::{collections::BTreeMap, fmt, str::FromStr};
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
+use super::text::shown;
+
 pub const SERVICE_FORMS: &str =
     "tcp/PORT, udp/PORT, tcp/FIRST-LAST, udp/FIRST-LAST, tcp or udp (every port), icmp, icmpv6";
 
@@ -58,7 +60,8 @@ impl FromStr for Verdict {
             "drop" => Ok(Verdict::Drop),
             "reject" => Ok(Verdict::Reject),
             _ => Err(format!(
-                "{text:?} is not a verdict; use \"accept\", \"drop\" or \"reject\""
+                "{} is not a verdict; use \"accept\", \"drop\" or \"reject\"",
+                shown(text)
             )),
         }
     }
@@ -108,7 +111,10 @@ impl FromStr for Service {
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let bad = |why: String| {
-            format!("service {text:?}: {why}; the accepted forms are {SERVICE_FORMS}")
+            format!(
+                "service {}: {why}; the accepted forms are {SERVICE_FORMS}",
+                shown(text)
+            )
         };
         let (name, ports) = match text.split_once('/') {
             Some((name, ports)) => (name, Some(ports)),
@@ -119,7 +125,7 @@ impl FromStr for Service {
             "udp" => ServiceProtocol::Udp,
             "icmp" => ServiceProtocol::Icmp,
             "icmpv6" => ServiceProtocol::Icmpv6,
-            _ => return Err(bad(format!("unknown protocol {name:?}"))),
+            _ => return Err(bad(format!("unknown protocol {}", shown(name)))),
         };
         let ports = match ports {
             None => None,
@@ -150,7 +156,7 @@ fn parse_port(text: &str) -> Result<u16, String> {
     }
     let port: u64 = text
         .parse()
-        .map_err(|_| format!("{text:?} is not a port number"))?;
+        .map_err(|_| format!("{} is not a port number", shown(text)))?;
     match u16::try_from(port) {
         Ok(port) if port != 0 => Ok(port),
         _ => Err(format!("port {port} is outside 1..=65535")),
