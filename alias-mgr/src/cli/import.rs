@@ -23,7 +23,7 @@ fn interface_exists(name: &str) -> bool {
 pub(super) fn import_command(config: &Path, format: &str, path: &Path, write: bool) -> Result<()> {
     let format: ImportFormat = format.parse().map_err(|e| anyhow!("{e}"))?;
     let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let imported = import::parse(format, &path.display().to_string(), &text)?;
+    let imported = import::parse(format, path, &text, &import::RealFiles)?;
     for warning in &imported.warnings {
         say_warning!("{warning}");
     }

@@ -47,9 +47,11 @@ pub(super) fn set_prefix(slot: &mut Option<u8>, value: u8, source: &str) -> Resu
     }
 }
 
-fn duplicate_address(ip: IpAddr, first: usize, line: usize) -> String {
+fn duplicate_address(ctx: &Ctx<'_>, ip: IpAddr, first: usize, line: usize) -> String {
     format!(
-        "address {ip} is duplicated: it appears on line {first} and line {line}; each address may appear once"
+        "address {ip} is duplicated: it appears on {} and {}; each address may appear once",
+        ctx.at(first),
+        ctx.at(line)
     )
 }
 
@@ -67,6 +69,14 @@ pub(super) struct Collected {
 }
 
 impl Collected {
+    /// The address that has `label` on `interface` so far, with the line
+    /// giving it.
+    pub(super) fn label_user(&self, interface: &str, label: &str) -> Option<(IpAddr, usize)> {
+        self.labels
+            .get(&(interface.to_string(), label.to_string()))
+            .map(|&(index, line)| (self.aliases[index].ip(), line))
+    }
+
     /// Notes an address that is not imported but that no alias may repeat.
     pub(super) fn claim(
         &mut self,
@@ -76,7 +86,7 @@ impl Collected {
     ) -> Result<(), ImportError> {
         match self.ips.entry(ip) {
             Entry::Occupied(first) => {
-                Err(ctx.err(line, duplicate_address(ip, first.get().0, line)))
+                Err(ctx.err(line, duplicate_address(ctx, ip, first.get().0, line)))
             }
             Entry::Vacant(slot) => {
                 slot.insert((line, None));
@@ -109,7 +119,7 @@ impl Collected {
             }) else {
                 return Err(ctx.err(
                     address_line,
-                    duplicate_address(ip, first_line, address_line),
+                    duplicate_address(ctx, ip, first_line, address_line),
                 ));
             };
             let before = first.routes.len();
@@ -129,11 +139,14 @@ impl Collected {
                 ""
             };
             warnings.push(format!(
-                "line {address_line}: {} on {}{label} repeats line {first_line}; imported once{routes}",
-                spec.address, spec.interface
+                "line {address_line}: {} on {}{label} repeats {}; imported once{routes}",
+                spec.address,
+                spec.interface,
+                ctx.at(first_line)
             ));
             return Ok(());
         }
+        let spec = self.without_taken_routes(ctx, spec, address_line, warnings);
         if let Some(label) = &spec.label {
             match self.labels.entry((spec.interface.clone(), label.clone())) {
                 Entry::Occupied(first) => {
@@ -141,8 +154,9 @@ impl Collected {
                     return Err(ctx.err(
                         label_line,
                         format!(
-                            "label {label} is already used by {} (line {first_line}); give this {what} another label",
-                            self.aliases[index].ip()
+                            "label {label} is already used by {} ({}); give this {what} another label",
+                            self.aliases[index].ip(),
+                            ctx.at(first_line)
                         ),
                     ));
                 }
@@ -155,6 +169,36 @@ impl Collected {
             .insert(ip, (address_line, Some(self.aliases.len())));
         self.aliases.push(spec);
         Ok(())
+    }
+}
+
+impl Collected {
+    /// `spec` without the routes an earlier alias already has: the kernel
+    /// holds one route per destination, and ifupdown's second `ip route add`
+    /// of it fails, so it stays with the first.
+    fn without_taken_routes(
+        &self,
+        ctx: &Ctx<'_>,
+        mut spec: AliasSpec,
+        address_line: usize,
+        warnings: &mut Vec<String>,
+    ) -> AliasSpec {
+        spec.routes.retain(|route| {
+            let Some(first) = self.aliases.iter().find(|alias| {
+                alias.routes.iter().any(|other| other.destination == route.destination)
+            }) else {
+                return true;
+            };
+            let line = self.ips.get(&first.ip()).map_or(0, |(line, _)| *line);
+            warnings.push(format!(
+                "line {address_line}: route {route} not imported with {}; it stays with {} ({}), as the kernel holds one route per destination",
+                spec.address,
+                first.address,
+                ctx.at(line)
+            ));
+            false
+        });
+        spec
     }
 }
 
@@ -205,7 +249,7 @@ pub(super) fn alias(
 mod tests {
     use super::*;
     use crate::core::fixtures::{alias, AliasBuilder};
-    use crate::import::{parse_ifupdown, test_util::*};
+    use crate::import::test_util::*;
 
     // --- the shared alias rules ------------------------------------------------
 
@@ -311,16 +355,23 @@ mod tests {
     // --- duplicates within one import ------------------------------------------
 
     #[test]
-    fn ifupdown_duplicate_label_names_both_stanzas() {
-        let err = parse_ifupdown(
-            "f.if",
+    fn ifupdown_duplicate_label_of_a_stanza_is_dropped_with_a_warning() {
+        // ifupdown gives both addresses label eth1:0; alias-mgr's labels are
+        // unique per interface, so the second comes without one.
+        let imported = ifupdown(
             "iface eth1:0 inet static\n address 192.168.0.1/24\n\
              iface eth1:0 inet static\n address 192.168.0.2/24\n",
-        )
-        .unwrap_err();
+        );
         assert_eq!(
-            err.to_string(),
-            "f.if:3: label eth1:0 is already used by 192.168.0.1 (line 1); give this stanza another label"
+            imported.aliases,
+            vec![
+                spec("eth1", "192.168.0.1/24", Some("eth1:0")),
+                spec("eth1", "192.168.0.2/24", None)
+            ]
+        );
+        assert_eq!(
+            imported.warnings,
+            ["interfaces:4: eth1:0: label eth1:0 is already used by 192.168.0.1 (interfaces:1); imported without a label, as labels are unique per interface in alias-mgr"]
         );
 
         // A command giving a label a stanza already has.
@@ -329,10 +380,9 @@ mod tests {
              iface eth1 inet manual\n up ip addr add 192.168.0.2/24 dev eth1 label eth1:0\n",
         );
         assert_eq!(err.line, 4);
-        assert!(
-            err.message
-                .ends_with("already used by 192.168.0.1 (line 1); give this line another label"),
-            "{err}"
+        assert_eq!(
+            err.to_string(),
+            "interfaces:4: label eth1:0 is already used by 192.168.0.1 (interfaces:1); give this line another label"
         );
     }
 
@@ -343,14 +393,20 @@ mod tests {
              iface eth1 inet manual\n up ip addr add 192.168.0.1/24 dev eth1 label eth1:5\n",
         );
         assert_eq!(err.line, 4);
-        assert!(err.message.contains("line 2 and line 4"), "{err}");
+        assert!(
+            err.message.contains("interfaces:2 and interfaces:4"),
+            "{err}"
+        );
         // Another prefix is another alias, not a repeat.
         let err = ifupdown_err(
             "iface eth1:0 inet static\n address 192.168.0.1/24\n\
              iface eth1:0 inet static\n address 192.168.0.1/16\n",
         );
         assert_eq!(err.line, 4);
-        assert!(err.message.contains("line 2 and line 4"), "{err}");
+        assert!(
+            err.message.contains("interfaces:2 and interfaces:4"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -371,8 +427,8 @@ mod tests {
         assert_eq!(
             imported.warnings,
             vec![
-                "line 5: 192.168.0.1/24 on eth1 label eth1:0 repeats line 2; imported once (with the routes of both)".to_string(),
-                "line 9: 192.168.0.1/24 on eth1 label eth1:0 repeats line 2; imported once".to_string(),
+                "interfaces:5: 192.168.0.1/24 on eth1 label eth1:0 repeats interfaces:2; imported once (with the routes of both)".to_string(),
+                "interfaces:9: 192.168.0.1/24 on eth1 label eth1:0 repeats interfaces:2; imported once".to_string(),
             ]
         );
     }
@@ -450,28 +506,44 @@ mod tests {
         assert_eq!(
             imported.warnings,
             vec![
-                format!("line 2: eth1 192.168.1.1/16 {PRIMARY_NOT_IMPORTED}"),
-                format!("line 5: eth2 10.0.0.1 {PRIMARY_NOT_IMPORTED}"),
-                format!("line 7: eth3 bogus {PRIMARY_NOT_IMPORTED}"),
+                format!("interfaces:2: eth1 192.168.1.1/16 {PRIMARY_NOT_IMPORTED}"),
+                format!("interfaces:5: eth2 10.0.0.1 {PRIMARY_NOT_IMPORTED}"),
+                format!("interfaces:7: eth3 bogus {PRIMARY_NOT_IMPORTED}"),
             ]
         );
     }
 
     #[test]
     fn warnings_come_in_line_order() {
-        let imported = ifupdown(
+        // In the order the files are read, then by line.
+        let imported = ifupdown_with(
             "iface eth1:0 inet static\n\
              \taddress 192.168.0.1\n\
              \tgateway 192.168.0.254\n\
-             \tup echo hello\n\
-             source /etc/network/interfaces.d/*\n",
-        );
+             source eth2\n\
+             iface eth1:1 inet static\n\
+             \taddress 192.168.0.2/24\n\
+             \tup echo hello\n",
+            &[(
+                "/etc/network/eth2",
+                "iface eth2:0 inet static\n address 10.0.0.1\n",
+            )],
+        )
+        .unwrap();
         let lines: Vec<&str> = imported
             .warnings
             .iter()
-            .map(|w| w.split(':').next().unwrap())
+            .map(|w| w.split(": ").next().unwrap())
             .collect();
-        assert_eq!(lines, ["line 1", "line 3", "line 4", "line 5"]);
+        assert_eq!(
+            lines,
+            [
+                "/etc/network/interfaces:1",
+                "/etc/network/interfaces:3",
+                "/etc/network/interfaces:7",
+                "/etc/network/eth2:1"
+            ]
+        );
 
         let mut warnings = vec![
             "line 10: b".to_string(),

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use proptest::prelude::*;
 
-use super::{parse, ImportFormat};
+use super::{parse, test_util::MemFiles, ImportFormat};
 use crate::config::ConfigFile;
 
 fn word() -> impl Strategy<Value = String> {
@@ -60,8 +60,12 @@ fn line() -> impl Strategy<Value = String> {
         1 => words.clone().prop_map(|w| format!("  up ip addr add {w}")),
         1 => words.clone().prop_map(|w| format!("  up ifconfig {w}")),
         1 => words.clone().prop_map(|w| format!("  up route add {w}")),
-        1 => words.prop_map(|w| format!("auto {w}")),
+        1 => words.clone().prop_map(|w| format!("auto {w}")),
         1 => Just("mapping eth1\n  script /bin/true".to_string()),
+        1 => Just("source /etc/network/interfaces.d/*".to_string()),
+        1 => Just("source-directory interfaces.d".to_string()),
+        1 => Just("source /etc/network/interfaces".to_string()),
+        1 => words.prop_map(|w| format!("iface eth1:0 inet static inherits {w}")),
     ]
 }
 
@@ -71,7 +75,11 @@ fn file() -> impl Strategy<Value = String> {
 
 fn check(text: &str) {
     for format in ImportFormat::ALL {
-        match parse(format, "fuzz", text) {
+        let files = MemFiles::new(&[(
+            "/etc/network/interfaces.d/eth1",
+            "iface eth1:5 inet static\n address 10.5.0.1/24\n",
+        )]);
+        match parse(format, Path::new("/etc/network/interfaces"), text, &files) {
             Ok(imported) => {
                 let mut config = ConfigFile::parse(Path::new("fuzz.toml"), "").unwrap();
                 if let Err(err) = config.merge_aliases(&imported.aliases) {

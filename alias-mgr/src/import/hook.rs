@@ -16,6 +16,7 @@ use crate::core::{
 };
 
 /// One `KEY VALUE` line of a stanza.
+#[derive(Clone)]
 pub(super) struct StanzaOption {
     pub(super) line: usize,
     pub(super) key: String,
@@ -297,7 +298,7 @@ mod tests {
         assert_eq!(
             imported.warnings,
             vec![format!(
-                "line 3: eth1 192.168.1.1/24 {PRIMARY_NOT_IMPORTED}"
+                "interfaces:3: eth1 192.168.1.1/24 {PRIMARY_NOT_IMPORTED}"
             )]
         );
     }
@@ -325,7 +326,7 @@ mod tests {
         assert_eq!(
             imported.warnings,
             vec![
-                "line 5: eth1: 172.16.0.1 has no netmask; using /16 (classful default): `up ifconfig $IFACE:8 172.16.0.1`"
+                "interfaces:5: eth1: 172.16.0.1 has no netmask; using /16 (classful default): `up ifconfig $IFACE:8 172.16.0.1`"
                     .to_string()
             ]
         );
@@ -355,7 +356,7 @@ mod tests {
             ]
         );
         assert_eq!(imported.warnings.len(), 1, "{:?}", imported.warnings);
-        assert!(imported.warnings[0].starts_with("line 7: eth3:0 inet dhcp skipped"));
+        assert!(imported.warnings[0].starts_with("interfaces:7: eth3:0 inet dhcp skipped"));
     }
 
     #[test]
@@ -383,12 +384,14 @@ mod tests {
         assert_eq!(w.len(), 4, "{w:?}");
         assert!(
             w[0].starts_with(
-                "line 2: eth1: 192.168.5.1 has no prefix length; using /32, as ip does"
+                "interfaces:2: eth1: 192.168.5.1 has no prefix length; using /32, as ip does"
             ),
             "{w:?}"
         );
         assert!(
-            w[2].starts_with("line 4: eth1: 10.1.2.3 has no netmask; using /8 (classful default)"),
+            w[2].starts_with(
+                "interfaces:4: eth1: 10.1.2.3 has no netmask; using /8 (classful default)"
+            ),
             "{w:?}"
         );
         assert!(w[3].contains("using /128, as ifconfig does"), "{w:?}");
@@ -411,15 +414,15 @@ mod tests {
         assert_eq!(addresses, vec![net("10.0.0.5/8"), net("10.0.0.6/8")]);
         let w = &imported.warnings;
         for needle in [
-            "line 2: eth1: address not imported (\"192.168.5.300\" is not an IP address): `up ip addr add 192.168.5.300/24 dev eth1`",
-            "line 3: eth1: address not imported (no `dev`",
-            "line 4: eth1: address not imported (label \"eth2:0\" is for interface eth2",
-            "line 5: eth1: address not imported (`peer` has no equivalent in an alias)",
-            "line 6: eth1: address not imported (224.0.0.1 has no netmask and no classful default",
-            "line 7: eth1: address not imported (192.168.1.255/24 is the broadcast address",
-            "line 8: eth1: metric 5 dropped: `up ip addr add 10.0.0.5/8",
-            "line 8: eth1: nodad dropped: ",
-            "line 9: eth1: mtu 1400 dropped; it is an interface setting",
+            "interfaces:2: eth1: address not imported (\"192.168.5.300\" is not an IP address): `up ip addr add 192.168.5.300/24 dev eth1`",
+            "interfaces:3: eth1: address not imported (no `dev`",
+            "interfaces:4: eth1: address not imported (label \"eth2:0\" is for interface eth2",
+            "interfaces:5: eth1: address not imported (`peer` has no equivalent in an alias)",
+            "interfaces:6: eth1: address not imported (224.0.0.1 has no netmask and no classful default",
+            "interfaces:7: eth1: address not imported (192.168.1.255/24 is the broadcast address",
+            "interfaces:8: eth1: metric 5 dropped: `up ip addr add 10.0.0.5/8",
+            "interfaces:8: eth1: nodad dropped: ",
+            "interfaces:9: eth1: mtu 1400 dropped; it is an interface setting",
         ] {
             assert!(has_warning(&imported, needle), "{needle}\n{w:?}");
         }
@@ -447,15 +450,15 @@ mod tests {
         );
         assert_eq!(imported.aliases.len(), 1);
         let expected = [
-            format!("line 2: eth1 192.168.1.1/24 {PRIMARY_NOT_IMPORTED}"),
-            "line 3: eth1: `up echo primary` not imported; only route and address additions are imported".to_string(),
-            "line 4: eth1: route not imported (only the routes of alias stanzas become alias routes): `up ip route add 10.9.0.0/16 via 192.168.1.254`".to_string(),
-            "line 6: eth2: `post-up ip link set eth2 mtu 9000` not imported; only route and address additions are imported".to_string(),
-            "line 7: eth2: `down /usr/local/sbin/cleanup` not imported".to_string(),
-            "line 9: eth3: `up ip addr del 10.0.0.1/8 dev eth3` not imported; only route and address additions are imported".to_string(),
-            "line 10: eth4:0 inet dhcp skipped; only `inet static` and `inet6 static` aliases are imported".to_string(),
-            "line 11: eth4:0: `pre-up /usr/local/sbin/prepare` not imported; only route and address additions are imported".to_string(),
-            "line 14: eth1:0: `up echo alias` not imported; only route and address additions are imported".to_string(),
+            format!("interfaces:2: eth1 192.168.1.1/24 {PRIMARY_NOT_IMPORTED}"),
+            "interfaces:3: eth1: `up echo primary` not imported; only route and address additions are imported".to_string(),
+            "interfaces:4: eth1: route not imported (only the routes of alias stanzas become alias routes): `up ip route add 10.9.0.0/16 via 192.168.1.254`".to_string(),
+            "interfaces:6: eth2: `post-up ip link set eth2 mtu 9000` not imported; only route and address additions are imported".to_string(),
+            "interfaces:7: eth2: `down /usr/local/sbin/cleanup` not imported".to_string(),
+            "interfaces:9: eth3: `up ip addr del 10.0.0.1/8 dev eth3` not imported; only route and address additions are imported".to_string(),
+            "interfaces:10: eth4:0 inet dhcp skipped; only `inet static` and `inet6 static` aliases are imported".to_string(),
+            "interfaces:11: eth4:0: `pre-up /usr/local/sbin/prepare` not imported; only route and address additions are imported".to_string(),
+            "interfaces:14: eth1:0: `up echo alias` not imported; only route and address additions are imported".to_string(),
         ];
         assert_eq!(imported.warnings, expected);
     }

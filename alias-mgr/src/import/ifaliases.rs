@@ -17,7 +17,7 @@ const IFALIASES_FORM: &str =
 
 /// Parses NetBSD's `/etc/ifaliases`: `ADDRESS INTERFACE [NETMASK]` per line.
 pub fn parse_ifaliases(source_name: &str, text: &str) -> Result<Imported, ImportError> {
-    let ctx = Ctx { source_name };
+    let ctx = Ctx::Single(source_name);
     let mut out = Imported::default();
     let mut collected = Collected::default();
     for (line, content) in logical_lines(text) {

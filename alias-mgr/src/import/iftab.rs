@@ -127,7 +127,7 @@ type Earlier = Vec<(String, IpNet, usize)>;
 /// prefix: on Linux such an address is a secondary of the subnet, and a /32
 /// would lose the on-link route the Mac got from the first address.
 pub fn parse_iftab(source_name: &str, text: &str) -> Result<Imported, ImportError> {
-    let ctx = Ctx { source_name };
+    let ctx = Ctx::Single(source_name);
     let mut out = Imported::default();
     let mut collected = Collected::default();
     let mut earlier: Earlier = Vec::new();

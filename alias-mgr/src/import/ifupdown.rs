@@ -1,6 +1,6 @@
 //! Debian ifupdown: `/etc/network/interfaces` stanzas.
 
-use std::{collections::HashSet, net::IpAddr};
+use std::{collections::HashSet, net::IpAddr, path::Path};
 
 use ipnet::IpNet;
 
@@ -10,7 +10,9 @@ use super::{
         Collected, PRIMARY_NOT_IMPORTED,
     },
     hook::{is_hook, HookContext, StanzaOption},
-    lines::{logical_lines, Ctx},
+    lines::Ctx,
+    sources::{read_all, Files},
+    stanzas::{collect_stanzas, Stanza},
     ImportError, Imported,
 };
 use crate::core::{
@@ -18,31 +20,8 @@ use crate::core::{
     parse::{parse_netmask, MaskForms},
 };
 
-const STANZA_KEYWORDS: [&str; 8] = [
-    "iface",
-    "auto",
-    "mapping",
-    "source",
-    "source-directory",
-    "no-auto-down",
-    "no-scripts",
-    "rename",
-];
-
-fn is_stanza_keyword(word: &str) -> bool {
-    STANZA_KEYWORDS.contains(&word) || word.starts_with("allow-")
-}
-
-/// One `iface` stanza with its option lines, still unparsed.
-struct Stanza {
-    line: usize,
-    name: String,
-    family: Option<String>,
-    method: Option<String>,
-    options: Vec<StanzaOption>,
-}
-
-/// Parses `/etc/network/interfaces`.
+/// Parses `/etc/network/interfaces`: `text` is the file at `path`; the
+/// files its `source` lines name are read through `files`.
 ///
 /// Aliases are `iface eth1:0 inet static` stanzas, the extra `static`
 /// stanzas Debian allows for a plain name (`iface eth1 inet static` twice),
@@ -50,52 +29,34 @@ struct Stanza {
 /// `up ifconfig eth1:6 ...`). The first stanza of a name and family, unless
 /// `manual`, configures the interface itself and is left alone: alias-mgr
 /// must not own the primary.
-pub fn parse_ifupdown(source_name: &str, text: &str) -> Result<Imported, ImportError> {
-    let ctx = Ctx { source_name };
-    let mut warnings = Vec::new();
-    let stanzas = collect_stanzas(&ctx, text, &mut warnings)?;
+pub fn parse_ifupdown(path: &Path, text: &str, files: &dyn Files) -> Result<Imported, ImportError> {
+    let read = read_all(path, text, files)?;
+    let ctx = Ctx::Files(&read.files);
+    let mut warnings = read.warnings;
+    let stanzas = collect_stanzas(&ctx, &read.items, &mut warnings)?;
     let mut primaries: HashSet<(String, String)> = HashSet::new();
     let mut collected = Collected::default();
-    for stanza in &stanzas {
-        let base = stanza
-            .name
-            .split_once(':')
-            .map_or(stanza.name.as_str(), |(interface, _)| interface);
-        let mut added: Vec<(AliasSpec, usize)> = Vec::new();
-        match classify_stanza(&ctx, stanza, &mut primaries, &mut warnings)? {
-            Role::Alias { interface, label } => {
-                let (spec, address_line) = build_ifupdown_alias(
-                    &ctx,
-                    stanza,
-                    base,
-                    interface,
-                    label,
-                    &mut added,
-                    &mut warnings,
-                )?;
-                let lines = (address_line, stanza.line);
-                collected.add(&ctx, spec, lines, "stanza", &mut warnings)?;
-            }
-            role => {
-                for option in &stanza.options {
-                    if role == Role::Primary && option.key == "address" {
-                        warnings.push(format!(
-                            "line {}: {} {} {PRIMARY_NOT_IMPORTED}",
-                            option.line,
-                            stanza.name,
-                            primary_address(stanza, &option.value)
-                        ));
-                    } else if is_hook(&option.key) {
-                        let hook = HookContext {
-                            who: &stanza.name,
-                            base,
-                            alias: None,
-                        };
-                        hook.handle(option, &mut Vec::new(), &mut added, &mut warnings);
-                    }
-                }
-            }
+    for (index, stanza) in stanzas.list.iter().enumerate() {
+        if let Some(user) = stanzas.template_user(index) {
+            warnings.push(format!(
+                "line {}: {} is a template ({} inherits it at {}) that no auto or allow- line brings up; not imported itself",
+                stanza.line,
+                stanza.name,
+                user.name,
+                ctx.at(user.line)
+            ));
+            continue;
         }
+        let mut added: Vec<(AliasSpec, usize)> = Vec::new();
+        let role = classify_stanza(&ctx, stanza, &mut primaries, &mut warnings)?;
+        import_stanza(
+            &ctx,
+            stanza,
+            role,
+            &mut collected,
+            &mut added,
+            &mut warnings,
+        )?;
         for (spec, line) in added {
             collected.add(&ctx, spec, (line, line), "line", &mut warnings)?;
         }
@@ -103,15 +64,74 @@ pub fn parse_ifupdown(source_name: &str, text: &str) -> Result<Imported, ImportE
     sort_by_line(&mut warnings);
     Ok(Imported {
         aliases: collected.aliases,
-        warnings,
+        warnings: warnings.into_iter().map(|w| ctx.place(w)).collect(),
     })
 }
 
+/// One stanza's alias, or its primary's warning; aliases its hook commands
+/// add go to `added`.
+fn import_stanza(
+    ctx: &Ctx<'_>,
+    stanza: &Stanza,
+    role: Role,
+    collected: &mut Collected,
+    added: &mut Vec<(AliasSpec, usize)>,
+    warnings: &mut Vec<String>,
+) -> Result<(), ImportError> {
+    let base = stanza
+        .name
+        .split_once(':')
+        .map_or(stanza.name.as_str(), |(interface, _)| interface);
+    if let Role::Alias { interface, label } = role {
+        let (mut spec, address_line) =
+            build_ifupdown_alias(ctx, stanza, base, interface, label, added, warnings)?;
+        // ifupdown gives each stanza's address its label, even one that an
+        // earlier stanza's address has; alias-mgr's labels are unique.
+        if let Some(label) = spec.label.clone() {
+            match collected.label_user(&spec.interface, &label) {
+                Some((ip, line)) if ip != spec.ip() => {
+                    warnings.push(format!(
+                        "line {address_line}: {}: label {label} is already used by {ip} ({}); imported without a label, as labels are unique per interface in alias-mgr",
+                        stanza.name,
+                        ctx.at(line)
+                    ));
+                    spec.label = None;
+                }
+                _ => {}
+            }
+        }
+        return collected.add(ctx, spec, (address_line, stanza.line), "stanza", warnings);
+    }
+    for option in &stanza.options {
+        if role == Role::Primary && option.key == "address" {
+            warnings.push(format!(
+                "line {}: {} {} {PRIMARY_NOT_IMPORTED}",
+                option.line,
+                stanza.name,
+                primary_address(ctx, stanza, option)?
+            ));
+        } else if is_hook(&option.key) {
+            let hook = HookContext {
+                who: &stanza.name,
+                base,
+                alias: None,
+            };
+            hook.handle(option, &mut Vec::new(), added, warnings);
+        }
+    }
+    Ok(())
+}
+
 /// A primary stanza's address as the warning shows it: with the prefix
-/// the stanza gives, or as written when it doesn't parse.
-fn primary_address(stanza: &Stanza, value: &str) -> String {
-    let Ok((ip, prefix)) = parse_address(value) else {
-        return value.to_string();
+/// the stanza gives, or as written when it doesn't parse. A netmask that
+/// contradicts the address's `/LEN` is refused as in an alias stanza.
+fn primary_address(
+    ctx: &Ctx<'_>,
+    stanza: &Stanza,
+    address: &StanzaOption,
+) -> Result<String, ImportError> {
+    let Ok((ip, prefix)) = parse_address(&address.value) else {
+        return Ok(address.value.clone());
     };
     let forms = MaskForms {
         hex: false,
@@ -121,85 +141,39 @@ fn primary_address(stanza: &Stanza, value: &str) -> String {
         .options
         .iter()
         .find(|option| option.key == "netmask")
-        .and_then(|option| parse_netmask(&option.value, ip.is_ipv6(), forms).ok());
-    match prefix.or(netmask) {
-        Some(prefix) => format!("{ip}/{prefix}"),
-        None => ip.to_string(),
-    }
+        .and_then(|option| {
+            let prefix = parse_netmask(&option.value, ip.is_ipv6(), forms).ok()?;
+            Some((prefix, option.line))
+        });
+    Ok(
+        match agreeing_prefix(ctx, (prefix, address.line), netmask)? {
+            Some(prefix) => format!("{ip}/{prefix}"),
+            None => ip.to_string(),
+        },
+    )
 }
 
-/// Groups option lines under their stanza; options outside an `iface` or
-/// `mapping` stanza are what ifupdown itself rejects as misplaced.
-fn collect_stanzas(
+/// The prefix length from an address's `/LEN` and a `netmask` line. ifupdown
+/// uses the netmask when both are given; alias-mgr takes them when they
+/// agree and refuses a contradiction, naming both lines.
+fn agreeing_prefix(
     ctx: &Ctx<'_>,
-    text: &str,
-    warnings: &mut Vec<String>,
-) -> Result<Vec<Stanza>, ImportError> {
-    enum Current {
-        Nothing,
-        Iface,
-        Mapping,
-    }
-    let mut stanzas: Vec<Stanza> = Vec::new();
-    let mut current = Current::Nothing;
-    for (line, content) in logical_lines(text) {
-        let (word, rest) = match content.split_once(char::is_whitespace) {
-            Some((word, rest)) => (word, rest.trim()),
-            None => (content.as_str(), ""),
-        };
-        if is_stanza_keyword(word) {
-            current = Current::Nothing;
-            match word {
-                "iface" => {
-                    let tokens: Vec<&str> = rest.split_whitespace().collect();
-                    let (name, family, method) = match tokens.as_slice() {
-                        [name] => (*name, None, None),
-                        [name, family, method] => (*name, Some(family.to_string()), Some(method.to_string())),
-                        _ => {
-                            return Err(ctx.err(
-                                line,
-                                format!("malformed stanza `{content}`; expected `iface NAME FAMILY METHOD` such as `iface eth1:0 inet static`"),
-                            ))
-                        }
-                    };
-                    stanzas.push(Stanza {
-                        line,
-                        name: name.to_string(),
-                        family,
-                        method,
-                        options: Vec::new(),
-                    });
-                    current = Current::Iface;
-                }
-                "mapping" => current = Current::Mapping,
-                "source" | "source-directory" => warnings.push(format!(
-                    "line {line}: `{content}` not followed; import the files it names separately"
-                )),
-                _ => {}
-            }
-            continue;
+    (cidr, address_line): (Option<u8>, usize),
+    netmask: Option<(u8, usize)>,
+) -> Result<Option<u8>, ImportError> {
+    match (cidr, netmask) {
+        (Some(from_address), Some((from_netmask, netmask_line))) if from_address != from_netmask => {
+            Err(ctx.err(
+                netmask_line,
+                format!(
+                    "netmask gives /{from_netmask} but the address on {} gives /{from_address}; make them agree (ifupdown would use the netmask)",
+                    ctx.at(address_line)
+                ),
+            ))
         }
-        match current {
-            Current::Iface => {
-                if let Some(stanza) = stanzas.last_mut() {
-                    stanza.options.push(StanzaOption {
-                        line,
-                        key: word.to_string(),
-                        value: rest.to_string(),
-                    });
-                }
-            }
-            // `script` and `map` lines of a mapping say nothing about addresses.
-            Current::Mapping => {}
-            Current::Nothing => {
-                return Err(ctx.err(
-                    line,
-                    format!("option `{word}` outside a stanza; options belong after an `iface NAME inet static` line"),
-                ))
-            }
-        }
+        (Some(prefix), _) | (None, Some((prefix, _))) => Ok(Some(prefix)),
+        (None, None) => Ok(None),
     }
-    Ok(stanzas)
 }
 
 /// What a stanza is to the importer.
@@ -362,7 +336,7 @@ fn read_alias_options(
                 if let Some((_, _, first)) = options.address {
                     return Err(ctx.err(
                         line,
-                        format!("{who} has a second address (the first is on line {first}); give each address its own `iface {who} {family} static` stanza"),
+                        format!("{who} has a second address (the first is on {}); give each address its own `iface {who} {family} static` stanza", ctx.at(first)),
                     ));
                 }
                 let example = address_example(v6);
@@ -382,7 +356,7 @@ fn read_alias_options(
                 if let Some((_, first)) = options.netmask {
                     return Err(ctx.err(
                         line,
-                        format!("{who} has a second netmask (the first is on line {first}); expected one"),
+                        format!("{who} has a second netmask (the first is on {}); expected one", ctx.at(first)),
                     ));
                 }
                 needs_value(if v6 { "netmask 64" } else { "netmask 255.255.255.0" })?;
@@ -413,23 +387,15 @@ fn stanza_prefix(
     netmask: Option<(u8, usize)>,
     warnings: &mut Vec<String>,
 ) -> Result<(u8, Option<String>), ImportError> {
-    Ok(match (cidr, netmask) {
-        (Some(from_address), Some((from_netmask, netmask_line))) if from_address != from_netmask => {
-            return Err(ctx.err(
-                netmask_line,
-                format!("netmask gives /{from_netmask} but the address on line {address_line} gives /{from_address}; make them agree"),
-            ))
-        }
-        (Some(prefix), _) | (None, Some((prefix, _))) => (prefix, None),
-        (None, None) => {
-            let prefix = default_prefix(ip).map_err(|message| ctx.err(stanza.line, message))?;
-            warnings.push(format!(
-                "line {}: {} has no netmask; using /{prefix} (classful default)",
-                stanza.line, stanza.name
-            ));
-            (prefix, Some(classful_guess(prefix)))
-        }
-    })
+    if let Some(prefix) = agreeing_prefix(ctx, (cidr, address_line), netmask)? {
+        return Ok((prefix, None));
+    }
+    let prefix = default_prefix(ip).map_err(|message| ctx.err(stanza.line, message))?;
+    warnings.push(format!(
+        "line {}: {} has no netmask; using /{prefix} (classful default)",
+        stanza.line, stanza.name
+    ));
+    Ok((prefix, Some(classful_guess(prefix))))
 }
 
 /// The stanza's routes that can go with an alias of `ip`'s IP version,
@@ -478,7 +444,7 @@ mod tests {
         assert_eq!(
             imported.warnings,
             vec![format!(
-                "line 2: eth1 192.168.1.1/24 {PRIMARY_NOT_IMPORTED}"
+                "interfaces:2: eth1 192.168.1.1/24 {PRIMARY_NOT_IMPORTED}"
             )]
         );
     }
@@ -513,8 +479,8 @@ mod tests {
         assert_eq!(
             imported.warnings,
             vec![
-                format!("line 2: eth1 192.168.1.1/24 {PRIMARY_NOT_IMPORTED}"),
-                format!("line 6: eth1 2001:db8::1/64 {PRIMARY_NOT_IMPORTED}"),
+                format!("interfaces:2: eth1 192.168.1.1/24 {PRIMARY_NOT_IMPORTED}"),
+                format!("interfaces:6: eth1 2001:db8::1/64 {PRIMARY_NOT_IMPORTED}"),
             ]
         );
     }
@@ -543,7 +509,7 @@ mod tests {
         assert_eq!(imported.aliases[0].address, net("192.168.0.1/24"));
         assert_eq!(
             imported.warnings,
-            vec!["line 2: eth1:0 has no netmask; using /24 (classful default)".to_string()]
+            vec!["interfaces:2: eth1:0 has no netmask; using /24 (classful default)".to_string()]
         );
         let imported = ifupdown("iface eth1:0 inet static\n address 10.0.0.9\n");
         assert_eq!(imported.aliases[0].address, net("10.0.0.9/8"));
@@ -556,13 +522,16 @@ mod tests {
         );
         assert_eq!(imported.aliases.len(), 1);
         assert!(
-            has_warning(&imported, "line 3: eth1:0: gateway 192.168.0.254 ignored"),
+            has_warning(
+                &imported,
+                "interfaces:3: eth1:0: gateway 192.168.0.254 ignored"
+            ),
             "{:?}",
             imported.warnings
         );
         assert!(has_warning(
             &imported,
-            "line 4: eth1:0: `broadcast 192.168.0.255` not imported"
+            "interfaces:4: eth1:0: `broadcast 192.168.0.255` not imported"
         ));
     }
 
@@ -572,7 +541,7 @@ mod tests {
             ifupdown("iface eth1:0 inet dhcp\niface eth1 inet dhcp\niface eth3 inet6 auto\n");
         assert!(imported.aliases.is_empty());
         assert_eq!(imported.warnings.len(), 1, "{:?}", imported.warnings);
-        assert!(imported.warnings[0].starts_with("line 1: eth1:0 inet dhcp skipped"));
+        assert!(imported.warnings[0].starts_with("interfaces:1: eth1:0 inet dhcp skipped"));
     }
 
     #[test]
@@ -637,20 +606,23 @@ mod tests {
         );
         let w = &imported.warnings;
         assert!(
-            has_warning(&imported, "line 3: eth1:0: route not imported (`table`"),
-            "{w:?}"
-        );
-        assert!(
             has_warning(
                 &imported,
-                "line 4: eth1:0: route not imported (a default route"
+                "interfaces:3: eth1:0: route not imported (`table`"
             ),
             "{w:?}"
         );
         assert!(
             has_warning(
                 &imported,
-                "line 5: eth1:0: route not imported (route \"10.9.0.1/16@"
+                "interfaces:4: eth1:0: route not imported (a default route"
+            ),
+            "{w:?}"
+        );
+        assert!(
+            has_warning(
+                &imported,
+                "interfaces:5: eth1:0: route not imported (route \"10.9.0.1/16@"
             ),
             "{w:?}"
         );
@@ -658,29 +630,32 @@ mod tests {
         assert!(
             has_warning(
                 &imported,
-                "line 6: eth1:0: route not imported (it is on eth7, not eth1)"
+                "interfaces:6: eth1:0: route not imported (it is on eth7, not eth1)"
             ),
             "{w:?}"
         );
         assert!(
             has_warning(
                 &imported,
-                "line 7: eth1:0: route not imported (-net 10.3.0.0 has no netmask)"
+                "interfaces:7: eth1:0: route not imported (-net 10.3.0.0 has no netmask)"
             ),
-            "{w:?}"
-        );
-        assert!(
-            has_warning(&imported, "line 8: eth1:0: `up echo hello` not imported"),
-            "{w:?}"
-        );
-        assert!(
-            has_warning(&imported, "line 9: eth1:0: metric 5 dropped"),
             "{w:?}"
         );
         assert!(
             has_warning(
                 &imported,
-                "line 10: eth1:0: `post-down /etc/network/cleanup.sh` not imported"
+                "interfaces:8: eth1:0: `up echo hello` not imported"
+            ),
+            "{w:?}"
+        );
+        assert!(
+            has_warning(&imported, "interfaces:9: eth1:0: metric 5 dropped"),
+            "{w:?}"
+        );
+        assert!(
+            has_warning(
+                &imported,
+                "interfaces:10: eth1:0: `post-down /etc/network/cleanup.sh` not imported"
             ),
             "{w:?}"
         );
@@ -708,20 +683,6 @@ mod tests {
         // The continued line is reported at its first physical line.
         let err = ifupdown_err("iface eth1:0 inet static\n address \\\n 192.168.0.300\n");
         assert_eq!(err.line, 2);
-    }
-
-    #[test]
-    fn ifupdown_source_and_mapping_are_not_errors() {
-        let imported = ifupdown(
-            "source /etc/network/interfaces.d/*\n\
-             mapping eth0\n  script /usr/local/sbin/map-scheme\n  map HOME eth0-home\n\
-             allow-hotplug eth1\n\
-             iface eth1:0 inet static\n address 192.168.0.1/24\n",
-        );
-        assert_eq!(imported.aliases.len(), 1);
-        assert_eq!(imported.warnings.len(), 1);
-        assert!(imported.warnings[0]
-            .starts_with("line 1: `source /etc/network/interfaces.d/*` not followed"));
     }
 
     #[test]
@@ -767,7 +728,7 @@ mod tests {
         let err =
             ifupdown_err("iface eth1:0 inet static\n address 10.0.0.1/8\n netmask 255.255.0.0\n");
         assert_eq!(err.line, 3);
-        assert!(err.message.contains("line 2"), "{err}");
+        assert!(err.message.contains("interfaces:2"), "{err}");
     }
 
     #[test]
@@ -802,7 +763,7 @@ mod tests {
         let err =
             ifupdown_err("iface eth1:0 inet static\n address 10.0.0.1/8\n address 10.0.0.2/8\n");
         assert_eq!(err.line, 3);
-        assert!(err.message.contains("line 2"), "{err}");
+        assert!(err.message.contains("interfaces:2"), "{err}");
     }
 
     #[test]
@@ -840,7 +801,10 @@ mod tests {
              iface eth1:1 inet static\n address 192.168.0.1/24\n",
         );
         assert_eq!(err.line, 4);
-        assert!(err.message.contains("line 2 and line 4"), "{err}");
+        assert!(
+            err.message.contains("interfaces:2 and interfaces:4"),
+            "{err}"
+        );
     }
 
     #[test]

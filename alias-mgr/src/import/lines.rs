@@ -3,18 +3,63 @@
 
 use super::ImportError;
 
-/// Carries the source name so every error can say `FILE:LINE`.
-pub(super) struct Ctx<'a> {
-    pub(super) source_name: &'a str,
+/// Says where a line is, so every error can name `FILE:LINE`.
+///
+/// iftab and ifaliases are one file and number their lines as they are.
+/// ifupdown follows `source` lines, so its lines are positions across all
+/// the files it read: each file's line N is at the file's base + N.
+pub(super) enum Ctx<'a> {
+    Single(&'a str),
+    /// Each file read, in reading order, with the base of its positions.
+    Files(&'a [(usize, String)]),
 }
 
 impl Ctx<'_> {
-    pub(super) fn err(&self, line: usize, message: impl Into<String>) -> ImportError {
+    /// The file and line of position `pos`.
+    fn locate(&self, pos: usize) -> (&str, usize) {
+        match self {
+            Ctx::Single(name) => (name, pos),
+            Ctx::Files(files) => files
+                .iter()
+                .rev()
+                .find(|(base, _)| *base < pos)
+                .or(files.first())
+                .map_or(("", pos), |(base, name)| (name.as_str(), pos - base)),
+        }
+    }
+
+    pub(super) fn err(&self, pos: usize, message: impl Into<String>) -> ImportError {
+        let (source_name, line) = self.locate(pos);
         ImportError {
-            source_name: self.source_name.to_string(),
+            source_name: source_name.to_string(),
             line,
             message: message.into(),
         }
+    }
+
+    /// Position `pos` as a message shows it: `line N`, or `FILE:N` when
+    /// lines can come from several files.
+    pub(super) fn at(&self, pos: usize) -> String {
+        match self {
+            Ctx::Single(_) => format!("line {pos}"),
+            Ctx::Files(_) => {
+                let (name, line) = self.locate(pos);
+                format!("{name}:{line}")
+            }
+        }
+    }
+
+    /// A warning as the parsers write it, `line POS: ...`, with the
+    /// position shown as [`Ctx::at`] shows it.
+    pub(super) fn place(&self, warning: String) -> String {
+        let Some((pos, rest)) = warning
+            .strip_prefix("line ")
+            .and_then(|rest| rest.split_once(": "))
+            .and_then(|(pos, rest)| Some((pos.parse::<usize>().ok()?, rest)))
+        else {
+            return warning;
+        };
+        format!("{}: {rest}", self.at(pos))
     }
 }
 

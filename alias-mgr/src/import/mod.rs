@@ -3,13 +3,17 @@
 //! and NetBSD `/etc/ifaliases`.
 //!
 //! Pure text in, specs out: the caller reads the file and prints or merges the
-//! result, so all of this is testable without a machine to configure. What
+//! result, so all of this is testable without a machine to configure. The
+//! files an ifupdown `source` line names are read through [`Files`], which
+//! the tests keep in memory. What
 //! cannot be carried over (gateways, dynamic methods, unknown hook commands)
 //! becomes a warning, because someone migrating wants the rest imported; what
 //! is wrong in the file itself is an error naming its line, because guessing
 //! there would silently change which addresses the machine answers on.
 //!
-//! Here: `lines` (logical lines: continuations, comments), `collected` (the
+//! Here: `lines` (logical lines: continuations, comments, where a line is),
+//! `sources` (ifupdown's `source` lines followed), `stanzas` (ifupdown's
+//! stanzas grouped, templates inherited), `collected` (the
 //! aliases found so far: duplicates, the shared alias rules, warnings in line
 //! order), one file per format (`ifupdown`, `iftab`, `ifaliases`), and for
 //! ifupdown's hook commands `hook` (what a command adds to its stanza) and
@@ -23,14 +27,17 @@ mod ifaliases;
 mod iftab;
 mod ifupdown;
 mod lines;
+mod sources;
+mod stanzas;
 
-use std::{fmt, str::FromStr};
+use std::{fmt, path::Path, str::FromStr};
 
 use crate::core::model::AliasSpec;
 
 pub use ifaliases::parse_ifaliases;
 pub use iftab::parse_iftab;
 pub use ifupdown::parse_ifupdown;
+pub use sources::{Files, RealFiles};
 
 /// The legacy formats `alias-mgr import` understands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -83,7 +90,8 @@ impl FromStr for ImportFormat {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Imported {
     pub aliases: Vec<AliasSpec>,
-    /// One entry per thing skipped or guessed, each starting "line N: ".
+    /// One entry per thing skipped or guessed, each starting "line N: "
+    /// (ifupdown: "FILE:N: ", as it reads several files).
     pub warnings: Vec<String>,
 }
 
@@ -97,12 +105,19 @@ pub struct ImportError {
     pub message: String,
 }
 
-/// Parses `text` as `format`; `source_name` only labels errors.
-pub fn parse(format: ImportFormat, source_name: &str, text: &str) -> Result<Imported, ImportError> {
+/// Parses `text`, the file at `path`, as `format`; only ifupdown reads
+/// other files (those its `source` lines name), through `files`.
+pub fn parse(
+    format: ImportFormat,
+    path: &Path,
+    text: &str,
+    files: &dyn Files,
+) -> Result<Imported, ImportError> {
+    let source_name = path.display().to_string();
     match format {
-        ImportFormat::Ifupdown => parse_ifupdown(source_name, text),
-        ImportFormat::Iftab => parse_iftab(source_name, text),
-        ImportFormat::Ifaliases => parse_ifaliases(source_name, text),
+        ImportFormat::Ifupdown => parse_ifupdown(path, text, files),
+        ImportFormat::Iftab => parse_iftab(&source_name, text),
+        ImportFormat::Ifaliases => parse_ifaliases(&source_name, text),
     }
 }
 
@@ -128,19 +143,23 @@ mod tests {
 
     #[test]
     fn parse_dispatches_on_format() {
-        let imported = parse(ImportFormat::Ifaliases, "f", "10.0.0.1 wm0 255.0.0.0").unwrap();
+        let none = MemFiles::default();
+        let f = Path::new("f");
+        let imported = parse(ImportFormat::Ifaliases, f, "10.0.0.1 wm0 255.0.0.0", &none).unwrap();
         assert_eq!(imported.aliases[0].address, net("10.0.0.1/8"));
         let imported = parse(
             ImportFormat::Iftab,
-            "f",
+            f,
             "en0 inet 10.0.0.1 netmask 255.0.0.0 alias",
+            &none,
         )
         .unwrap();
         assert_eq!(imported.aliases[0].interface, "en0");
         let imported = parse(
             ImportFormat::Ifupdown,
-            "f",
+            f,
             "iface a:1 inet static\naddress 10.0.0.1/8",
+            &none,
         )
         .unwrap();
         assert_eq!(imported.aliases[0].label.as_deref(), Some("a:1"));
