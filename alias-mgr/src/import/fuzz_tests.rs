@@ -107,3 +107,17 @@ proptest! {
         check(&text);
     }
 }
+
+#[test]
+fn iftab_and_ifaliases_refuse_a_bad_interface_column_at_its_line() {
+    // Found by the fuzzer: an address in the interface column of iftab
+    // went through to the config merge.
+    let err = crate::import::parse_iftab("iftab", "2001:db8::1/64 10.0.0.1/8 alias\n").unwrap_err();
+    assert_eq!(err.line, 1);
+    assert!(err.message.contains("contains ':'"), "{err}");
+    let err = crate::import::parse_ifaliases("ifaliases", "10.0.0.1 eth\u{200b}1\n").unwrap_err();
+    assert!(
+        err.message.contains("not a valid Linux interface name"),
+        "{err}"
+    );
+}

@@ -10,7 +10,10 @@ use super::{
     lines::{logical_lines, Ctx},
     ImportError, Imported,
 };
-use crate::core::parse::{parse_netmask, MaskForms};
+use crate::core::{
+    names::validate_interface,
+    parse::{parse_netmask, MaskForms},
+};
 
 const IFALIASES_FORM: &str =
     "`ADDRESS INTERFACE [NETMASK]` such as `192.168.0.1 wm0 255.255.255.0` or `2001:db8::5 wm0 64`";
@@ -42,6 +45,8 @@ pub fn parse_ifaliases(source_name: &str, text: &str) -> Result<Imported, Import
                 ),
             ));
         }
+        validate_interface(interface)
+            .map_err(|refused| ctx.err(line, format!("{refused}; expected {IFALIASES_FORM}")))?;
         if let Some(mask) = mask {
             let forms = MaskForms {
                 hex: true,

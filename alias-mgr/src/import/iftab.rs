@@ -15,6 +15,7 @@ use super::{
 };
 use crate::core::{
     model::classful_prefix,
+    names::validate_interface,
     parse::{max_prefix, parse_netmask, prefix_length, MaskForms},
 };
 
@@ -136,6 +137,8 @@ pub fn parse_iftab(source_name: &str, text: &str) -> Result<Imported, ImportErro
         let Some((&interface, args)) = tokens.split_first() else {
             continue;
         };
+        validate_interface(interface)
+            .map_err(|refused| ctx.err(line, format!("{refused}; expected {IFTAB_FORM}")))?;
         let Some(entry) = read_address_line(&ctx, line, interface, args, &mut out.warnings)? else {
             continue;
         };
