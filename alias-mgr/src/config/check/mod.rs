@@ -164,9 +164,8 @@ impl Checker<'_> {
             })
             .collect()
     }
-}
 
-impl Checker<'_> {
+    /// Refuses a value longer than any this file has, naming it cut short.
     fn bounded(&self, key: &str, text: &str, span: &Span) -> Result<(), ConfigError> {
         if text.len() <= MAX_VALUE_BYTES {
             return Ok(());
