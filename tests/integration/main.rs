@@ -3,6 +3,7 @@
 mod aliases;
 mod cli_safety;
 mod concurrency;
+mod config_safety;
 mod continuity;
 mod counters;
 mod crash;

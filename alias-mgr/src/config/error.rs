@@ -8,8 +8,30 @@ use std::{
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("reading/writing {path}: {source}")]
-    Io { path: PathBuf, source: io::Error },
+    /// The OS error is part of the message and not also the error's
+    /// `source()`: with both, `{:#}` chains print it twice.
+    #[error("{action} {path}: {error}")]
+    Io {
+        path: PathBuf,
+        action: &'static str,
+        error: io::Error,
+    },
+    /// Running as root, a file or directory someone else could change:
+    /// they would choose the addresses and firewall root sets up.
+    #[error("refusing {path}: {problem}")]
+    Untrusted { path: PathBuf, problem: String },
+    /// A FIFO, socket, device or directory where the file should be.
+    #[error("{path} is {kind}, not a regular file; point --config at the config file (a symlink to one is fine)")]
+    NotRegular { path: PathBuf, kind: &'static str },
+    #[error("{path} is {size} bytes, over the {} MiB a config file may have; check that --config names the config file", MAX_CONFIG_BYTES >> 20)]
+    TooLarge { path: PathBuf, size: u64 },
+    #[error("{path}:{line}:{column}: the byte at offset {offset} is not UTF-8; the config must be UTF-8 text: remove that byte or convert the file (e.g. with iconv)")]
+    NotUtf8 {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        offset: usize,
+    },
     #[error("{path}:{line}:{column}: TOML syntax error: {message}")]
     Syntax {
         path: PathBuf,
@@ -29,14 +51,36 @@ pub enum ConfigError {
     /// An entry alias-mgr was asked to add would make the file invalid.
     #[error("{path}: cannot add this entry: {message}")]
     NewEntry { path: PathBuf, message: String },
+    /// Imported entries that contradict entries of the file (or each
+    /// other); nothing was merged.
+    #[error("{path}: nothing was imported: {message}")]
+    Clash { path: PathBuf, message: String },
 }
 
-pub(super) fn io_error(path: &Path) -> impl FnOnce(io::Error) -> ConfigError + '_ {
-    move |source| ConfigError::Io {
-        path: path.to_path_buf(),
-        source,
+/// The largest config file read: far beyond any real one (10,000 aliases
+/// are about 1 MiB), small enough to hold in memory without a second thought.
+pub const MAX_CONFIG_BYTES: u64 = 16 << 20;
+
+impl ConfigError {
+    /// Whether the file does not exist (a new config for `add`, an error
+    /// for `plan`, `apply` and the daemon).
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, ConfigError::Io { error, .. } if error.kind() == io::ErrorKind::NotFound)
     }
 }
+
+pub(super) fn io_error<'p>(
+    action: &'static str,
+    path: &'p Path,
+) -> impl FnOnce(io::Error) -> ConfigError + 'p {
+    move |error| ConfigError::Io {
+        path: path.to_path_buf(),
+        action,
+        error,
+    }
+}
+
+pub(super) use crate::core::text::{shown, SHOWN_MAX};
 
 pub(super) fn syntax_error(path: &Path, text: &str, error: &toml_edit::TomlError) -> ConfigError {
     let offset = error.span().map_or(0, |s| s.start);
@@ -52,6 +96,16 @@ pub(super) fn syntax_error(path: &Path, text: &str, error: &toml_edit::TomlError
         // toml_edit names no reason for some errors (`a=`, a lone CR).
         message = unexplained_syntax_error(text, offset);
     }
+    // toml_edit quotes keys in backticks (`duplicate key `...``), whole.
+    let message = message
+        .split('`')
+        .enumerate()
+        .map(|(i, part)| match part.char_indices().nth(SHOWN_MAX) {
+            Some((cut, _)) if i % 2 == 1 => format!("{}… ({} bytes)", &part[..cut], part.len()),
+            _ => part.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("`");
     ConfigError::Syntax {
         path: path.to_path_buf(),
         line,
@@ -122,6 +176,16 @@ mod tests {
         };
         assert_eq!(line, 4);
         assert!(message.contains("duplicate key"), "{message}");
+    }
+
+    #[test]
+    fn long_keys_in_syntax_errors_are_cut() {
+        let key = "k".repeat(1 << 20);
+        let err = parse(&format!("{key} = 1\n{key} = 2\n")).unwrap_err();
+        let text = err.to_string();
+        assert!(text.len() < 300, "{} bytes: {}", text.len(), &text[..300]);
+        assert!(text.contains("duplicate key"), "{text}");
+        assert!(text.contains("(1048576 bytes)"), "{text}");
     }
 
     #[test]

@@ -8,18 +8,22 @@
 //! lines, quoting, CRLF line ends). Every edit is re-parsed and re-validated
 //! before it is accepted, so a [`ConfigFile`] always holds a valid document.
 //!
-//! Here: `error` (ConfigError, positions), `check` (the validator),
-//! `edit` (the comment-keeping text edits) and `write` (the atomic save);
-//! this file holds [`ConfigFile`], the entry points that tie them together.
+//! Here: `error` (ConfigError, positions), `read` (reading only a regular,
+//! bounded UTF-8 file) and `trust` (as root, only one no other user can
+//! change), `check` (the validator), `edit` (the comment-keeping text
+//! edits), `merge` (imported entries) and `write` (the atomic save); this
+//! file holds [`ConfigFile`], the entry points that tie them together.
 //! Uses only `core`.
 
 mod check;
 mod edit;
 mod error;
+mod merge;
+mod read;
+mod trust;
 mod write;
 
 use std::{
-    fs, io,
     net::IpAddr,
     path::{Path, PathBuf},
 };
@@ -27,10 +31,11 @@ use std::{
 use toml_edit::{ImDocument, Table};
 
 pub use error::ConfigError;
+pub use read::{read_file, FileText};
 
 use crate::core::{desired::Config, model::AliasSpec};
 use edit::{alias_block, alias_insertion_point, cut_table, find_alias, insert_blocks};
-use error::{io_error, syntax_error};
+use error::syntax_error;
 
 /// The config file: its text exactly as on disk (or as it will be saved) and
 /// what it declares.
@@ -42,13 +47,14 @@ pub struct ConfigFile {
 }
 
 impl ConfigFile {
-    /// Reads and validates `path`. A missing file is an empty config, so the
-    /// first `alias-mgr add` needs no setup; `save` creates it.
+    /// Reads (see [`read_file`]) and validates `path`. A missing file is an
+    /// empty config, so the first `alias-mgr add` needs no setup; `save`
+    /// creates it.
     pub fn load(path: &Path) -> Result<ConfigFile, ConfigError> {
-        match fs::read_to_string(path) {
-            Ok(text) => Self::parse(path, &text),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Self::parse(path, ""),
-            Err(e) => Err(io_error(path)(e)),
+        match read_file(path) {
+            Ok(read) => Self::parse(path, &read.text),
+            Err(e) if e.is_not_found() => Self::parse(path, ""),
+            Err(e) => Err(e),
         }
     }
 
@@ -97,23 +103,6 @@ impl ConfigFile {
             }
             Err(_) => false,
         }
-    }
-
-    /// Adds the aliases whose interface and address are not declared yet and
-    /// returns how many that was. All or nothing: on error `self` is
-    /// unchanged.
-    pub fn merge_aliases(&mut self, aliases: &[AliasSpec]) -> Result<usize, ConfigError> {
-        let mut new: Vec<AliasSpec> = Vec::new();
-        for alias in aliases {
-            let same = |a: &AliasSpec| a.interface == alias.interface && a.ip() == alias.ip();
-            if !self.config.aliases.iter().any(same) && !new.iter().any(same) {
-                new.push(alias.clone());
-            }
-        }
-        if !new.is_empty() {
-            *self = self.with_appended(&new)?;
-        }
-        Ok(new.len())
     }
 
     /// The file's text, as `save` would write it.

@@ -4,7 +4,7 @@
 use std::{
     fs,
     io::{self, Write},
-    os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt},
+    os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt},
     path::{Path, PathBuf},
     sync::atomic::{AtomicU32, Ordering},
 };
@@ -20,11 +20,17 @@ pub(super) fn replace_file(path: &Path, text: &str) -> Result<(), ConfigError> {
         Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    fs::create_dir_all(&dir).map_err(io_error(&dir))?;
+    // 0755 at most (the umask may take more): a directory others can
+    // write would make root refuse the file in it.
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(&dir)
+        .map_err(io_error("creating the directory", &dir))?;
     let old = match fs::metadata(&target) {
         Ok(meta) => Some(meta),
         Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-        Err(e) => return Err(io_error(&target)(e)),
+        Err(e) => return Err(io_error("reading", &target)(e)),
     };
     static COUNTER: AtomicU32 = AtomicU32::new(0);
     let name = target
@@ -43,7 +49,7 @@ pub(super) fn replace_file(path: &Path, text: &str) -> Result<(), ConfigError> {
         .create_new(true)
         .mode(0o600)
         .open(&temp.path)
-        .map_err(io_error(&temp.path))?;
+        .map_err(io_error("writing", &temp.path))?;
     if let (Some(old), Ok(new)) = (&old, file.metadata()) {
         // Only root may give a file away; when we cannot, the file
         // becomes ours, which still works, so the error is ignored.
@@ -57,17 +63,17 @@ pub(super) fn replace_file(path: &Path, text: &str) -> Result<(), ConfigError> {
         .as_ref()
         .map_or(0o644, |m| m.permissions().mode() & 0o7777);
     file.set_permissions(fs::Permissions::from_mode(mode))
-        .map_err(io_error(&temp.path))?;
+        .map_err(io_error("writing", &temp.path))?;
     file.write_all(text.as_bytes())
-        .map_err(io_error(&temp.path))?;
-    file.sync_all().map_err(io_error(&temp.path))?;
+        .map_err(io_error("writing", &temp.path))?;
+    file.sync_all().map_err(io_error("writing", &temp.path))?;
     drop(file);
-    fs::rename(&temp.path, &target).map_err(io_error(&target))?;
+    fs::rename(&temp.path, &target).map_err(io_error("replacing", &target))?;
     temp.renamed = true;
     // The rename itself is only durable once the directory is synced.
     fs::File::open(&dir)
         .and_then(|d| d.sync_all())
-        .map_err(io_error(&dir))
+        .map_err(io_error("syncing the directory", &dir))
 }
 
 /// Deletes the temp file of an unfinished `save`.
@@ -168,19 +174,39 @@ mod tests {
     }
 
     #[test]
-    fn unreadable_paths_are_io_errors() {
+    fn os_errors_are_named_once() {
         let dir = temp_dir("io");
         fs::create_dir_all(&dir).unwrap();
-        let err = ConfigFile::load(&dir).unwrap_err();
+        let file = dir.join("file");
+        fs::write(&file, "").unwrap();
+        // A path through a file: ENOTDIR, for root too.
+        let path = file.join("alias-mgr.toml");
+        let err = ConfigFile::load(&path).unwrap_err();
         assert!(
-            matches!(err, ConfigError::Io { ref path, .. } if path == &dir),
+            matches!(err, ConfigError::Io { ref path, .. } if path == &file.join("alias-mgr.toml")),
             "{err:?}"
         );
-        assert!(
-            err.to_string()
-                .starts_with(&format!("reading/writing {}: ", dir.display())),
-            "{err}"
+        let chain = format!("{:#}", anyhow::Error::from(err));
+        assert_eq!(
+            chain,
+            format!("reading {}: Not a directory (os error 20)", path.display())
         );
+        let err = ConfigFile::parse(&path, "").unwrap().save().unwrap_err();
+        let chain = format!("{:#}", anyhow::Error::from(err));
+        assert_eq!(chain.matches("os error").count(), 1, "{chain}");
+        assert!(
+            chain.starts_with(&format!("creating the directory {}: ", file.display())),
+            "{chain}"
+        );
+
+        let denied = ConfigError::Io {
+            path: path.clone(),
+            action: "reading",
+            error: std::io::Error::from_raw_os_error(13),
+        };
+        let chain = format!("{:#}", anyhow::Error::from(denied));
+        assert_eq!(chain.matches("Permission denied").count(), 1, "{chain}");
+        assert_eq!(chain.matches("os error 13").count(), 1, "{chain}");
         fs::remove_dir_all(&dir).unwrap();
     }
 }

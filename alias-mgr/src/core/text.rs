@@ -2,23 +2,30 @@
 //! invisible characters show, and cut short so a 50 MB value does not flood
 //! the terminal or the journal.
 
-/// Characters of a quoted value shown before it is cut.
-const SHOWN_CHARS: usize = 64;
-
-/// `text` quoted (`"eth1 "`, `"a\u{200b}b"`); past 64 characters, cut with
-/// `…` and its whole length in bytes.
+/// A user's text for a message: Debug-quoted and, when long, cut after
+/// about [`SHOWN_MAX`] bytes with its full length, so a pasted megabyte
+/// does not flood the terminal and the log.
 pub fn shown(text: &str) -> String {
-    let mut cut = text.char_indices().nth(SHOWN_CHARS).map(|(at, _)| at);
-    if let Some(at) = &mut cut {
-        while !text.is_char_boundary(*at) {
-            *at -= 1;
+    if text.len() <= SHOWN_MAX {
+        let whole = format!("{text:?}");
+        if whole.len() <= SHOWN_MAX + 2 {
+            return whole;
         }
     }
-    match cut {
-        None => format!("{text:?}"),
-        Some(at) => format!("{:?}… ({} bytes)", &text[..at], text.len()),
+    let mut cut = String::new();
+    for (at, c) in text.char_indices() {
+        // Each character as `{:?}` escapes it inside a string.
+        let one = format!("{:?}", &text[at..at + c.len_utf8()]);
+        let escaped = &one[1..one.len() - 1];
+        if cut.len() + escaped.len() > SHOWN_MAX {
+            break;
+        }
+        cut.push_str(escaped);
     }
+    format!("\"{cut}\"… ({} bytes)", text.len())
 }
+
+pub const SHOWN_MAX: usize = 64;
 
 /// Characters that print as nothing (or reorder what follows) but make
 /// two names that look the same differ: zero-width spaces and joiners,
@@ -68,17 +75,22 @@ mod tests {
     }
 
     #[test]
-    fn short_values_are_quoted_whole_and_long_ones_cut() {
-        assert_eq!(shown("eth1 "), "\"eth1 \"");
-        assert_eq!(shown("a\u{200b}b"), "\"a\\u{200b}b\"");
-        let long = "x".repeat(50 << 20);
-        let text = shown(&long);
-        assert!(text.len() < 100, "{text}");
-        assert!(text.ends_with("… (52428800 bytes)"), "{text}");
-        let wide = "é".repeat(100);
+    fn shown_quotes_and_cuts_long_values() {
+        assert_eq!(shown("eth1:0"), "\"eth1:0\"");
+        assert_eq!(shown("it's \"x\"\n"), format!("{:?}", "it's \"x\"\n"));
+        let long = "a".repeat(1 << 20);
         assert_eq!(
-            shown(&wide),
-            format!("{:?}… (200 bytes)", "é".repeat(SHOWN_CHARS))
+            shown(&long),
+            format!("\"{}\"… (1048576 bytes)", "a".repeat(64))
         );
+        // Escapes count: 64 bytes of output, not 64 characters of input.
+        let controls = "\u{1}".repeat(100);
+        assert_eq!(
+            shown(&controls),
+            format!("\"{}\"… (100 bytes)", "\\u{1}".repeat(12))
+        );
+        // Never cut inside a character.
+        let wide = "é".repeat(100);
+        assert_eq!(shown(&wide), format!("\"{}\"… (200 bytes)", "é".repeat(32)));
     }
 }

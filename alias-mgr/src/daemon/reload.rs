@@ -5,7 +5,6 @@
 
 use std::{
     hash::{DefaultHasher, Hash, Hasher},
-    io,
     path::Path,
     time::Duration,
 };
@@ -13,7 +12,7 @@ use std::{
 use anyhow::{anyhow, Context, Result};
 
 use crate::{
-    config::{ConfigError, ConfigFile},
+    config::{read_file, ConfigError, ConfigFile, FileText},
     logging::info,
 };
 
@@ -94,7 +93,7 @@ impl LoadedConfig {
 /// changed without parsing it.
 struct ConfigText {
     fingerprint: u64,
-    text: io::Result<String>,
+    text: Result<String, ConfigError>,
     /// Device and inode: `alias-mgr add` and most editors replace the file
     /// with a rename (a new inode, complete at once); a write in place keeps it.
     identity: Option<(u64, u64)>,
@@ -117,17 +116,14 @@ impl ConfigText {
 }
 
 fn read_config(path: &Path) -> ConfigText {
-    use std::{io::Read as _, os::unix::fs::MetadataExt};
-    // One open file for both the identity and the text, so they belong to
-    // the same file even while it is being replaced. A missing file is an
-    // error (see parse_config), not an empty config.
-    let (metadata, text) = match std::fs::File::open(path) {
-        Ok(mut file) => {
-            let metadata = file.metadata().ok();
-            let mut text = String::new();
-            let read = file.read_to_string(&mut text).map(|_| text);
-            (metadata, read)
-        }
+    use std::os::unix::fs::MetadataExt;
+    // The config module's reader (regular files only, bounded, and as root
+    // only one no other user can change) takes the identity and the text
+    // from one open file, so they belong to the same file even while it is
+    // being replaced. A missing file is an error (see parse_config), not an
+    // empty config.
+    let (metadata, text) = match read_file(path) {
+        Ok(FileText { text, metadata }) => (Some(metadata), Ok(text)),
         Err(err) => (None, Err(err)),
     };
     let mut hasher = DefaultHasher::new();
@@ -143,19 +139,16 @@ fn read_config(path: &Path) -> ConfigText {
     }
 }
 
-fn parse_config(path: &Path, text: io::Result<String>) -> Result<ConfigFile> {
+fn parse_config(path: &Path, text: Result<String, ConfigError>) -> Result<ConfigFile> {
     match text {
         Ok(text) => ConfigFile::parse(path, &text).map_err(anyhow::Error::new),
         // Read as "no aliases", a moved file or a mistyped path would remove
         // every alias.
-        Err(err) if err.kind() == io::ErrorKind::NotFound => Err(anyhow!(
+        Err(err) if err.is_not_found() => Err(anyhow!(
             "{} does not exist (moved or deleted?); put it back, or write an empty file to manage no aliases",
             path.display()
         )),
-        Err(source) => Err(anyhow::Error::new(ConfigError::Io {
-            path: path.to_path_buf(),
-            source,
-        })),
+        Err(err) => Err(anyhow::Error::new(err)),
     }
 }
 
@@ -222,14 +215,36 @@ mod tests {
         let err = format!("{:#}", parse_config(&path, bad.text).unwrap_err());
         assert!(err.contains("alias-mgr.toml:2:"), "{err}");
 
-        // A directory where the file should be: a read error, reported with the path.
+        // The daemon reads through the config module's checks: as root a
+        // file others may write is refused (the previous config stays).
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::write(&path, "").unwrap();
+        let mode = |m| std::fs::set_permissions(&path, std::fs::Permissions::from_mode(m));
+        mode(0o664).unwrap();
+        let read = parse_config(&path, read_config(&path).text);
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } == 0 {
+            let err = format!("{:#}", read.unwrap_err());
+            assert!(
+                err.contains(&format!("run `chmod go-w {}`", path.display())),
+                "{err}"
+            );
+        } else {
+            read.unwrap();
+        }
+        mode(0o644).unwrap();
+
+        // A directory where the file should be: refused, naming it.
         std::fs::remove_file(&path).unwrap();
         std::fs::create_dir(&path).unwrap();
         let err = format!(
             "{:#}",
             parse_config(&path, read_config(&path).text).unwrap_err()
         );
-        assert!(err.contains("alias-mgr.toml"), "{err}");
+        assert!(
+            err.contains("alias-mgr.toml is a directory, not a regular file"),
+            "{err}"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

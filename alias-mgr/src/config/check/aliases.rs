@@ -6,8 +6,8 @@ use std::{collections::HashMap, net::IpAddr};
 use ipnet::IpNet;
 use toml_edit::{Item, Table};
 
-use super::{Checker, Span};
-use crate::config::ConfigError;
+use super::{zones::validate_zone_name, Checker, Span};
+use crate::config::{error::shown, ConfigError};
 use crate::core::{
     model::{check_alias_address, classful_prefix, validate_label_for, AliasSpec, RouteSpec},
     names::validate_interface,
@@ -82,10 +82,12 @@ impl Checker<'_> {
         let zone = self.string(table, "zone", "\"lab\"")?;
         if let Some((zone, span)) = &zone {
             if !zones.iter().any(|z| z.name == *zone) {
-                return Err(self.error(
-                    span,
-                    format!("alias {ip} names zone {zone:?} but no [zone.{zone}] table exists; add one or drop the zone"),
-                ));
+                // Checked as a name first, so the table named is short.
+                let message = match validate_zone_name(zone) {
+                    Err(why) => format!("alias {ip}: {why}"),
+                    Ok(()) => format!("alias {ip} names zone {} but no [zone.{zone}] table exists; add one or drop the zone", shown(zone)),
+                };
+                return Err(self.error(span, message));
             }
         }
         let (routes, route_spans) = self.alias_routes(table, address)?;
@@ -119,15 +121,16 @@ impl Checker<'_> {
         let mut spans = Vec::new();
         for (text, span) in self.strings(table, "routes", "[\"10.9.0.0/16@192.168.0.254\"]")? {
             let route: RouteSpec = text.parse().map_err(|m: String| self.error(&span, m))?;
+            let quoted = shown(text);
             if route.destination.addr().is_ipv4() != ip.is_ipv4() {
                 let message = match route.gateway {
                     Some(gateway) => format!(
-                        "route {text:?}: gateway {gateway} is {} but alias {ip} is {}; use a gateway of the alias's IP version",
+                        "route {quoted}: gateway {gateway} is {} but alias {ip} is {}; use a gateway of the alias's IP version",
                         family(gateway),
                         family(ip)
                     ),
                     None => format!(
-                        "route {text:?} is {} but alias {ip} is {}; list it under an alias of the same IP version",
+                        "route {quoted} is {} but alias {ip} is {}; list it under an alias of the same IP version",
                         family(route.destination.addr()),
                         family(ip)
                     ),
@@ -137,7 +140,7 @@ impl Checker<'_> {
             if route.gateway == Some(ip) {
                 return Err(self.error(
                     &span,
-                    format!("route {text:?} goes via {ip}, the alias itself; give a router on {} as the gateway, or drop @{ip} for a route straight onto the link", address.trunc()),
+                    format!("route {quoted} goes via {ip}, the alias itself; give a router on {} as the gateway, or drop @{ip} for a route straight onto the link", address.trunc()),
                 ));
             }
             if routes.contains(&route) {
@@ -178,7 +181,8 @@ impl Checker<'_> {
                     return Err(self.error(
                         &at[i].label,
                         format!(
-                            "label {label:?} is already used on {} by {} at line {}; labels must be unique per interface: pick another one",
+                            "label {} is already used on {} by {} at line {}; labels must be unique per interface: pick another one",
+                            shown(label),
                             alias.interface,
                             aliases[first].ip(),
                             self.line(&at[first].label)
@@ -239,21 +243,22 @@ fn family(ip: IpAddr) -> &'static str {
 /// because it decides the subnet route the kernel adds. IPv4 takes a
 /// contiguous dotted netmask too (`10.1.1.3/255.255.0.0` is 10.1.1.3/16).
 fn parse_alias_address(text: &str) -> Result<IpNet, String> {
+    let quoted = shown(text);
     let (ip, prefix) = parse::parse_address(text).map_err(|err| match err {
         AddressError::NotAnAddress(message) => format!(
             "address {message} with a prefix length such as 192.168.0.1/24 or 2001:db8::1/64"
         ),
-        AddressError::Prefix(message) => format!("address {text:?}: {message}"),
+        AddressError::Prefix(message) => format!("address {quoted}: {message}"),
     })?;
     let Some(prefix) = prefix else {
         return Err(match classful_prefix(ip) {
             Some(prefix) => {
-                format!("address {text:?} has no prefix length; write it as {ip}/{prefix}")
+                format!("address {quoted} has no prefix length; write it as {ip}/{prefix}")
             }
-            None => format!("address {text:?} has no prefix length; add one, such as {ip}/32"),
+            None => format!("address {quoted} has no prefix length; add one, such as {ip}/32"),
         });
     };
-    IpNet::new(ip, prefix).map_err(|e| format!("address {text:?}: {e}"))
+    IpNet::new(ip, prefix).map_err(|e| format!("address {quoted}: {e}"))
 }
 
 #[cfg(test)]

@@ -15,10 +15,15 @@ use std::{ops::Range, path::Path};
 
 use toml_edit::{ImDocument, Item, Key, TableLike};
 
-use super::error::{line_col, ConfigError};
+use super::error::{line_col, shown, ConfigError};
 use crate::core::desired::{Config, Settings};
 
 const TOP_KEYS: &[&str] = &["settings", "alias", "zone"];
+
+/// No value of this file is near this long (an IPv6 route with its
+/// gateway is under 100 bytes); a longer one is refused before the parsers,
+/// whose messages quote what they were given, see it.
+const MAX_VALUE_BYTES: usize = 256;
 
 /// Validates a parsed document; `text` is what it was parsed from.
 pub(super) fn validate(
@@ -94,7 +99,8 @@ impl Checker<'_> {
             return Err(self.error(
                 &key_span(table, name),
                 format!(
-                    "unknown key {name:?} {place}; {hint}valid keys are: {}",
+                    "unknown key {} {place}; {hint}valid keys are: {}",
+                    shown(name),
                     valid.join(", ")
                 ),
             ));
@@ -113,7 +119,7 @@ impl Checker<'_> {
         };
         let span = value_span(table, key);
         match item.as_str() {
-            Some(text) => Ok(Some((text, span))),
+            Some(text) => self.bounded(key, text, &span).map(|()| Some((text, span))),
             None => Err(self.error(
                 &span,
                 format!(
@@ -145,7 +151,9 @@ impl Checker<'_> {
         array
             .iter()
             .map(|value| match value.as_str() {
-                Some(text) => Ok((text, value.span())),
+                Some(text) => self
+                    .bounded(key, text, &value.span())
+                    .map(|()| (text, value.span())),
                 None => Err(self.error(
                     &value.span(),
                     format!(
@@ -155,6 +163,20 @@ impl Checker<'_> {
                 )),
             })
             .collect()
+    }
+
+    /// Refuses a value longer than any this file has, naming it cut short.
+    fn bounded(&self, key: &str, text: &str, span: &Span) -> Result<(), ConfigError> {
+        if text.len() <= MAX_VALUE_BYTES {
+            return Ok(());
+        }
+        Err(self.error(
+            span,
+            format!(
+                "{key} {} is too long: no {key} needs more than {MAX_VALUE_BYTES} bytes; check the file for a pasted or corrupted value",
+                shown(text)
+            ),
+        ))
     }
 }
 
@@ -176,10 +198,14 @@ pub(super) fn value_span(table: &dyn TableLike, key: &str) -> Span {
 /// key (`promote`).
 fn closest<'v>(name: &str, valid: &[&'v str]) -> Option<&'v str> {
     let name = name.to_ascii_lowercase();
+    let cutoff = |v: &str| 2.max(v.chars().count() / 4);
     let near = valid
         .iter()
+        // The distance is at least the difference in length: a pasted
+        // megabyte is not compared character by character.
+        .filter(|v| name.chars().count() <= v.chars().count() + cutoff(v))
         .map(|v| (edit_distance(&name, v), *v))
-        .filter(|(d, v)| *d <= 2.max(v.chars().count() / 4))
+        .filter(|(d, v)| *d <= cutoff(v))
         .min()
         .map(|(_, v)| v);
     near.or_else(|| {
@@ -357,6 +383,65 @@ mod tests {
         assert_eq!((line, column), (2, 10));
         assert!(
             message.starts_with("allow must hold only strings"),
+            "{message}"
+        );
+    }
+
+    /// A megabyte pasted into any key or value: one short message that
+    /// still says what is wrong and where.
+    #[test]
+    fn long_keys_and_values_are_not_echoed_whole() {
+        let huge = "x".repeat(1 << 20);
+        let alias = |line: &str| {
+            format!("[[alias]]\ninterface = \"eth1\"\naddress = \"10.0.0.1/8\"\n{line}\n")
+        };
+        for (text, needle) in [
+            (
+                alias(&format!("label = \"eth1:{huge}\"")),
+                "label \"eth1:xxx",
+            ),
+            (alias(&format!("label = \"{huge}\"")), "label \"xxx"),
+            (alias(&format!("{huge} = 1")), "unknown key \"xxx"),
+            (alias(&format!("zone = \"{huge}\"")), "zone \"xxx"),
+            (alias(&format!("routes = [\"{huge}\"]")), "routes \"xxx"),
+            (
+                format!("[[alias]]\ninterface = \"{huge}\"\n"),
+                "interface \"xxx",
+            ),
+            (
+                one_alias(&format!("address = \"{huge}/8\"")),
+                "address \"xxx",
+            ),
+            (format!("[zone.{huge}]\n"), "zone name \"xxx"),
+            (
+                format!("[zone.a]\nforward = {{ {huge} = \"accept\" }}\n"),
+                "zone name \"xxx",
+            ),
+            (
+                format!("[zone.a]\nallow = [\"tcp/{huge}\"]\n"),
+                "allow \"tcp/xxx",
+            ),
+            (
+                format!("[zone.a]\nsubnets = [\"{huge}\"]\n"),
+                "subnets \"xxx",
+            ),
+            (format!("[settings]\n{huge} = true\n"), "unknown key \"xxx"),
+        ] {
+            let err = parse(&text).unwrap_err();
+            let message = err.to_string();
+            assert!(matches!(err, ConfigError::Invalid { .. }), "{message:.300}");
+            assert!(
+                message.len() < 300,
+                "{} bytes: {message:.400}",
+                message.len()
+            );
+            assert!(message.contains(needle), "{needle}: {message}");
+            assert!(message.contains("bytes"), "{message}");
+        }
+        // Under the limit, the parsers' own messages, quoted whole.
+        let (_, _, message) = invalid(&alias(&format!("label = \"eth1:{}\"", "x".repeat(200))));
+        assert!(
+            message.contains("the kernel allows at most 15"),
             "{message}"
         );
     }

@@ -7,7 +7,7 @@ use ipnet::IpNet;
 use toml_edit::Item;
 
 use super::{aliases::AliasAt, key_span, value_span, Checker, Span};
-use crate::config::ConfigError;
+use crate::config::{error::shown, ConfigError};
 use crate::core::{
     desired::Settings,
     model::AliasSpec,
@@ -66,11 +66,12 @@ impl Checker<'_> {
         let (mut specs, mut spans) = (Vec::new(), Vec::new());
         for (name, item) in zones.iter() {
             validate_zone_name(name).map_err(|m| self.error(&key_span(zones, name), m))?;
+            let quoted = shown(name);
             let Some(table) = item.as_table_like() else {
                 return Err(self.error(
                     &value_span(zones, name),
                     format!(
-                        "zone {name:?} must be a table ([zone.{name}]), found {}",
+                        "zone {quoted} must be a table ([zone.{name}]), found {}",
                         item.type_name()
                     ),
                 ));
@@ -81,7 +82,7 @@ impl Checker<'_> {
             for (text, span) in self.strings(table, "subnets", "[\"10.50.0.0/16\"]")? {
                 subnets.push(
                     parse_subnet(text)
-                        .map_err(|m| self.error(&span, format!("zone {name:?}: {m}")))?,
+                        .map_err(|m| self.error(&span, format!("zone {quoted}: {m}")))?,
                 );
                 subnet_spans.push(span);
             }
@@ -89,14 +90,14 @@ impl Checker<'_> {
                 None => Verdict::default(),
                 Some((text, span)) => text
                     .parse()
-                    .map_err(|m| self.error(&span, format!("input of zone {name:?}: {m}")))?,
+                    .map_err(|m| self.error(&span, format!("input of zone {quoted}: {m}")))?,
             };
             let allow = self
                 .strings(table, "allow", "[\"tcp/22\"]")?
                 .into_iter()
                 .map(|(text, span)| {
                     text.parse()
-                        .map_err(|m| self.error(&span, format!("allow of zone {name:?}: {m}")))
+                        .map_err(|m| self.error(&span, format!("allow of zone {quoted}: {m}")))
                 })
                 .collect::<Result<Vec<Service>, _>>()?;
             let forward = match table.get("forward") {
@@ -125,18 +126,26 @@ impl Checker<'_> {
         let Some(table) = item.as_table_like() else {
             return Err(self.error(
                 &span,
-                format!("forward of zone {zone:?} must be a table such as {{ dmz = \"accept\" }}, found {}", item.type_name()),
+                format!(
+                    "forward of zone {} must be a table such as {{ dmz = \"accept\" }}, found {}",
+                    shown(zone),
+                    item.type_name()
+                ),
             ));
         };
         let mut forward = BTreeMap::new();
+        let zone = shown(zone);
         for (target, _) in table.iter() {
             if !names.contains(&target) {
-                return Err(self.error(
-                    &key_span(table, target),
-                    format!(
-                        "zone {zone:?} forwards to zone {target:?} but no [zone.{target}] table exists; add one or drop the entry"
+                // Checked as a name first, so the table named is short.
+                let message = match validate_zone_name(target) {
+                    Err(why) => format!("forward of zone {zone}: {why}"),
+                    Ok(()) => format!(
+                        "zone {zone} forwards to zone {} but no [zone.{target}] table exists; add one or drop the entry",
+                        shown(target)
                     ),
-                ));
+                };
+                return Err(self.error(&key_span(table, target), message));
             }
             let (text, span) = self
                 .string(table, target, "\"accept\"")?
@@ -144,7 +153,7 @@ impl Checker<'_> {
             let verdict = text.parse().map_err(|m| {
                 self.error(
                     &span,
-                    format!("forward from zone {zone:?} to {target:?}: {m}"),
+                    format!("forward from zone {zone} to {}: {m}", shown(target)),
                 )
             })?;
             forward.insert(target.to_string(), verdict);
@@ -199,10 +208,10 @@ impl Checker<'_> {
                 return Err(self.error(
                     &second.span,
                     format!(
-                        "zone {:?} {} overlaps zone {:?} {} at line {}; a subnet can belong to one zone only: change one of them or put both in the same zone",
-                        second.zone,
+                        "zone {} {} overlaps zone {} {} at line {}; a subnet can belong to one zone only: change one of them or put both in the same zone",
+                        shown(second.zone),
                         second.what,
-                        first.zone,
+                        shown(first.zone),
                         first.what,
                         self.line(&first.span)
                     ),
@@ -213,7 +222,7 @@ impl Checker<'_> {
     }
 }
 
-fn validate_zone_name(name: &str) -> Result<(), String> {
+pub(super) fn validate_zone_name(name: &str) -> Result<(), String> {
     let valid = (1..=32).contains(&name.len())
         && name.starts_with(|c: char| c.is_ascii_alphabetic())
         && name
@@ -223,26 +232,28 @@ fn validate_zone_name(name: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "zone name {name:?} is invalid; use 1 to 32 letters, digits, '_' or '-', starting with a letter, such as \"lab\""
+            "zone name {} is invalid; use 1 to 32 letters, digits, '_' or '-', starting with a letter, such as \"lab\"",
+            shown(name)
         ))
     }
 }
 
 /// A zone subnet: a network, so host bits must be zero.
 fn parse_subnet(text: &str) -> Result<IpNet, String> {
+    let quoted = shown(text);
     match text.parse::<IpNet>() {
         Ok(net) if net.addr() != net.network() => Err(format!(
-            "subnet {text:?} has host bits set; write the network {}",
+            "subnet {quoted} has host bits set; write the network {}",
             net.trunc()
         )),
         Ok(net) => Ok(net),
         Err(_) => match text.parse::<IpAddr>() {
             Ok(ip) => Err(format!(
-                "subnet {text:?} has no prefix length; write a CIDR such as {ip}/{}",
+                "subnet {quoted} has no prefix length; write a CIDR such as {ip}/{}",
                 max_prefix(ip)
             )),
             Err(_) => Err(format!(
-                "subnet {text:?} is not a CIDR such as 10.50.0.0/16"
+                "subnet {quoted} is not a CIDR such as 10.50.0.0/16"
             )),
         },
     }
