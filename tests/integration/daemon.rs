@@ -1102,27 +1102,24 @@ fn bad_input_never_crashes_the_daemon() {
     assert!(status.success(), "{status}\n{log}");
 
     // A pin directory that is not bpffs and holds no map where the counters
-    // should be: reconciles fail and scrapes report it, the daemon serves on.
+    // should be: counters are off (scrapes say so), everything else is
+    // healed as always, and the daemon serves on. The notifications are
+    // never read here: the daemon must not block on them either.
     let bad_pins = lab.dir.join("pins");
     std::fs::create_dir_all(&bad_pins).unwrap();
     std::fs::write(bad_pins.join("COUNTERS"), "not a map").unwrap();
     lab.host
         .sh(&["ip", "addr", "del", "192.0.2.1/24", "dev", "eth1"]);
     let mut daemon = Daemon::start_with(&lab, &bad_pins, &["--reconcile-interval", "1"]);
-    let metrics = daemon.wait_for("the periodic reconcile failing too", |m| {
-        m.value(
-            "alias_mgr_reconcile_errors_total",
-            &[("trigger", "periodic")],
-        ) >= 1.0
-    });
-    assert_eq!(
-        metrics.value(
-            "alias_mgr_reconcile_errors_total",
-            &[("trigger", "startup")]
-        ),
-        1.0
-    );
-    assert_eq!(metrics.value("alias_mgr_last_reconcile_success", &[]), 0.0);
+    // More status notifications than a datagram queue holds (10).
+    for reconciles in [6.0, 12.0] {
+        daemon.wait_for("periodic reconciles", |m| {
+            m.value("alias_mgr_reconciles_total", &[("trigger", "periodic")]) >= reconciles
+        });
+    }
+    let metrics = daemon.metrics();
+    assert!(lab.host.has_address("eth1", "192.0.2.1/24"), "healed");
+    assert_eq!(metrics.value("alias_mgr_last_reconcile_success", &[]), 1.0);
     assert_eq!(
         metrics.value(
             "alias_mgr_scrape_collector_success",
@@ -1134,11 +1131,6 @@ fn bad_input_never_crashes_the_daemon() {
         .find("alias_mgr_receive_bytes_total", &[])
         .is_empty());
     let log = daemon.log();
-    assert_eq!(
-        log.matches("reconcile (").count(),
-        1,
-        "the same error is logged once, not every second:\n{log}"
-    );
     assert!(log.contains("scrape: reading counters failed"), "{log}");
     assert!(daemon.running());
     let (status, log) = daemon.stop();

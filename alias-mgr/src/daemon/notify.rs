@@ -16,17 +16,23 @@ pub(super) fn notify(state: &str) {
     let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
         return;
     };
-    if let Err(err) = send_notify(&path, state) {
-        warning!(
+    match send_notify(&path, state) {
+        Ok(()) => {}
+        // A status line systemd has not read yet is not worth waiting for.
+        Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
+        Err(err) => warning!(
             "telling systemd {:?} through {}: {err}",
             state.lines().next().unwrap_or(""),
             path.to_string_lossy()
-        );
+        ),
     }
 }
 
+/// Never blocks: a receiver whose queue is full (a reader that stopped
+/// reading) must not stall the daemon's loop, metrics and healing with it.
 fn send_notify(path: &OsStr, state: &str) -> io::Result<()> {
     let socket = UnixDatagram::unbound()?;
+    socket.set_nonblocking(true)?;
     match path.as_bytes().strip_prefix(b"@") {
         Some(name) => {
             use std::os::linux::net::SocketAddrExt;
@@ -66,6 +72,26 @@ mod tests {
         send_notify(OsStr::new(&format!("@{name}")), "STOPPING=1").unwrap();
         let n = abstract_receiver.recv(&mut buf).unwrap();
         assert_eq!(&buf[..n], b"STOPPING=1");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_reader_that_stopped_reading_never_blocks_the_sender() {
+        let dir =
+            std::env::temp_dir().join(format!("alias-mgr-notify-full-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("notify.sock");
+        let _ = std::fs::remove_file(&path);
+        let _receiver = UnixDatagram::bind(&path).unwrap();
+        // Far past the queue (net.unix.max_dgram_qlen, 10 by default): a
+        // blocking send would hang this test.
+        let results: Vec<io::Result<()>> = (0..1000)
+            .map(|n| send_notify(path.as_os_str(), &format!("STATUS={n}")))
+            .collect();
+        assert!(results
+            .iter()
+            .any(|r| matches!(r, Err(e) if e.kind() == io::ErrorKind::WouldBlock)));
+        notify("STATUS=still not blocking"); // NOTIFY_SOCKET unset: nothing
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
