@@ -946,6 +946,19 @@ fn counters_that_cannot_work_leave_addresses_routes_and_zones_in_place() {
         .try_sh(&["nft", "list", "table", "inet", "alias_mgr"]));
     // Nothing was created where the pins would have gone.
     assert!(!not_bpffs.exists());
-    // And a second run has nothing left to do.
+    // And a second run has nothing left to do; `list` says why no counts.
     assert!(run(&["apply"]).status.success());
+    let list = run(&["list", "--json"]);
+    let warning = String::from_utf8_lossy(&list.stderr);
+    assert!(
+        warning.contains("per-address counters are off")
+            && warning.contains("not a bpf filesystem"),
+        "{warning}"
+    );
+    let rows: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert!(rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["rx_packets"].is_null()));
 }

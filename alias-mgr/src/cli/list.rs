@@ -68,10 +68,16 @@ pub(super) async fn list(
             bail!("interface {name:?} does not exist; check the name with `ip link`");
         }
     }
-    let counters = match kernel.system().pins().existing_counters() {
-        Ok(Some(counters)) => counters.read_all()?,
-        Ok(None) => BTreeMap::new(),
-        Err(err) => {
+    let pins = kernel.system().pins();
+    let counters = match (pins.unavailable_reason(), pins.existing_counters()) {
+        // On stderr, so `--json` stays one document.
+        (Some(reason), _) if file.config().settings.counters => {
+            say_warning!("per-address counters are off: {reason}");
+            BTreeMap::new()
+        }
+        (Some(_), _) | (None, Ok(None)) => BTreeMap::new(),
+        (None, Ok(Some(counters))) => counters.read_all()?,
+        (None, Err(err)) => {
             say_warning!("counters unavailable: {err}");
             BTreeMap::new()
         }

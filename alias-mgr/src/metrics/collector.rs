@@ -41,6 +41,10 @@ pub trait Sources: Send + Sync + 'static {
     fn traffic(&self) -> Result<Vec<(IpAddr, TrafficCounters)>>;
     /// alias-mgr's nftables zone counters (empty without zones).
     fn zones(&self) -> Result<Vec<ZoneCounter>>;
+    /// Why per-address counters cannot work here, if they cannot.
+    fn counters_unavailable(&self) -> Option<String> {
+        None
+    }
 }
 
 /// The real sources: the pinned counters map and `nft`.
@@ -64,6 +68,10 @@ impl Sources for KernelSources {
 
     fn zones(&self) -> Result<Vec<ZoneCounter>> {
         Ok(crate::sys::nft::zone_counters()?)
+    }
+
+    fn counters_unavailable(&self) -> Option<String> {
+        self.pins.unavailable_reason()
     }
 }
 
@@ -158,6 +166,7 @@ impl Exporter {
         }
         Scrape {
             index,
+            counters_off: self.sources.counters_unavailable(),
             traffic: traffic.ok(),
             zones: zones.ok(),
             process: process.ok(),

@@ -41,6 +41,7 @@ pub(super) enum Family {
     TransmitPackets,
     TrackedAddresses,
     TrackedAddressesLimit,
+    CountersAvailable,
     ZonePackets,
     ZoneBytes,
     Reconciles,
@@ -67,7 +68,7 @@ pub(super) enum Family {
 }
 
 impl Family {
-    pub(super) const ALL: [Family; 31] = [
+    pub(super) const ALL: [Family; 32] = [
         Family::BuildInfo,
         Family::AddressInfo,
         Family::ReceiveBytes,
@@ -76,6 +77,7 @@ impl Family {
         Family::TransmitPackets,
         Family::TrackedAddresses,
         Family::TrackedAddressesLimit,
+        Family::CountersAvailable,
         Family::ZonePackets,
         Family::ZoneBytes,
         Family::Reconciles,
@@ -120,6 +122,8 @@ impl Family {
                 "Addresses with counters in the pinned counters map."),
             Family::TrackedAddressesLimit => def!("alias_mgr_tracked_addresses_limit", Gauge, &[],
                 "How many addresses the counters map can hold."),
+            Family::CountersAvailable => def!("alias_mgr_counters_available", Gauge, &["reason"],
+                "1 when per-address counters can work here; 0 with the reason when they cannot (no TCX, a pin directory off bpffs, ...), while addresses, routes and zones are managed all the same."),
             Family::ZonePackets => def!("alias_mgr_zone_packets_total", Counter, ZONE_LABELS,
                 "Packets from a firewall zone accepted or dropped by alias-mgr's nftables table (direction input: to this host; forward: to another zone; rejects count as drops). Established and related traffic is accepted before the zone rules and not counted, so an accept is mostly a new connection's first packet."),
             Family::ZoneBytes => def!("alias_mgr_zone_bytes_total", Counter, ZONE_LABELS,

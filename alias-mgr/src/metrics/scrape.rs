@@ -21,6 +21,8 @@ pub(super) const COLLECTORS: [&str; 3] = ["counters", "zones", "process"];
 /// What one scrape read; turned into families one at a time.
 pub struct Scrape {
     pub(super) index: Arc<AddressIndex>,
+    /// Why per-address counters cannot work here, if they cannot.
+    pub(super) counters_off: Option<String>,
     /// None when the source failed (its families are left out).
     pub(super) traffic: Option<Vec<(IpAddr, TrafficCounters)>>,
     pub(super) zones: Option<Vec<ZoneCounter>>,
@@ -117,6 +119,10 @@ impl Scrape {
             Family::TrackedAddressesLimit => {
                 out.push(&[], f64::from(alias_ebpf::MAX_TRACKED_ADDRESSES))
             }
+            Family::CountersAvailable => match &self.counters_off {
+                None => out.push(&[""], 1.0),
+                Some(reason) => out.push(&[reason], 0.0),
+            },
             Family::ZonePackets | Family::ZoneBytes => self.zone_family(family, &mut out),
             Family::Reconciles | Family::ReconcileErrors | Family::ReconcileChanges => {
                 self.by_trigger_family(family, &mut out)
@@ -374,5 +380,31 @@ mod tests {
         // Everything else is still there.
         assert!(text.contains("alias_mgr_zone_packets_total{"));
         assert!(text.contains("alias_mgr_address_info{"));
+    }
+
+    #[test]
+    fn counters_that_cannot_work_say_why() {
+        struct NoTcx;
+        impl crate::metrics::collector::Sources for NoTcx {
+            fn traffic(&self) -> anyhow::Result<Vec<(std::net::IpAddr, TrafficCounters)>> {
+                Ok(Vec::new())
+            }
+            fn zones(&self) -> anyhow::Result<Vec<crate::sys::nft::ZoneCounter>> {
+                Ok(Vec::new())
+            }
+            fn counters_unavailable(&self) -> Option<String> {
+                Some("kernel 6.1 has no TCX".into())
+            }
+        }
+        let off = text(&crate::metrics::Exporter::new(Box::new(NoTcx)));
+        assert!(
+            off.contains(r#"alias_mgr_counters_available{reason="kernel 6.1 has no TCX"} 0"#),
+            "{off}"
+        );
+        let on = text(&exporter(Some(vec![(ip("192.0.2.1"), counters(1))])));
+        assert!(
+            on.contains(r#"alias_mgr_counters_available{reason=""} 1"#),
+            "{on}"
+        );
     }
 }
