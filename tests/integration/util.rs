@@ -335,6 +335,23 @@ pub fn write(path: &Path, text: &str) {
 /// Per-address counters or link statistics: (rx packets, rx bytes, tx packets, tx bytes).
 pub type Counts = (u64, u64, u64, u64);
 
+/// Checks that no counter of a series of readings ever went down, and
+/// that they went up at least `moves` times (so they were read while the
+/// traffic flowed).
+pub fn assert_never_backwards(seen: &[Counts], moves: usize) {
+    for pair in seen.windows(2) {
+        let (a, b) = (pair[0], pair[1]);
+        assert!(
+            b.0 >= a.0 && b.1 >= a.1 && b.2 >= a.2 && b.3 >= a.3,
+            "a counter went backwards: {a:?} -> {b:?}\nall: {seen:?}"
+        );
+    }
+    assert!(
+        seen.windows(2).filter(|p| p[1].0 > p[0].0).count() >= moves,
+        "counters moved while read only rarely: {seen:?}"
+    );
+}
+
 pub fn delta(after: Counts, before: Counts) -> Counts {
     (
         after.0 - before.0,
