@@ -52,6 +52,27 @@ pub fn validate_interface(name: &str) -> Result<(), InterfaceNameError> {
     Ok(())
 }
 
+/// A zone name that cannot be one (it names nft chains, sets and counters).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("zone name {} is invalid; use 1 to 32 letters, digits, '_' or '-', starting with a letter, such as \"lab\"", shown(.name))]
+pub struct ZoneNameError {
+    pub name: String,
+}
+
+/// 1 to 32 ASCII letters, digits, '_' or '-', starting with a letter: what
+/// nft accepts in the names alias-mgr derives from it (`in_NAME_accept`).
+pub fn validate_zone_name(name: &str) -> Result<(), ZoneNameError> {
+    let valid = (1..=32).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_alphabetic())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if valid {
+        return Ok(());
+    }
+    Err(ZoneNameError { name: name.into() })
+}
+
 /// Splits ifconfig's `eth1:0` into the interface and the label it names.
 /// Linux interface names cannot contain ':', so the split is unambiguous.
 pub fn split_label(name: &str) -> (&str, Option<&str>) {

@@ -6,11 +6,11 @@ use std::{collections::HashMap, net::IpAddr};
 use ipnet::IpNet;
 use toml_edit::{Item, Table};
 
-use super::{zones::validate_zone_name, Checker, Span};
+use super::{Checker, Span};
 use crate::config::{error::shown, ConfigError};
 use crate::core::{
     model::{check_alias_address, classful_prefix, validate_label_for, AliasSpec, RouteSpec},
-    names::validate_interface,
+    names::{validate_interface, validate_zone_name},
     parse::{self, AddressError},
     zones::ZoneSpec,
 };

@@ -11,6 +11,7 @@ use crate::config::{error::shown, ConfigError};
 use crate::core::{
     desired::Settings,
     model::AliasSpec,
+    names::validate_zone_name,
     parse::max_prefix,
     zones::{Service, Verdict, ZoneSpec},
 };
@@ -65,7 +66,8 @@ impl Checker<'_> {
         let names: Vec<&str> = zones.iter().map(|(name, _)| name).collect();
         let (mut specs, mut spans) = (Vec::new(), Vec::new());
         for (name, item) in zones.iter() {
-            validate_zone_name(name).map_err(|m| self.error(&key_span(zones, name), m))?;
+            validate_zone_name(name)
+                .map_err(|e| self.error(&key_span(zones, name), e.to_string()))?;
             let quoted = shown(name);
             let Some(table) = item.as_table_like() else {
                 return Err(self.error(
@@ -219,22 +221,6 @@ impl Checker<'_> {
             }
         }
         Ok(())
-    }
-}
-
-pub(super) fn validate_zone_name(name: &str) -> Result<(), String> {
-    let valid = (1..=32).contains(&name.len())
-        && name.starts_with(|c: char| c.is_ascii_alphabetic())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-    if valid {
-        Ok(())
-    } else {
-        Err(format!(
-            "zone name {} is invalid; use 1 to 32 letters, digits, '_' or '-', starting with a letter, such as \"lab\"",
-            shown(name)
-        ))
     }
 }
 
