@@ -2,7 +2,9 @@
 //! netlink. Everything it returns is plain [`crate::core::model`] data.
 //!
 //! The socket belongs to the network namespace of the thread that opened it,
-//! so open it (with [`Netlink::connect`]) after any setns.
+//! so open it (with [`Netlink::connect`]) after any setns. The requests are
+//! here; `messages` converts between rtnetlink messages and the model, and
+//! `watch` follows changes for the daemon.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
