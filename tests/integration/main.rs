@@ -1,6 +1,7 @@
 //! Root-only integration tests: each builds its own network namespaces and
 //! bpffs pin directory and removes them on drop, also when it fails.
 mod aliases;
+mod bad_input;
 mod cli_safety;
 mod concurrency;
 mod config_safety;

@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::{anyhow, bail, Result};
 
 use super::{
-    common::{desired, missing, print_plan, undo},
+    common::{desired, interface_and_label, missing, print_plan, undo},
     new_file::{self, Held},
     output::{say, say_warning},
 };
@@ -14,7 +14,6 @@ use crate::{
     config::ConfigFile,
     core::admit::{self, Admission, AliasRequest, Seen},
     core::model::{AliasSpec, LiveAddress, RouteSpec, OWNER_PROTO},
-    core::names::split_label,
     core::plan::{Desired, Observed, Scope},
     kernel::Kernel,
     lock::lock,
@@ -35,7 +34,7 @@ impl AddRequest {
     /// ifconfig's `eth1:0` names the interface and the label; a --label that
     /// says otherwise is refused.
     fn with_label_from_name(mut self) -> Result<Self> {
-        if let (interface, Some(label)) = split_label(&self.interface) {
+        if let (interface, Some(label)) = interface_and_label(&self.interface)? {
             if self.label.as_deref().is_some_and(|given| given != label) {
                 bail!(
                     "{:?} names label {label:?} but --label says {:?}; give one of them",

@@ -10,6 +10,7 @@ use super::output::say;
 use crate::{
     config::ConfigFile,
     core::model::AliasSpec,
+    core::names::split_label,
     core::plan::{Action, Desired, Plan},
 };
 
@@ -25,6 +26,16 @@ pub(super) fn desired<'a>(file: &'a ConfigFile, aliases: &'a [AliasSpec]) -> Des
         keep_counting: &[],
         counters: file.config().settings.counters,
     }
+}
+
+/// ifconfig's `eth1:0` as interface and label; `:0` names no interface
+/// (it would read as `interface "" does not exist`).
+pub(super) fn interface_and_label(name: &str) -> Result<(&str, Option<&str>)> {
+    let (interface, label) = split_label(name);
+    if interface.is_empty() && label.is_some() {
+        bail!("{name:?} has no interface before ':'; write a label as IFACE:SUFFIX such as eth1:0");
+    }
+    Ok((interface, label))
 }
 
 pub(super) fn print_plan(plan: &Plan) {

@@ -25,6 +25,14 @@ pub(super) async fn counters_command(pins: PinDir, command: CountersCommand) -> 
         }
         CountersCommand::Detach { interface } => {
             let detached = pins.detach(&interface)?;
+            // A renamed or removed interface's pins still detach; a typo
+            // must not read as "was not attached".
+            if !detached && !super::import::interface_exists(&interface) {
+                bail!(
+                    "interface {interface:?} does not exist and has no classifier pinned in {}; check the name with `ip link`",
+                    pins.path().display()
+                );
+            }
             say!(
                 "{interface:?}: {}",
                 if detached {

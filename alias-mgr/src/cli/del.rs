@@ -7,13 +7,12 @@ use std::{net::IpAddr, path::Path};
 use anyhow::{anyhow, Result};
 
 use super::{
-    common::{desired, print_plan, require_config_to_delete, undo},
+    common::{desired, interface_and_label, print_plan, require_config_to_delete, undo},
     output::say,
 };
 use crate::{
     config::ConfigFile,
     core::model::{AliasSpec, Interface, LiveAddress},
-    core::names::split_label,
     core::plan::{Desired, Scope},
     kernel::Kernel,
     lock::lock,
@@ -27,7 +26,7 @@ pub(super) async fn del(
     address: Option<&str>,
     runtime: bool,
 ) -> Result<()> {
-    let (interface, label) = split_label(target);
+    let (interface, label) = interface_and_label(target)?;
     let parsed = address.map(super::parse_address).transpose()?;
     let _lock = lock(config)?;
     require_config_to_delete(config)?;
@@ -150,7 +149,7 @@ impl Target<'_> {
         if live_here.is_none() && !declared {
             if !self.interfaces.iter().any(|i| i.name == interface) {
                 return Err(format!(
-                    "interface {interface:?} does not exist and no alias {ip} is declared for it"
+                    "interface {interface:?} does not exist and no alias {ip} is declared for it; check the name with `ip link`"
                 ));
             }
             return Err(format!(
@@ -241,7 +240,7 @@ mod tests {
         let err = gone.check_removable(ip("192.168.0.1"), config).unwrap_err();
         assert_eq!(
             err,
-            r#"interface "eth9" does not exist and no alias 192.168.0.1 is declared for it"#
+            r#"interface "eth9" does not exist and no alias 192.168.0.1 is declared for it; check the name with `ip link`"#
         );
     }
 }

@@ -1,9 +1,9 @@
 //! `alias-mgr import`: legacy alias configuration (ifupdown, iftab,
 //! ifaliases) as alias-mgr config, printed or merged into the file.
 
-use std::{fs, path::Path};
+use std::{fs, io, path::Path};
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, Result};
 
 use super::output::{self, say, say_warning};
 use crate::{
@@ -13,16 +13,35 @@ use crate::{
 };
 
 /// Whether this network namespace has an interface called `name`.
-fn interface_exists(name: &str) -> bool {
+pub(super) fn interface_exists(name: &str) -> bool {
     std::ffi::CString::new(name).is_ok_and(|name| {
         // SAFETY: a valid NUL-terminated string; the call only reads it.
         unsafe { libc::if_nametoindex(name.as_ptr()) != 0 }
     })
 }
 
+/// Why the file to import cannot be read, and what to do about it.
+fn unreadable(path: &Path, err: &io::Error) -> anyhow::Error {
+    let path = path.display();
+    match err.kind() {
+        io::ErrorKind::NotFound => {
+            anyhow!("{path} does not exist; check the path of the file to import (such as /etc/network/interfaces)")
+        }
+        io::ErrorKind::IsADirectory => {
+            anyhow!(
+                "{path} is a directory; give the file to import (such as /etc/network/interfaces)"
+            )
+        }
+        io::ErrorKind::InvalidData => anyhow!(
+            "{path} is not UTF-8 text; convert it first, e.g. `iconv -f latin1 -t utf-8 {path}`"
+        ),
+        _ => anyhow!("reading {path}: {err}"),
+    }
+}
+
 pub(super) fn import_command(config: &Path, format: &str, path: &Path, write: bool) -> Result<()> {
     let format: ImportFormat = format.parse().map_err(|e| anyhow!("{e}"))?;
-    let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text = fs::read_to_string(path).map_err(|err| unreadable(path, &err))?;
     let imported = import::parse(format, path, &text, &import::RealFiles)?;
     for warning in &imported.warnings {
         say_warning!("{warning}");

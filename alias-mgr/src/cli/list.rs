@@ -13,11 +13,13 @@ use alias_ebpf::TrafficCounters;
 use anyhow::{bail, Result};
 use serde::Serialize;
 
-use super::output::{self, say, say_warning};
+use super::{
+    common::interface_and_label,
+    output::{self, say, say_warning},
+};
 use crate::{
     config::ConfigFile,
     core::model::{AliasSpec, DadState, Interface, LiveAddress},
-    core::names::split_label,
     kernel::Kernel,
     sys::bpf::PinDir,
 };
@@ -59,7 +61,7 @@ pub(super) async fn list(
     let file = ConfigFile::load(config)?;
     let kernel = Kernel::new(pins)?;
     let (interfaces, addresses) = kernel.addresses().await?;
-    let (only, label) = match interface.map(split_label) {
+    let (only, label) = match interface.map(interface_and_label).transpose()? {
         Some((name, label)) => (Some(name), label),
         None => (None, None),
     };

@@ -16,6 +16,7 @@ mod new_file;
 mod output;
 mod plan;
 mod reset;
+mod usage;
 mod zones;
 
 use std::{net::IpAddr, path::PathBuf, process::ExitCode};
@@ -203,7 +204,10 @@ pub enum CountersCommand {
 /// Parses the arguments, runs the command, prints any error on one line
 /// (`alias-mgr: error: what: why: fix`) and returns the exit status.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => return usage::refuse(err),
+    };
     // SIGPIPE stays ignored (Rust's default): a reader that goes away ends
     // the printing (see `output`), never a command half-way.
     let only_reads = cli.command.only_reads();
