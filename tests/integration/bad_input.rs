@@ -244,6 +244,7 @@ const CLI_CASES: &[Case] = &[
     with("ifaliases bad line", &[("ifaliases", Body::Text("192.168.7.1 eth1 255.255.255.0\n192.168.7.2\n"))], &["import", "ifaliases", "{dir}/ifaliases", "--write"], "ifaliases:2", None),
     with("ifaliases multicast", &[("ifaliases", Body::Text("224.0.0.9 eth1 255.255.255.0\n"))], &["import", "ifaliases", "{dir}/ifaliases", "--write"], "multicast", None),
     with("import not UTF-8", &[("interfaces", Body::Binary)], &["import", "ifupdown", "{dir}/interfaces", "--write"], "UTF-8", None),
+    with("import --write to a mistyped config", &[("ifaliases", Body::Text("192.168.8.1 eth1 255.255.255.0\n"))], &["--config", "{dir}/alias-mgr.tmol", "import", "ifaliases", "{dir}/ifaliases", "--write"], "does not exist, and alias-mgr holds", Some("touch")),
     // counters with bad interfaces and addresses.
     cli("attach missing interface", &["counters", "attach", "eth9"], "\"eth9\" does not exist", None),
     cli("attach a label", &["counters", "attach", "eth1:0"], "eth1:0", None),

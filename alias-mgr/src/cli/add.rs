@@ -78,7 +78,7 @@ pub(super) async fn add(config: &Path, pins: PinDir, request: AddRequest) -> Res
             table: nft::live_table().is_ok_and(|table| table.exists),
             pin_dir: kernel.system().pins().path(),
         };
-        new_file::check(config, &held, &iface.name, ip)?;
+        new_file::check(config, &held, &[(iface.name.as_str(), ip)])?;
     }
     let choice = admit::choose_prefix(ip, prefix, iface, live).map_err(|e| anyhow!(e))?;
     if let Some(note) = &choice.note {

@@ -5,11 +5,16 @@ use std::{fs, io, path::Path};
 
 use anyhow::{anyhow, Result};
 
-use super::output::{self, say, say_warning};
+use super::{
+    new_file::{self, Held},
+    output::{self, say, say_warning},
+};
 use crate::{
     config::ConfigFile,
     import::{self, ImportFormat},
+    kernel::Kernel,
     lock::lock,
+    sys::{bpf::PinDir, nft},
 };
 
 /// Whether this network namespace has an interface called `name`.
@@ -39,7 +44,33 @@ fn unreadable(path: &Path, err: &io::Error) -> anyhow::Error {
     }
 }
 
-pub(super) fn import_command(config: &Path, format: &str, path: &Path, write: bool) -> Result<()> {
+/// A new file written by `--write` must not orphan what alias-mgr holds
+/// (a mistyped --config): the same check as `add`'s.
+async fn check_new_file(config: &Path, pins: PinDir, imported: &import::Imported) -> Result<()> {
+    let kernel = Kernel::new(pins)?;
+    let observed = kernel
+        .observe(imported.aliases.iter().map(|a| a.interface.as_str()))
+        .await?;
+    let held = Held {
+        observed: &observed,
+        table: nft::live_table().is_ok_and(|table| table.exists),
+        pin_dir: kernel.system().pins().path(),
+    };
+    let declared: Vec<(&str, std::net::IpAddr)> = imported
+        .aliases
+        .iter()
+        .map(|a| (a.interface.as_str(), a.ip()))
+        .collect();
+    new_file::check(config, &held, &declared)
+}
+
+pub(super) async fn import_command(
+    config: &Path,
+    pins: PinDir,
+    format: &str,
+    path: &Path,
+    write: bool,
+) -> Result<()> {
     let format: ImportFormat = format.parse().map_err(|e| anyhow!("{e}"))?;
     let text = fs::read_to_string(path).map_err(|err| unreadable(path, &err))?;
     let imported = import::parse(format, path, &text, &import::RealFiles)?;
@@ -62,6 +93,9 @@ pub(super) fn import_command(config: &Path, format: &str, path: &Path, write: bo
     if write {
         let _lock = lock(config)?;
         let created = !config.exists();
+        if created {
+            check_new_file(config, pins, &imported).await?;
+        }
         let mut file = ConfigFile::load(config)?;
         let added = file.merge_aliases(&imported.aliases)?;
         file.save()?;

@@ -284,7 +284,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             format,
             file,
             write,
-        } => import::import_command(&cli.config, &format, &file, write),
+        } => import::import_command(&cli.config, pins, &format, &file, write).await,
         Command::Zones { json } => zones::zones_command(&cli.config, json),
         Command::Counters(command) => counters::counters_command(pins, command).await,
         Command::Daemon {

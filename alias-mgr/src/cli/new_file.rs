@@ -1,8 +1,9 @@
-//! `add` with a config file that does not exist starts it. So does a
-//! mistyped --config, and the next `apply` of that new file would remove
-//! everything of alias-mgr's it does not list; so while the kernel holds
-//! state no such file would declare, `add` refuses, names that state and
-//! the file it likely belongs to, and says how to start a file on purpose.
+//! `add` and `import --write` with a config file that does not exist start
+//! it. So does a mistyped --config, and the next `apply` of that new file
+//! would remove everything of alias-mgr's it does not list; so while the
+//! kernel holds state no such file would declare, they refuse, name that
+//! state and the file it likely belongs to, and say how to start a file on
+//! purpose.
 
 use std::{net::IpAddr, path::Path};
 
@@ -22,10 +23,10 @@ pub(super) struct Held<'a> {
     pub pin_dir: &'a Path,
 }
 
-/// Refuses to start `config` with the alias `ip` on `interface` while
-/// `held` has state that file would not declare.
-pub(super) fn check(config: &Path, held: &Held, interface: &str, ip: IpAddr) -> Result<()> {
-    let found = held.undeclared(interface, ip);
+/// Refuses to start `config` declaring `aliases` (interface, address)
+/// while `held` has state that file would not declare.
+pub(super) fn check(config: &Path, held: &Held, aliases: &[(&str, IpAddr)]) -> Result<()> {
+    let found = held.undeclared(aliases);
     if !found.is_empty() {
         let default = Path::new(DEFAULT_CONFIG);
         let default_exists = config != default && default.exists();
@@ -35,16 +36,18 @@ pub(super) fn check(config: &Path, held: &Held, interface: &str, ip: IpAddr) -> 
 }
 
 impl Held<'_> {
-    /// What a file declaring only `ip` on `interface` would not declare:
-    /// owned addresses (not `--runtime` ones: those are no file's), the
-    /// nftables table, counters and classifiers pinned for other aliases.
-    fn undeclared(&self, interface: &str, ip: IpAddr) -> Vec<String> {
+    /// What a file declaring only `aliases` would not declare: owned
+    /// addresses (not `--runtime` ones: those are no file's), the nftables
+    /// table, counters and classifiers pinned for other aliases.
+    fn undeclared(&self, aliases: &[(&str, IpAddr)]) -> Vec<String> {
         let observed = self.observed;
+        let declares_ip = |ip: &IpAddr| aliases.iter().any(|(_, declared)| declared == ip);
+        let declares_interface = |name: &str| aliases.iter().any(|(i, _)| *i == name);
         let addresses: Vec<String> = observed
             .addresses
             .iter()
             .filter(|a| a.protocol == OWNER_PROTO)
-            .filter(|a| !(a.interface == interface && a.address.addr() == ip))
+            .filter(|a| !aliases.contains(&(a.interface.as_str(), a.address.addr())))
             .map(|a| format!("{} on {}", a.address, a.interface))
             .collect();
         let mut found = named(addresses, "address(es)");
@@ -55,13 +58,13 @@ impl Held<'_> {
         let counted: Vec<String> = observed
             .tracked
             .iter()
-            .filter(|t| **t != ip && !runtime().any(|a| a.address.addr() == **t))
+            .filter(|t| !declares_ip(t) && !runtime().any(|a| a.address.addr() == **t))
             .map(ToString::to_string)
             .collect();
         let classified: Vec<String> = observed
             .attached
             .iter()
-            .filter(|name| *name != interface && !runtime().any(|a| &a.interface == *name))
+            .filter(|name| !declares_interface(name) && !runtime().any(|a| &a.interface == *name))
             .cloned()
             .collect();
         let mut pinned = Vec::new();
@@ -145,7 +148,7 @@ mod tests {
             pin_dir: Path::new("/sys/fs/bpf/alias-mgr"),
         };
         assert_eq!(
-            held.undeclared("eth1", ip("192.168.5.1")),
+            held.undeclared(&[("eth1", ip("192.168.5.1"))]),
             [
                 "192.168.0.1/24 on eth1",
                 "nftables table inet alias_mgr",
@@ -153,7 +156,7 @@ mod tests {
             ]
         );
         // On eth3, eth1's classifier would not be the new file's either.
-        let found = held.undeclared("eth3", ip("192.168.5.1"));
+        let found = held.undeclared(&[("eth3", ip("192.168.5.1"))]);
         assert_eq!(
             found[2],
             "counters for 192.168.0.1 and the classifier on eth1 pinned in /sys/fs/bpf/alias-mgr"
@@ -163,7 +166,9 @@ mod tests {
             table: false,
             ..held
         };
-        assert!(no_table.undeclared("eth1", ip("192.168.0.1")).is_empty());
+        assert!(no_table
+            .undeclared(&[("eth1", ip("192.168.0.1"))])
+            .is_empty());
     }
 
     #[test]
@@ -179,7 +184,7 @@ mod tests {
             pin_dir: Path::new("/p"),
         };
         assert_eq!(
-            joined(&held.undeclared("eth1", ip("10.0.0.1"))),
+            joined(&held.undeclared(&[("eth1", ip("10.0.0.1"))])),
             "192.168.1.1/24 on eth1, 192.168.2.1/24 on eth1, 192.168.3.1/24 on eth1 and 2 more address(es)"
         );
     }
