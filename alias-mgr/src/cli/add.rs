@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::{anyhow, bail, Result};
 
 use super::{
-    common::{desired, interface_and_label, missing, print_plan, undo},
+    common::{desired, interface_and_label, missing, print_plan, restore},
     new_file::{self, Held},
     output::{say, say_warning},
 };
@@ -125,6 +125,7 @@ async fn apply_and_record(
 ) -> Result<()> {
     let ip = alias.ip();
     // Validates zone names, duplicates and the rest before any change.
+    let original = file.clone();
     let before = file.config().aliases.clone();
     file.add_alias(alias)?;
     let mut aliases = before;
@@ -139,11 +140,7 @@ async fn apply_and_record(
     kernel.apply(&desired, Scope::Alias(ip), &plan).await?;
     if !runtime {
         if let Err(err) = file.save() {
-            let rollback = kernel.execute(&undo(&plan)).await;
-            return Err(anyhow::Error::new(err).context(match rollback {
-                Ok(()) => "saving the config failed; the live change was rolled back".to_string(),
-                Err(e) => format!("saving the config failed and rolling back also failed ({e:#})"),
-            }));
+            return Err(restore(kernel, &original, ip, err).await);
         }
     }
     Ok(())

@@ -1,17 +1,18 @@
 //! What several commands share: the desired state from the config, printing
-//! a plan, the "in sync" message, undoing an applied plan, and the refusal
+//! a plan, the "in sync" message, restoring after a failed save, and the refusal
 //! to run the converging commands and `del` against a missing config.
 
-use std::{fs, io, path::Path};
+use std::{fs, io, net::IpAddr, path::Path};
 
 use anyhow::{bail, Context, Result};
 
 use super::output::say;
 use crate::{
-    config::ConfigFile,
+    config::{ConfigError, ConfigFile},
     core::model::AliasSpec,
     core::names::split_label,
-    core::plan::{Action, Desired, Plan},
+    core::plan::{Desired, Plan, Scope},
+    kernel::Kernel,
 };
 
 /// The desired state the config file asks for, with `aliases` in place of
@@ -53,9 +54,28 @@ pub(super) fn print_plan(plan: &Plan) {
     }
 }
 
-/// The actions that take an applied plan back, last first.
-pub(super) fn undo(plan: &Plan) -> Vec<Action> {
-    plan.actions.iter().rev().map(|a| a.inverse()).collect()
+/// After a failed save the file on disk is as it was: this alias's part of
+/// the kernel (address, routes, counters and the zone table) converges back
+/// to it. `--runtime` aliases stay: an adopted one is still marked so.
+pub(super) async fn restore(
+    kernel: &Kernel,
+    original: &ConfigFile,
+    ip: IpAddr,
+    failure: ConfigError,
+) -> anyhow::Error {
+    let desired = Desired {
+        keep_runtime: true,
+        ..desired(original, &original.config().aliases)
+    };
+    let converged = async {
+        let (_, plan) = kernel.plan(&desired, Scope::Alias(ip)).await?;
+        kernel.apply(&desired, Scope::Alias(ip), &plan).await
+    };
+    let context = match converged.await {
+        Ok(()) => "saving the config failed; the live change was rolled back".to_string(),
+        Err(e) => format!("saving the config failed and rolling back also failed ({e:#})"),
+    };
+    anyhow::Error::new(failure).context(context)
 }
 
 /// What an empty plan means: all done, or all done that can be done now.

@@ -4,10 +4,10 @@
 
 use std::{net::IpAddr, path::Path};
 
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, bail, Result};
 
 use super::{
-    common::{desired, interface_and_label, print_plan, require_config_to_delete, undo},
+    common::{desired, interface_and_label, print_plan, require_config_to_delete, restore},
     output::say,
 };
 use crate::{
@@ -30,7 +30,7 @@ pub(super) async fn del(
     let parsed = address.map(super::parse_address).transpose()?;
     let _lock = lock(config)?;
     require_config_to_delete(config)?;
-    let mut file = ConfigFile::load(config)?;
+    let file = ConfigFile::load(config)?;
     let kernel = Kernel::new(pins)?;
     let observed = kernel.observe([interface]).await?;
     let target = Target {
@@ -58,15 +58,19 @@ pub(super) async fn del(
         keep_counting,
         ..desired(&file, &aliases)
     };
+    let mut edited = file.clone();
+    if !runtime && declared && !edited.remove_alias(interface, ip) {
+        bail!(
+            "{ip} on {interface:?} is declared in {}, but its [[alias]] table could not be found to remove; nothing was changed: remove it by hand, then run `alias-mgr apply`",
+            config.display()
+        );
+    }
     let plan = kernel.plan_observed(&desired, &observed, Scope::Alias(ip))?;
     print_plan(&plan);
     kernel.apply(&desired, Scope::Alias(ip), &plan).await?;
     if !runtime && declared {
-        file.remove_alias(interface, ip);
-        if let Err(err) = file.save() {
-            let _ = kernel.execute(&undo(&plan)).await;
-            return Err(anyhow::Error::new(err)
-                .context("saving the config failed; the live change was rolled back"));
+        if let Err(err) = edited.save() {
+            return Err(restore(&kernel, &file, ip, err).await);
         }
     }
     say!(

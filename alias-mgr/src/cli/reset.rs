@@ -5,7 +5,7 @@ use std::path::Path;
 
 use anyhow::{bail, Result};
 
-use super::common::print_plan;
+use super::{common::print_plan, output::say};
 use crate::{kernel::Kernel, lock::lock, sys::bpf::PinDir};
 
 pub(super) async fn reset_command(config: &Path, pins: PinDir, yes: bool) -> Result<()> {
@@ -17,17 +17,17 @@ pub(super) async fn reset_command(config: &Path, pins: PinDir, yes: bool) -> Res
     let plan = kernel.reset(!yes).await?;
     print_plan(&plan);
     for conflict in &plan.conflicts {
-        println!("conflict: {conflict}");
+        say!("conflict: {conflict}");
     }
     if !yes {
         if plan.is_empty() && !pin_dir.exists() {
-            println!("nothing of alias-mgr's is on this host");
+            say!("nothing of alias-mgr's is on this host");
             return Ok(());
         }
-        println!("- pins under {}", pin_dir.display());
+        say!("- pins under {}", pin_dir.display());
         bail!("nothing was removed: re-run as `alias-mgr reset --yes` to remove the above (stop the daemon first, `systemctl stop alias-mgr`, or it applies the config again)");
     }
-    println!(
+    say!(
         "removed {} item(s) alias-mgr owned; the config file is untouched: `alias-mgr apply` restores it",
         plan.actions.len() + plan.zone_changes.len()
     );

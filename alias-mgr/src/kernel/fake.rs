@@ -137,7 +137,11 @@ impl FakeKernel {
                 });
             }
             Action::RemoveRoute { route, .. } => {
+                let before = state.routes.len();
                 state.routes.retain(|r| r.destination != route.destination);
+                if state.routes.len() == before {
+                    bail!("No such process"); // the kernel's ESRCH
+                }
             }
             Action::SetPromoteSecondaries { interface, enabled } => {
                 state.promote_secondaries.insert(interface, enabled);

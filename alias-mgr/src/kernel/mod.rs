@@ -169,15 +169,9 @@ impl<K: KernelOps> Kernel<K> {
     }
 
     /// Runs `actions` in order; on the first failure undoes the ones done and
-    /// returns the failure (with the rollback's own failures, if any).
-    pub async fn execute(&self, actions: &[Action]) -> Result<()> {
-        self.execute_awaiting_dad(actions, &[], DadFailure::RollBack)
-            .await
-            .map(drop)
-    }
-
-    /// [`Kernel::execute`], and once the addresses are in, waits for the
-    /// duplicate address detection of `await_dad`. A duplicate either fails
+    /// returns the failure (with the rollback's own failures, if any). Once
+    /// the addresses are in, waits for the duplicate address detection of
+    /// `await_dad`. A duplicate either fails
     /// the run and rolls it back (the CLI: nothing half-done), or (drift
     /// healing) is left in place, DAD-failed, with its routes held back,
     /// while the rest goes ahead: rolled back, it would be re-added and
@@ -228,6 +222,7 @@ impl<K: KernelOps> Kernel<K> {
             done.push(action);
         }
         Ok(Leftovers {
+            done: done.into_iter().cloned().collect(),
             duplicates: duplicates.into_iter().map(|(_, err)| err).collect(),
             counters_off,
         })
@@ -380,13 +375,11 @@ impl<K: KernelOps> Kernel<K> {
             .await?;
         if let Some(batch) = &plan.zone_batch {
             if let Err(err) = self.ops.load_zones(batch, false) {
-                let undo: Vec<Action> = plan.actions.iter().rev().map(Action::inverse).collect();
-                return Err(match self.execute(&undo).await {
-                    Ok(()) => err.context("address changes were rolled back"),
-                    Err(undo_err) => err.context(format!(
-                        "rolling back address changes also failed: {undo_err:#}"
-                    )),
-                });
+                // Only what ran: skipped steps (counters off, routes of a
+                // duplicate) have nothing to undo.
+                let done: Vec<&Action> = leftovers.done.iter().collect();
+                let err = err.context("the zone table was not loaded");
+                return Err(self.roll_back(&done, err).await);
             }
         }
         let (_, mut after) = self
@@ -427,9 +420,11 @@ impl<K: KernelOps> Kernel<K> {
     }
 }
 
-/// What a run left undone without failing it.
+/// What a run did, and what it left undone without failing it.
 #[derive(Debug, Default)]
 pub struct Leftovers {
+    /// The steps that ran, in order (what a later rollback undoes).
+    pub done: Vec<Action>,
     /// Addresses left in place DAD-failed, their routes held back (drift
     /// healing only).
     pub duplicates: Vec<anyhow::Error>,

@@ -163,11 +163,55 @@ async fn a_refused_zone_load_rolls_the_address_changes_back() {
         .unwrap_err();
     let message = format!("{err:#}");
     assert!(
-        message.contains("address changes were rolled back"),
+        message.contains("the zone table was not loaded") && message.contains("nothing changed"),
         "{message}"
     );
     // Checked first, then loaded after the addresses went in.
     assert_eq!(*kernel.system().zone_loads.borrow(), [true, false]);
+    assert_eq!(kernel.system().snapshot(), before);
+
+    // With counting turned off part-way, the rollback undoes only the
+    // steps that ran (an undo of a skipped Track would fail).
+    let faults = Faults {
+        refuse_zone_load: true,
+        failing: vec!["+ counters for 192.168.0.1".into()],
+        ..Default::default()
+    };
+    let kernel = self::kernel(eth1(), faults);
+    let err = apply(&kernel, &desired(&aliases, &zones))
+        .await
+        .unwrap_err();
+    let message = format!("{err:#}");
+    assert!(message.contains("nothing changed"), "{message}");
+    assert!(!message.contains("incomplete"), "{message}");
+    assert_eq!(kernel.system().snapshot(), before);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refused_zone_load_in_drift_healing_undoes_no_route_that_never_went_in() {
+    // The duplicate's route is skipped; undoing it would fail (ESRCH).
+    let faults = Faults {
+        refuse_zone_load: true,
+        duplicates: [ip("2001:db8:1::1")].into(),
+        ..Default::default()
+    };
+    let kernel = kernel(eth1(), faults);
+    let before = kernel.system().snapshot();
+    let aliases = [
+        alias("eth1", "2001:db8:1::1/64")
+            .zone("lab")
+            .routes(&["2001:db8:99::/48@2001:db8:1::fe"]),
+        alias("eth1", "192.168.0.1/24"),
+    ];
+    let zones = [zone("lab", Verdict::Drop)];
+    let healing = Desired {
+        keep_runtime: true,
+        ..desired(&aliases, &zones)
+    };
+    let (_, plan) = kernel.plan(&healing, Scope::All).await.unwrap();
+    let err = kernel.apply(&healing, Scope::All, &plan).await.unwrap_err();
+    let message = format!("{err:#}");
+    assert!(message.contains("nothing changed"), "{message}");
     assert_eq!(kernel.system().snapshot(), before);
 }
 

@@ -59,8 +59,8 @@ impl Planner<'_> {
             in_conflict: false,
             dad: DadState::Done,
         };
-        let observed = self.observed;
-        for live in observed.addresses.iter().filter(|a| a.address.addr() == ip) {
+        let on_ip = self.live_by_ip.get(&ip).cloned().unwrap_or_default();
+        for live in on_ip {
             if !live.owned() {
                 self.out.conflicts.push(format!(
                     "{} is already on {} and was not added by alias-mgr (protocol {}); remove it with `ip addr del {} dev {}` or leave it out of the config",
@@ -120,12 +120,12 @@ impl Planner<'_> {
     }
 
     fn note_secondary(&mut self, ip: IpAddr, alias: &AliasSpec, iface: &Interface) {
-        if let Some(primary) = self.observed.addresses.iter().find(|a| {
-            a.ifindex == iface.index
-                && a.address.addr() != ip
-                && a.address.prefix_len() == alias.address.prefix_len()
-                && a.address.trunc() == alias.address.trunc()
-        }) {
+        let in_subnet = self.live_by_subnet.get(&alias.address.trunc());
+        if let Some(primary) = in_subnet
+            .into_iter()
+            .flatten()
+            .find(|a| a.ifindex == iface.index && a.address.addr() != ip)
+        {
             self.out.notes.push(format!(
                 "{} shares subnet {} with {} on {}: it is added as a secondary address of that subnet",
                 alias.address,
@@ -143,15 +143,18 @@ impl Planner<'_> {
     fn note_subnet_on_other_interface(&mut self, alias: &AliasSpec, iface: &Interface) {
         let subnet = alias.address.trunc();
         let live_elsewhere = self
-            .observed
-            .addresses
-            .iter()
-            .filter(|a| a.ifindex != iface.index && a.address.trunc() == subnet)
+            .live_by_subnet
+            .get(&subnet)
+            .into_iter()
+            .flatten()
+            .filter(|a| a.ifindex != iface.index)
             .map(|a| (a.interface.as_str(), a.address.addr()));
         let wanted_elsewhere = self
-            .wanted
-            .values()
-            .filter(|(a, i)| i.index != iface.index && a.address.trunc() == subnet)
+            .wanted_by_subnet
+            .get(&subnet)
+            .into_iter()
+            .flatten()
+            .filter(|(_, i)| i.index != iface.index)
             .map(|(a, i)| (i.name.as_str(), a.ip()));
         let mut others: Vec<String> = live_elsewhere
             .chain(wanted_elsewhere)
@@ -198,11 +201,7 @@ impl Planner<'_> {
                 .is_some_and(|(_, iface)| iface.index == live.ifindex);
             // An alias declared for a missing interface is pending, and
             // (renamed interface) its address is left alone.
-            let pending = self
-                .desired
-                .aliases
-                .iter()
-                .any(|a| a.ip() == ip && self.interface(&a.interface).is_none());
+            let pending = self.pending_ips.contains(&ip);
             if !still_wanted && !pending {
                 self.interfaces_touched.insert(live.interface.as_str());
                 self.remove_address(live);

@@ -41,7 +41,7 @@ impl Planner<'_> {
             let unwanted = !desired.counters
                 || (!self.wanted.contains_key(ip)
                     && !self.kept.contains_key(ip)
-                    && !desired.aliases.iter().any(|a| a.ip() == *ip)
+                    && !self.declared.contains(ip)
                     && !desired.keep_counting.iter().any(|a| a.ip() == *ip));
             if self.in_scope(*ip) && unwanted {
                 self.out.actions.push(Action::Untrack { address: *ip });

@@ -14,9 +14,11 @@
 //!   secondaries share its subnet (the kernel would delete them all).
 
 use std::{
-    collections::{BTreeMap, BTreeSet},
+    collections::{BTreeMap, BTreeSet, HashMap, HashSet},
     net::IpAddr,
 };
+
+use ipnet::IpNet;
 
 use serde::Serialize;
 
@@ -145,6 +147,16 @@ struct Planner<'p> {
     conflicted: BTreeSet<IpAddr>,
     /// Addresses being removed, as (ifindex, address).
     removing: BTreeSet<(u32, IpAddr)>,
+    /// Live addresses by address and by subnet (network and prefix): the
+    /// sections look them up per alias, which must not cost a scan of all
+    /// addresses each at 10,000 aliases.
+    live_by_ip: HashMap<IpAddr, Vec<&'p LiveAddress>>,
+    live_by_subnet: HashMap<IpNet, Vec<&'p LiveAddress>>,
+    /// Wanted aliases by subnet.
+    wanted_by_subnet: HashMap<IpNet, Vec<(&'p AliasSpec, &'p Interface)>>,
+    /// Declared addresses, and those whose interface is missing.
+    declared: HashSet<IpAddr>,
+    pending_ips: HashSet<IpAddr>,
 }
 
 impl<'p> Planner<'p> {
@@ -162,7 +174,18 @@ impl<'p> Planner<'p> {
             interfaces_touched: BTreeSet::new(),
             conflicted: BTreeSet::new(),
             removing: BTreeSet::new(),
+            live_by_ip: index(&observed.addresses, |a| a.address.addr()),
+            live_by_subnet: index(&observed.addresses, |a| a.address.trunc()),
+            wanted_by_subnet: HashMap::new(),
+            declared: desired.aliases.iter().map(AliasSpec::ip).collect(),
+            pending_ips: HashSet::new(),
         }
+    }
+
+    /// The live address `ip` on interface `ifindex`.
+    fn live_at(&self, ifindex: u32, ip: IpAddr) -> Option<&'p LiveAddress> {
+        let on = self.live_by_ip.get(&ip)?;
+        on.iter().copied().find(|a| a.ifindex == ifindex)
     }
 
     fn in_scope(&self, ip: IpAddr) -> bool {
@@ -188,9 +211,20 @@ impl<'p> Planner<'p> {
                 Some(iface) => {
                     self.wanted.insert(alias.ip(), (alias, iface));
                 }
-                None if self.in_scope(alias.ip()) => self.pending_interface(alias),
-                None => {}
+                None => {
+                    self.pending_ips.insert(alias.ip());
+                    if self.in_scope(alias.ip()) {
+                        self.pending_interface(alias);
+                    }
+                }
             }
+        }
+        for entry in self.wanted.values() {
+            let subnet = entry.0.address.trunc();
+            self.wanted_by_subnet
+                .entry(subnet)
+                .or_default()
+                .push(*entry);
         }
     }
 
@@ -229,18 +263,32 @@ impl<'p> Planner<'p> {
     /// Secondaries go before primaries, so no removal triggers a promotion
     /// of an address that is about to go too.
     fn finish(mut self) -> Plan {
-        let observed = self.observed;
+        let mut actions = std::mem::take(&mut self.out.actions);
+        let by_ip = &self.live_by_ip;
         let secondary = |action: &Action| match action {
             Action::RemoveAddress {
                 ifindex, address, ..
-            } => observed.addresses.iter().any(|a| {
-                a.ifindex == *ifindex && a.address.addr() == address.addr() && a.secondary
-            }),
+            } => by_ip
+                .get(&address.addr())
+                .and_then(|on| on.iter().find(|a| a.ifindex == *ifindex))
+                .is_some_and(|a| a.secondary),
             _ => false,
         };
-        self.out.actions.sort_by_key(|a| (a.rank(), !secondary(a)));
+        actions.sort_by_key(|a| (a.rank(), !secondary(a)));
+        self.out.actions = actions;
         self.out
     }
+}
+
+fn index<K: std::hash::Hash + Eq>(
+    addresses: &[LiveAddress],
+    key: impl Fn(&LiveAddress) -> K,
+) -> HashMap<K, Vec<&LiveAddress>> {
+    let mut index: HashMap<K, Vec<&LiveAddress>> = HashMap::new();
+    for address in addresses {
+        index.entry(key(address)).or_default().push(address);
+    }
+    index
 }
 
 fn push_unique(actions: &mut Vec<Action>, action: Action) {

@@ -72,20 +72,20 @@ impl Planner<'_> {
             else {
                 continue;
             };
-            let is_primary = self.observed.addresses.iter().any(|a| {
-                a.ifindex == *ifindex && a.address.addr() == address.addr() && !a.secondary
-            });
+            let is_primary = self
+                .live_at(*ifindex, address.addr())
+                .is_some_and(|a| !a.secondary);
             if !address.addr().is_ipv4() || !is_primary {
                 continue;
             }
             let staying: Vec<String> = self
-                .observed
-                .addresses
-                .iter()
+                .live_by_subnet
+                .get(&address.trunc())
+                .into_iter()
+                .flatten()
                 .filter(|a| {
                     a.ifindex == *ifindex
                         && a.secondary
-                        && a.address.trunc() == address.trunc()
                         && !self.removing.contains(&(a.ifindex, a.address.addr()))
                 })
                 .map(|a| a.address.to_string())
