@@ -1,15 +1,17 @@
 //! The run lock: one alias-mgr run that changes things at a time, per
-//! config file.
+//! network namespace.
 //!
-//! The lock lives under /run (a tmpfs, writable even when /etc is mounted
-//! read-only, as on appliances and at early boot), keyed by the config's
-//! absolute path, so two spellings of one file (a symlink, `./x.toml`) share
-//! one lock and two config files do not block each other.
+//! What a run changes (addresses, routes, alias-mgr's nftables table, the
+//! classifier on the interfaces) belongs to the network namespace, whatever
+//! config file a run was given: two files applied at once in one namespace
+//! would fight, while runs in different namespaces share nothing. So the
+//! lock is keyed by the namespace. It lives under /run (a tmpfs, writable
+//! even when /etc is mounted read-only, as on appliances and at early boot).
 
 use std::{
     fs::{self, File},
     io::{self, Write},
-    os::fd::AsRawFd,
+    os::{fd::AsRawFd, unix::fs::MetadataExt},
     path::{Path, PathBuf},
 };
 
@@ -23,13 +25,14 @@ pub struct RunLock {
     _file: File,
 }
 
-/// Takes the lock of `config`, waiting (and saying so) while another run
-/// holds it.
-pub fn lock(config: &Path) -> Result<RunLock> {
-    let dir = Path::new(RUN_DIR);
-    fs::create_dir_all(dir)
-        .with_context(|| format!("creating the lock directory {}", dir.display()))?;
-    let path = dir.join(lock_name(&absolute(config)));
+/// Takes the lock of this process's network namespace, waiting (and
+/// saying so) while another run holds it. Every config file shares its
+/// namespace's lock, so `config` does not choose it.
+pub fn lock(_config: &Path) -> Result<RunLock> {
+    let namespace = fs::metadata("/proc/self/ns/net")
+        .map(|meta| meta.ino())
+        .context("reading this process's network namespace (/proc/self/ns/net)")?;
+    let path = lock_path(namespace)?;
     let file =
         File::create(&path).with_context(|| format!("opening lock file {}", path.display()))?;
     // SAFETY: flock on an fd we own.
@@ -49,44 +52,23 @@ pub fn lock(config: &Path) -> Result<RunLock> {
     Ok(RunLock { _file: file })
 }
 
-/// The config's path with its directory resolved (symlinks, `..`); the
-/// file itself may not exist yet, and a symlinked file is followed.
-fn absolute(config: &Path) -> PathBuf {
-    if let Ok(path) = fs::canonicalize(config) {
-        return path;
+/// `/run/alias-mgr/net-INODE.lock`. A user who may not create it (a
+/// non-root `import --write` into a file of their own changes no kernel
+/// state) locks in the temporary directory instead.
+fn lock_path(namespace: u64) -> Result<PathBuf> {
+    let name = format!("net-{namespace}.lock");
+    match fs::create_dir_all(RUN_DIR) {
+        Ok(()) => Ok(Path::new(RUN_DIR).join(name)),
+        // SAFETY: geteuid has no preconditions.
+        Err(err)
+            if err.kind() == io::ErrorKind::PermissionDenied && unsafe { libc::geteuid() } != 0 =>
+        {
+            // SAFETY: as above.
+            let uid = unsafe { libc::geteuid() };
+            Ok(std::env::temp_dir().join(format!("alias-mgr-{uid}-{name}")))
+        }
+        Err(err) => Err(err).with_context(|| format!("creating the lock directory {RUN_DIR}")),
     }
-    let dir = match config.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    let dir = fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
-    match config.file_name() {
-        Some(name) => dir.join(name),
-        None => dir,
-    }
-}
-
-/// `NAME.HASH.lock`: the file name to read, a hash of the whole path to
-/// keep two `alias-mgr.toml` in different directories apart.
-fn lock_name(config: &Path) -> String {
-    use std::os::unix::ffi::OsStrExt;
-    // FNV-1a: stable across runs and builds (std's hasher is not).
-    let hash = config
-        .as_os_str()
-        .as_bytes()
-        .iter()
-        .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
-            (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3)
-        });
-    let name: String = config
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
-        .take(64)
-        .collect();
-    format!("{name}.{hash:016x}.lock")
 }
 
 #[cfg(test)]
@@ -94,27 +76,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn one_file_has_one_lock_name_and_two_files_two() {
-        let dir = std::env::temp_dir().join(format!("am-lock-{}", std::process::id()));
-        fs::create_dir_all(dir.join("sub")).unwrap();
-        let direct = absolute(&dir.join("alias-mgr.toml"));
-        let roundabout = absolute(&dir.join("sub/../alias-mgr.toml"));
-        assert_eq!(lock_name(&direct), lock_name(&roundabout));
-        let other = absolute(&dir.join("sub/alias-mgr.toml"));
-        assert_ne!(lock_name(&direct), lock_name(&other));
-        assert!(lock_name(&direct).starts_with("alias-mgr.toml."));
-        fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    fn a_symlinked_config_shares_the_lock_of_its_target() {
-        let dir = std::env::temp_dir().join(format!("am-lock-link-{}", std::process::id()));
-        fs::create_dir_all(&dir).unwrap();
-        let target = dir.join("real.toml");
-        fs::write(&target, "").unwrap();
-        let link = dir.join("link.toml");
-        std::os::unix::fs::symlink(&target, &link).unwrap();
-        assert_eq!(lock_name(&absolute(&link)), lock_name(&absolute(&target)));
-        fs::remove_dir_all(&dir).unwrap();
+    fn two_runs_in_one_namespace_take_turns() {
+        let first = lock(Path::new("a.toml")).unwrap();
+        let namespace = fs::metadata("/proc/self/ns/net").unwrap().ino();
+        let path = lock_path(namespace).unwrap();
+        let other = File::open(&path).unwrap();
+        // SAFETY: flock on an fd we own.
+        let busy = unsafe { libc::flock(other.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        assert_ne!(busy, 0, "a second lock of the namespace must wait");
+        drop(first);
+        // SAFETY: as above.
+        assert_eq!(
+            unsafe { libc::flock(other.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) },
+            0
+        );
     }
 }

@@ -16,10 +16,23 @@ pub(super) fn notify(state: &str) {
     let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
         return;
     };
-    match send_notify(&path, state) {
+    // READY=1 and STOPPING=1 matter (a lost READY fails a Type=notify
+    // start): a full queue gets a short, bounded wait. A status line
+    // systemd has not read yet is not worth waiting for.
+    let tries = if state.starts_with("STATUS=") { 1 } else { 50 };
+    let mut sent = send_notify(&path, state);
+    for _ in 1..tries {
+        match &sent {
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                sent = send_notify(&path, state);
+            }
+            _ => break,
+        }
+    }
+    match sent {
         Ok(()) => {}
-        // A status line systemd has not read yet is not worth waiting for.
-        Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
+        Err(err) if err.kind() == io::ErrorKind::WouldBlock && tries == 1 => {}
         Err(err) => warning!(
             "telling systemd {:?} through {}: {err}",
             state.lines().next().unwrap_or(""),
@@ -91,7 +104,6 @@ mod tests {
         assert!(results
             .iter()
             .any(|r| matches!(r, Err(e) if e.kind() == io::ErrorKind::WouldBlock)));
-        notify("STATUS=still not blocking"); // NOTIFY_SOCKET unset: nothing
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
