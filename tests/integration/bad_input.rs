@@ -238,6 +238,8 @@ const CLI_CASES: &[Case] = &[
     cli("import unknown format", &["import", "csv", "{dir}/alias-mgr.toml"], "'csv'", Some("ifupdown")),
     cli("import missing file", &["import", "ifupdown", "{dir}/interfaces"], "interfaces", None),
     cli("import a directory", &["import", "iftab", "{dir}"], "directory", None),
+    cli("import a device", &["import", "ifupdown", "/dev/zero"], "not a regular file", None),
+    with("import sourcing a device", &[("interfaces", Body::Text("source /dev/zero\n"))], &["import", "ifupdown", "{dir}/interfaces", "--write"], "not a regular file", Some("remove the line")),
     with("ifupdown bad address", &[("interfaces", Body::Text("iface eth1:0 inet static\n    address 192.168.7.300/24\n"))], &["import", "ifupdown", "{dir}/interfaces", "--write"], "interfaces:2", None),
     with("ifupdown bad netmask", &[("interfaces", Body::Text("iface eth1:0 inet static\n    address 192.168.7.1\n    netmask 255.0.255.0\n"))], &["import", "ifupdown", "{dir}/interfaces", "--write"], "interfaces:3", None),
     with("iftab bad line", &[("iftab", Body::Text("en0 inet 192.168.32.27 netmask 255.255.255.0 alias\nen0 inet6 2001:db8::1 prefixlen 200 alias\n"))], &["import", "iftab", "{dir}/iftab", "--write"], "iftab:2", None),

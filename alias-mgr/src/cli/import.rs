@@ -1,7 +1,7 @@
 //! `alias-mgr import`: legacy alias configuration (ifupdown, iftab,
 //! ifaliases) as alias-mgr config, printed or merged into the file.
 
-use std::{fs, io, path::Path};
+use std::{io, path::Path};
 
 use anyhow::{anyhow, Result};
 
@@ -40,6 +40,9 @@ fn unreadable(path: &Path, err: &io::Error) -> anyhow::Error {
         io::ErrorKind::InvalidData => anyhow!(
             "{path} is not UTF-8 text; convert it first, e.g. `iconv -f latin1 -t utf-8 {path}`"
         ),
+        io::ErrorKind::InvalidInput => {
+            anyhow!("{path}: {err}; give the file to import (such as /etc/network/interfaces)")
+        }
         _ => anyhow!("reading {path}: {err}"),
     }
 }
@@ -72,7 +75,8 @@ pub(super) async fn import_command(
     write: bool,
 ) -> Result<()> {
     let format: ImportFormat = format.parse().map_err(|e| anyhow!("{e}"))?;
-    let text = fs::read_to_string(path).map_err(|err| unreadable(path, &err))?;
+    let text =
+        import::Files::read(&import::RealFiles, path).map_err(|err| unreadable(path, &err))?;
     let imported = import::parse(format, path, &text, &import::RealFiles)?;
     for warning in &imported.warnings {
         say_warning!("{warning}");

@@ -30,9 +30,41 @@ pub trait Files {
 /// The machine's own files.
 pub struct RealFiles;
 
+/// No legacy network config comes near this; `/dev/zero` would never end.
+const MAX_FILE_BYTES: u64 = 16 << 20;
+
 impl Files for RealFiles {
+    /// A regular file only (a FIFO would block, a device never end), at
+    /// most 16 MiB, opened without blocking and checked again once open.
     fn read(&self, path: &Path) -> io::Result<String> {
-        std::fs::read_to_string(path)
+        use std::{io::Read, os::unix::fs::OpenOptionsExt};
+        let refuse = |why: String| io::Error::new(io::ErrorKind::InvalidInput, why);
+        let check = |meta: &std::fs::Metadata| {
+            if meta.is_dir() {
+                return Err(io::Error::from(io::ErrorKind::IsADirectory));
+            }
+            if !meta.is_file() {
+                return Err(refuse(
+                    "it is not a regular file (a FIFO, socket or device)".into(),
+                ));
+            }
+            if meta.len() > MAX_FILE_BYTES {
+                return Err(refuse(format!(
+                    "it is {} bytes, over the 16 MiB an import reads",
+                    meta.len()
+                )));
+            }
+            Ok(())
+        };
+        check(&std::fs::metadata(path)?)?;
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+            .open(path)?;
+        check(&file.metadata()?)?;
+        let mut text = String::new();
+        file.take(MAX_FILE_BYTES + 1).read_to_string(&mut text)?;
+        Ok(text)
     }
 
     fn list(&self, dir: &Path) -> io::Result<Vec<(String, bool)>> {
@@ -215,7 +247,7 @@ impl Reader<'_> {
                 ));
                 Ok(())
             }
-            Err(err) => Err(self.err(pos, format!("cannot read {shown}: {err}"))),
+            Err(err) => Err(self.err(pos, format!("cannot read {shown}: {err}; fix the path or remove the line"))),
         }
     }
 
