@@ -91,15 +91,19 @@ impl ConfigFile {
         let mut clashes = Vec::new();
         for alias in aliases {
             let (mut duplicate, before) = (false, clashes.len());
-            let declared = self.config.aliases.iter().map(|a| (a, line(a)));
-            for (old, at) in declared.chain(new.iter().map(|a| (a, None))) {
+            // The line is looked up only for a clash: finding it scans the file.
+            let declared = self.config.aliases.iter().map(|a| (a, true));
+            for (old, in_file) in declared.chain(new.iter().map(|a| (a, false))) {
                 match relation(old, alias) {
                     Relation::Unrelated => {}
                     Relation::Duplicate => duplicate = true,
                     Relation::Clash(why) => clashes.push(format!(
                         "imported {} clashes with {} ({}): {why}",
                         describe(alias),
-                        at.map_or("another imported entry".into(), |n| format!("line {n}")),
+                        match in_file.then(|| line(old)).flatten() {
+                            Some(n) => format!("line {n}"),
+                            None => "another imported entry".into(),
+                        },
                         describe(old)
                     )),
                 }

@@ -107,6 +107,7 @@ pub(super) fn check_path(config: &Path, euid: u32) -> Result<(), ConfigError> {
     if euid != 0 {
         return Ok(());
     }
+    check_links_on_the_way(config, euid)?;
     let mut dirs: Vec<PathBuf> = Vec::new();
     if let Ok(link) = fs::symlink_metadata(config) {
         if link.file_type().is_symlink() {
@@ -122,6 +123,38 @@ pub(super) fn check_path(config: &Path, euid: u32) -> Result<(), ConfigError> {
     }
     for dir in &dirs {
         for dir in dir.ancestors() {
+            let Ok(meta) = fs::metadata(dir) else {
+                continue;
+            };
+            if let Some(why) = judge(Kind::Dir, meta.mode(), meta.uid(), euid) {
+                return Err(refusal(config, dir, Kind::Dir, meta.mode(), why));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Every symlink on the way to `config` as written (`/srv/x` in
+/// `/srv/x/alias-mgr.toml`), and the directories that hold each: whoever
+/// owns one could point it at another directory, and with it the file.
+fn check_links_on_the_way(config: &Path, euid: u32) -> Result<(), ConfigError> {
+    let Ok(absolute) = std::path::absolute(config) else {
+        return Ok(()); // no cwd: the resolved path's checks still apply
+    };
+    let mut prefix = PathBuf::new();
+    for part in absolute.components() {
+        prefix.push(part);
+        let Ok(meta) = fs::symlink_metadata(&prefix) else {
+            break;
+        };
+        if !meta.file_type().is_symlink() {
+            continue;
+        }
+        if let Some(why) = judge(Kind::Link, meta.mode(), meta.uid(), euid) {
+            return Err(refusal(config, &prefix, Kind::Link, meta.mode(), why));
+        }
+        let holder = prefix.parent().and_then(|dir| fs::canonicalize(dir).ok());
+        for dir in holder.iter().flat_map(|dir| dir.ancestors()) {
             let Ok(meta) = fs::metadata(dir) else {
                 continue;
             };
@@ -210,6 +243,33 @@ mod tests {
             judge(Kind::Link, 0o120777, USER, ROOT).and_then(|d| d.owner),
             Some(USER)
         );
+    }
+
+    /// `--config /srv/x/alias-mgr.toml` where /srv/x is a user's symlink to
+    /// a root-owned directory: the user could point it elsewhere.
+    #[test]
+    fn a_symlinked_directory_on_the_way_is_judged_too() {
+        let dir = temp_dir("trust-dirlink");
+        let real = dir.join("real");
+        fs::create_dir_all(&real).unwrap();
+        for p in [&dir, &real] {
+            fs::set_permissions(p, fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        fs::write(real.join("alias-mgr.toml"), "").unwrap();
+        let link = dir.join("x");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let given = link.join("alias-mgr.toml");
+        ConfigFile::load(&given).unwrap();
+        if euid() == 0 {
+            std::os::unix::fs::lchown(&link, Some(65534), None).unwrap();
+            let text = ConfigFile::load(&given).unwrap_err().to_string();
+            assert!(
+                text.contains(&format!("the symlink {}", link.display())),
+                "{text}"
+            );
+            assert!(text.contains("uid 65534"), "{text}");
+        }
+        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -213,6 +213,15 @@ impl Checker<'_> {
                     continue;
                 };
                 let earlier = &aliases[first];
+                if first == i {
+                    return Err(self.error(
+                        &at[i].routes[r],
+                        format!(
+                            "route {} is listed twice for alias {} (as {} and {}); the kernel holds one route per destination: keep one",
+                            route.destination, alias.address, earlier.routes[first_route], route
+                        ),
+                    ));
+                }
                 return Err(self.error(
                     &at[i].routes[r],
                     format!(
@@ -420,6 +429,14 @@ mod tests {
             "{message}"
         );
         assert!(message.contains("keep it under one alias"), "{message}");
+        // One alias naming one destination twice is told so, not "also
+        // declared by" itself.
+        let twice = "[[alias]]\ninterface = \"eth1\"\naddress = \"10.0.0.1/8\"\nroutes = [\"192.0.2.0/24@10.0.0.254\", \"192.0.2.0/24@10.0.0.253\"]\n";
+        let (_, _, message) = invalid(twice);
+        assert!(
+            message.contains("is listed twice for alias 10.0.0.1/8"),
+            "{message}"
+        );
         // Different destinations, or one alias's own list, are fine.
         let ok = "[[alias]]\ninterface = \"eth1\"\naddress = \"10.0.0.1/8\"\nroutes = [\"192.0.2.0/24@10.0.0.254\"]\n\n\
                   [[alias]]\ninterface = \"eth2\"\naddress = \"172.16.0.1/16\"\nroutes = [\"192.0.2.0/25@172.16.0.254\"]\n";
