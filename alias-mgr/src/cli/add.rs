@@ -17,7 +17,7 @@ use crate::{
     core::plan::{Desired, Observed, Scope},
     kernel::Kernel,
     lock::lock,
-    sys::{bpf::PinDir, nft},
+    sys::bpf::PinDir,
 };
 
 /// The arguments of `add`, the netmask words already folded into `address`.
@@ -72,12 +72,7 @@ pub(super) async fn add(config: &Path, pins: PinDir, request: AddRequest) -> Res
 
     let (ip, prefix) = super::parse_address(&request.address)?;
     if starting {
-        let held = Held {
-            observed: &observed,
-            // No nft to ask: no table to name (one without zones is left alone).
-            table: nft::live_table().is_ok_and(|table| table.exists),
-            pin_dir: kernel.system().pins().path(),
-        };
+        let held = Held::of(&observed, &kernel);
         new_file::check(config, &held, &[(iface.name.as_str(), ip)])?;
     }
     let choice = admit::choose_prefix(ip, prefix, iface, live).map_err(|e| anyhow!(e))?;

@@ -14,7 +14,7 @@ use crate::{
     import::{self, ImportFormat},
     kernel::Kernel,
     lock::lock,
-    sys::{bpf::PinDir, nft},
+    sys::bpf::PinDir,
 };
 
 /// Whether this network namespace has an interface called `name`.
@@ -54,11 +54,7 @@ async fn check_new_file(config: &Path, pins: PinDir, imported: &import::Imported
     let observed = kernel
         .observe(imported.aliases.iter().map(|a| a.interface.as_str()))
         .await?;
-    let held = Held {
-        observed: &observed,
-        table: nft::live_table().is_ok_and(|table| table.exists),
-        pin_dir: kernel.system().pins().path(),
-    };
+    let held = Held::of(&observed, &kernel);
     let declared: Vec<(&str, std::net::IpAddr)> = imported
         .aliases
         .iter()

@@ -10,7 +10,10 @@ use std::{net::IpAddr, path::Path};
 use anyhow::{bail, Result};
 
 use super::DEFAULT_CONFIG;
-use crate::core::{model::OWNER_PROTO, plan::Observed, zones};
+use crate::{
+    core::{model::OWNER_PROTO, plan::Observed, zones},
+    kernel::Kernel,
+};
 
 /// How many addresses a message names before it counts the rest.
 const NAMED: usize = 3;
@@ -21,6 +24,17 @@ pub(super) struct Held<'a> {
     /// Whether alias-mgr's nftables table is loaded.
     pub table: bool,
     pub pin_dir: &'a Path,
+}
+
+impl<'a> Held<'a> {
+    /// What `kernel` holds, given what the caller observed of it.
+    pub(super) fn of(observed: &'a Observed, kernel: &'a Kernel) -> Self {
+        Held {
+            observed,
+            table: kernel.zone_table_loaded(),
+            pin_dir: kernel.system().pins().path(),
+        }
+    }
 }
 
 /// Refuses to start `config` declaring `aliases` (interface, address)

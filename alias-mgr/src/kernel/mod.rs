@@ -72,6 +72,11 @@ impl<K: KernelOps> Kernel<K> {
         Ok((interfaces, addresses))
     }
 
+    /// Whether alias-mgr's nftables table is loaded (no nft to ask: no).
+    pub fn zone_table_loaded(&self) -> bool {
+        self.ops.zone_table().is_ok_and(|table| table.exists)
+    }
+
     /// Changes the owner mark of a live address in place (adopting a
     /// `--runtime` alias into the file).
     pub async fn remark_address(&self, address: &LiveAddress, protocol: u8) -> Result<()> {
