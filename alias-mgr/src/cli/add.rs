@@ -6,6 +6,7 @@ use std::path::Path;
 use anyhow::{anyhow, bail, Result};
 
 use super::{
+    announce,
     common::{desired, interface_and_label, missing, print_plan, restore},
     new_file::{self, Held},
     output::{say, say_warning},
@@ -132,12 +133,13 @@ async fn apply_and_record(
     };
     let plan = kernel.plan_observed(&desired, observed, Scope::Alias(ip))?;
     print_plan(&plan);
-    kernel.apply(&desired, Scope::Alias(ip), &plan).await?;
+    let applied = kernel.apply(&desired, Scope::Alias(ip), &plan).await?;
     if !runtime {
         if let Err(err) = file.save() {
             return Err(restore(kernel, &original, ip, err).await);
         }
     }
+    announce::follow_up(file, &applied);
     Ok(())
 }
 
@@ -227,6 +229,7 @@ mod tests {
             label: Some("eth1:0".into()),
             zone: None,
             routes: vec![],
+            arp_probe_ms: None,
         };
         let config = Path::new("/etc/alias-mgr/alias-mgr.toml");
         assert_eq!(

@@ -6,12 +6,18 @@ use std::path::Path;
 use anyhow::Result;
 
 use super::{
+    announce,
     common::{desired, in_sync_message, print_plan, require_config},
     output::{say, say_warning},
 };
 use crate::{
-    config::ConfigFile, core::plan::Scope, core::zones, kernel::Kernel, lock::lock,
-    sys::bpf::PinDir, sys::nft,
+    config::ConfigFile,
+    core::plan::{Desired, Scope},
+    core::zones,
+    kernel::Kernel,
+    lock::lock,
+    sys::bpf::PinDir,
+    sys::nft,
 };
 
 /// The table `apply` would load, as nft text; the JSON batch when nft
@@ -38,13 +44,21 @@ fn print_zone_ruleset(file: &ConfigFile, batch: &serde_json::Value) {
     }
 }
 
-pub(super) async fn apply_command(config: &Path, pins: PinDir, dry_run: bool) -> Result<()> {
+pub(super) async fn apply_command(
+    config: &Path,
+    pins: PinDir,
+    dry_run: bool,
+    adopt: bool,
+) -> Result<()> {
     require_config(config)?;
     let _lock = lock(config)?;
     let file = ConfigFile::load(config)?;
     let kernel = Kernel::new(pins)?;
     if dry_run {
-        let desired = desired(&file, &file.config().aliases);
+        let desired = Desired {
+            adopt,
+            ..desired(&file, &file.config().aliases)
+        };
         let (_, plan) = kernel.plan(&desired, Scope::All).await?;
         print_plan(&plan);
         for conflict in &plan.conflicts {
@@ -60,15 +74,16 @@ pub(super) async fn apply_command(config: &Path, pins: PinDir, dry_run: bool) ->
         }
         return Ok(());
     }
-    let applied = kernel.reconcile(&file).await?;
-    print_plan(&applied);
-    if applied.is_empty() {
-        say!("{}", in_sync_message(config, &applied));
+    let (plan, applied) = kernel.reconcile(&file, adopt).await?;
+    print_plan(&plan);
+    if plan.is_empty() {
+        say!("{}", in_sync_message(config, &plan));
     } else {
         say!(
             "applied {} change(s)",
-            applied.actions.len() + applied.zone_changes.len()
+            plan.actions.len() + plan.zone_changes.len()
         );
     }
+    announce::follow_up(&file, &applied);
     Ok(())
 }

@@ -20,12 +20,7 @@ use crate::{
 pub(super) fn desired<'a>(file: &'a ConfigFile, aliases: &'a [AliasSpec]) -> Desired<'a> {
     Desired {
         aliases,
-        manage_promote_secondaries: file.config().settings.promote_secondaries,
-        zones: &file.config().zones,
-        runtime: &[],
-        keep_runtime: false,
-        keep_counting: &[],
-        counters: file.config().settings.counters,
+        ..Desired::of(file.config())
     }
 }
 
@@ -72,7 +67,7 @@ pub(super) async fn restore(
         kernel.apply(&desired, Scope::Alias(ip), &plan).await
     };
     let context = match converged.await {
-        Ok(()) => "saving the config failed; the live change was rolled back".to_string(),
+        Ok(_) => "saving the config failed; the live change was rolled back".to_string(),
         Err(e) => format!("saving the config failed and rolling back also failed ({e:#})"),
     };
     anyhow::Error::new(failure).context(context)

@@ -6,6 +6,7 @@
 //! core and sys layers, the run lock; nothing below uses the CLI.
 
 mod add;
+mod announce;
 mod apply;
 mod common;
 mod counters;
@@ -107,12 +108,36 @@ pub enum Command {
         /// The actions, conflicts, pending items and notes as JSON.
         #[arg(long)]
         json: bool,
+        /// Show what `apply --adopt` would take over.
+        #[arg(long)]
+        adopt: bool,
     },
     /// Make the kernel match the config, then verify it does.
     Apply {
         /// Print the plan only.
         #[arg(long)]
         dry_run: bool,
+        /// Take over live addresses and routes that someone else added
+        /// (ifupdown, a script, by hand) and that are exactly as the
+        /// config declares them, in place: they are never down.
+        #[arg(long)]
+        adopt: bool,
+    },
+    /// Announce alias-mgr's addresses on the LAN: gratuitous ARP (IPv4)
+    /// and unsolicited neighbour advertisements (IPv6), so peers and
+    /// switches update stale entries (after a NIC swap, a failover).
+    Announce {
+        /// Interfaces or addresses to announce (default: all of alias-mgr's).
+        targets: Vec<String>,
+        /// How many rounds (default: `[settings] announce_count`).
+        #[arg(long)]
+        count: Option<u32>,
+        /// Milliseconds between rounds (default: `[settings] announce_interval_ms`).
+        #[arg(long)]
+        interval: Option<u32>,
+        /// Milliseconds to wait before the first round.
+        #[arg(long, default_value_t = 0, hide = true)]
+        after: u32,
     },
     /// Remove everything alias-mgr owns on this host (its addresses and
     /// routes, its nftables table, the classifier and its pins) and
@@ -163,7 +188,7 @@ impl Command {
     fn only_reads(&self) -> bool {
         match self {
             Command::List { .. } | Command::Plan { .. } | Command::Zones { .. } => true,
-            Command::Apply { dry_run } => *dry_run,
+            Command::Apply { dry_run, .. } => *dry_run,
             Command::Import { write, .. } => !write,
             Command::Counters(CountersCommand::Show { .. }) => true,
             _ => false,
@@ -277,8 +302,23 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::List { interface, json } => {
             list::list(&cli.config, pins, interface.as_deref(), json).await
         }
-        Command::Plan { json } => plan::plan_command(&cli.config, pins, json).await,
-        Command::Apply { dry_run } => apply::apply_command(&cli.config, pins, dry_run).await,
+        Command::Plan { json, adopt } => plan::plan_command(&cli.config, pins, json, adopt).await,
+        Command::Apply { dry_run, adopt } => {
+            apply::apply_command(&cli.config, pins, dry_run, adopt).await
+        }
+        Command::Announce {
+            targets,
+            count,
+            interval,
+            after,
+        } => {
+            let train = announce::Train {
+                count,
+                interval_ms: interval,
+                after_ms: after,
+            };
+            announce::announce_command(&cli.config, pins, &targets, train).await
+        }
         Command::Reset { yes } => reset::reset_command(&cli.config, pins, yes).await,
         Command::Import {
             format,

@@ -9,13 +9,26 @@ use super::{
     common::{desired, in_sync_message, print_plan, require_config},
     output::say,
 };
-use crate::{config::ConfigFile, core::plan::Scope, kernel::Kernel, sys::bpf::PinDir};
+use crate::{
+    config::ConfigFile,
+    core::plan::{Desired, Scope},
+    kernel::Kernel,
+    sys::bpf::PinDir,
+};
 
-pub(super) async fn plan_command(config: &Path, pins: PinDir, json: bool) -> Result<()> {
+pub(super) async fn plan_command(
+    config: &Path,
+    pins: PinDir,
+    json: bool,
+    adopt: bool,
+) -> Result<()> {
     require_config(config)?;
     let file = ConfigFile::load(config)?;
     let kernel = Kernel::new(pins)?;
-    let desired = desired(&file, &file.config().aliases);
+    let desired = Desired {
+        adopt,
+        ..desired(&file, &file.config().aliases)
+    };
     let (_, plan) = kernel.plan(&desired, Scope::All).await?;
     if json {
         say!("{}", serde_json::to_string_pretty(&plan)?);

@@ -150,6 +150,7 @@ pub fn admit<'live>(
             label,
             zone: request.zone,
             routes: request.routes,
+            arp_probe_ms: None,
         },
         adopted,
     })

@@ -22,13 +22,33 @@ pub struct Settings {
     /// Whether alias-mgr counts each alias's traffic with its TC classifier
     /// (needs Linux >= 6.6 for TCX and a bpffs).
     pub counters: bool,
+    /// RFC 5227 conflict detection before an IPv4 alias goes up: how long
+    /// a run waits for an answer to its ARP probes (all probed at once);
+    /// 0 turns it off. An alias's own `arp_probe_ms` overrides it.
+    pub arp_probe_ms: u32,
+    /// Gratuitous ARP / unsolicited neighbour advertisements sent after an
+    /// alias goes up (0: none), `announce_interval_ms` apart.
+    pub announce_count: u32,
+    pub announce_interval_ms: u32,
+    /// The daemon re-announces every alias this often (s; 0: never), for
+    /// switches whose MAC tables age out quickly.
+    pub announce_refresh_s: u32,
 }
+
+/// What `arp_probe_ms` may be: 0 (off) up to 10 s, past RFC 5227's own
+/// worst case (PROBE_WAIT + 3 probes, PROBE_MAX apart: about 7 s).
+pub const ARP_PROBE_MS: std::ops::RangeInclusive<u32> = 0..=10_000;
 
 impl Default for Settings {
     fn default() -> Self {
         Settings {
             promote_secondaries: true,
             counters: true,
+            // systemd-networkd and NetworkManager probe for 200 ms too.
+            arp_probe_ms: 200,
+            announce_count: 3,
+            announce_interval_ms: 1000,
+            announce_refresh_s: 0,
         }
     }
 }

@@ -69,6 +69,7 @@ pub fn alias(interface: &str, cidr: &str) -> AliasSpec {
         label: None,
         zone: None,
         routes: vec![],
+        arp_probe_ms: None,
     }
 }
 

@@ -17,4 +17,5 @@ pub mod names;
 pub mod parse;
 pub mod plan;
 pub mod text;
+pub mod wire;
 pub mod zones;

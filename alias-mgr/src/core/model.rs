@@ -10,7 +10,7 @@ use std::{
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
-use super::text::shown;
+use super::{text::shown, wire::Mac};
 
 // The label checks live with the other parsers; kept reachable here, where
 // the rest of an alias's rules are.
@@ -38,6 +38,10 @@ pub struct AliasSpec {
     pub label: Option<String>,
     pub zone: Option<String>,
     pub routes: Vec<RouteSpec>,
+    /// IPv4 conflict detection wait for this alias (ms), in place of
+    /// `[settings] arp_probe_ms`; 0 turns it off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arp_probe_ms: Option<u32>,
 }
 
 impl AliasSpec {
@@ -138,6 +142,20 @@ pub struct Interface {
     /// Up with carrier (IFF_LOWER_UP): IPv6 duplicate address detection
     /// only runs, and finishes, on such a link.
     pub carrier: bool,
+}
+
+impl Interface {
+    /// The MAC ARP and neighbour discovery speak for, if the link has
+    /// one they can (not loopback, not a tunnel).
+    pub fn link_mac(&self) -> Option<Mac> {
+        let mac: Mac = self.mac.as_deref()?.parse().ok()?;
+        (self.ethernet && mac.is_usable()).then_some(mac)
+    }
+
+    /// Up with carrier and a MAC: frames sent now reach the LAN.
+    pub fn on_the_wire(&self) -> Option<Mac> {
+        (self.up && self.carrier).then(|| self.link_mac()).flatten()
+    }
 }
 
 /// IPv6 duplicate address detection of one address (IPv4: always Done).

@@ -38,6 +38,7 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use crate::sys::bpf::PinDir;
 
+mod announcer;
 mod classifier_log;
 mod events;
 mod notify;

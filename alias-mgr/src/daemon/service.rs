@@ -1,12 +1,19 @@
 //! The daemon's loop: start-up ([`run`]), then one reconcile per event, each
 //! counted, logged and reported to systemd.
 
-use std::{collections::BTreeSet, fmt, io, net::SocketAddr, sync::Arc, time::Duration};
+use std::{
+    collections::{BTreeSet, HashSet},
+    fmt, io,
+    net::{IpAddr, SocketAddr},
+    sync::Arc,
+    time::Duration,
+};
 
 use anyhow::{anyhow, Result};
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle, time::Instant};
 
 use super::{
+    announcer::Announcer,
     classifier_log::ClassifierLogs,
     events::{Event, Events, Signals},
     notify::notify,
@@ -15,7 +22,7 @@ use super::{
 };
 use crate::{
     core::plan::{Action, Plan},
-    kernel::Kernel,
+    kernel::{Applied, Kernel},
     lock::RunLock,
     logging::{error, info, warning},
     metrics::{self, AddressIndex, Exporter, KernelSources, Trigger},
@@ -128,6 +135,9 @@ struct Daemon {
     last_error: Option<(String, Instant)>,
     last_pending: Vec<String>,
     listening: SocketAddr,
+    /// Aliases held back because another host answered ARP for them.
+    arp_conflicts: HashSet<IpAddr>,
+    announcer: Announcer,
 }
 
 /// Logs the first [`MAX_LOGGED_CHANGES`] of `count` items, one per line.
@@ -158,6 +168,8 @@ impl Daemon {
             last_error: None,
             last_pending: Vec::new(),
             listening,
+            arp_conflicts: HashSet::new(),
+            announcer: Announcer::start(options.pins.clone()),
             options,
         }
     }
@@ -204,11 +216,18 @@ impl Daemon {
             }
         };
         // `heal`: `apply` that leaves --runtime aliases alone (deliberate, not drift).
-        match kernel.heal(self.config.file()).await {
-            Ok(plan) => self.record(trigger, &reload, plan),
-            Err(err) => self.failed(trigger, err),
-        }
-        self.refresh_index(&kernel).await;
+        let applied = match kernel.heal(self.config.file()).await {
+            Ok((plan, applied)) => {
+                self.arp_conflicts = applied.held_back.iter().map(|c| c.on.ip).collect();
+                self.record(trigger, &reload, plan);
+                applied
+            }
+            Err(err) => {
+                self.failed(trigger, err);
+                Applied::default()
+            }
+        };
+        self.refresh_index(&kernel, &applied).await;
         self.classifier_logs
             .follow(&self.options.pins, &self.exporter);
         // Published only now, so a scrape that sees the reload also sees its
@@ -394,14 +413,18 @@ impl Daemon {
         }
     }
 
-    /// Rebuilds the labels the metrics join with the counters.
-    async fn refresh_index(&self, kernel: &Kernel) {
+    /// Rebuilds the labels the metrics join with the counters, and
+    /// announces what the reconcile added and what came back.
+    async fn refresh_index(&mut self, kernel: &Kernel, applied: &Applied) {
         match kernel.addresses().await {
-            Ok((interfaces, addresses)) => self.exporter.set_index(AddressIndex::build(
-                self.config.file().config(),
-                &interfaces,
-                &addresses,
-            )),
+            Ok((interfaces, addresses)) => {
+                let config = self.config.file().config();
+                let mut index = AddressIndex::build(config, &interfaces, &addresses);
+                index.mark_conflicts(&self.arp_conflicts);
+                self.exporter.set_index(index);
+                self.announcer
+                    .after_reconcile(&config.settings, applied, &interfaces, &addresses);
+            }
             Err(err) => warning!("reading addresses for the metrics labels: {err:#}"),
         }
     }

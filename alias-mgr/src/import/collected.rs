@@ -242,6 +242,7 @@ pub(super) fn alias(
         label,
         zone: None,
         routes,
+        arp_probe_ms: None,
     }
 }
 

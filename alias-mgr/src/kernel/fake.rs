@@ -15,6 +15,7 @@ use super::KernelOps;
 use crate::core::{
     model::{DadState, Interface, LiveAddress, LiveRoute},
     plan::Action,
+    wire::{ArpConflict, ArpProbe, Mac, OnLink},
     zones::LiveTable,
 };
 
@@ -41,6 +42,8 @@ pub struct Faults {
     pub tentative_polls: usize,
     /// `nft` refuses the real load (not the check).
     pub refuse_zone_load: bool,
+    /// IPv4 addresses another host on the link answers ARP for, with its MAC.
+    pub arp_owners: BTreeMap<IpAddr, Mac>,
 }
 
 #[derive(Debug, Default)]
@@ -51,6 +54,10 @@ pub struct FakeKernel {
     pub log: RefCell<Vec<String>>,
     /// Every nft load, as its check_only flag.
     pub zone_loads: RefCell<Vec<bool>>,
+    /// Every ARP probe run, as the addresses probed.
+    pub probes: RefCell<Vec<Vec<IpAddr>>>,
+    /// Every announcement round, as the addresses announced.
+    pub announced: RefCell<Vec<Vec<IpAddr>>>,
     polls: RefCell<BTreeMap<IpAddr, usize>>,
 }
 
@@ -142,6 +149,34 @@ impl FakeKernel {
                 if state.routes.len() == before {
                     bail!("No such process"); // the kernel's ESRCH
                 }
+            }
+            Action::AdoptAddress {
+                ifindex,
+                address,
+                protocol,
+                ..
+            } => {
+                let live = state
+                    .addresses
+                    .iter_mut()
+                    .find(|a| a.ifindex == ifindex && a.address == address)
+                    .ok_or_else(|| anyhow!("Cannot assign requested address"))?;
+                live.protocol = protocol;
+            }
+            Action::AdoptRoute {
+                ifindex,
+                route,
+                source,
+                protocol,
+                ..
+            } => {
+                let live = state
+                    .routes
+                    .iter_mut()
+                    .find(|r| r.destination == route.destination && r.ifindex == Some(ifindex))
+                    .ok_or_else(|| anyhow!("No such process"))?;
+                live.protocol = protocol;
+                live.preferred_source = source;
             }
             Action::SetPromoteSecondaries { interface, enabled } => {
                 state.promote_secondaries.insert(interface, enabled);
@@ -244,6 +279,30 @@ impl KernelOps for FakeKernel {
             return Ok(());
         }
         self.apply(action)
+    }
+
+    async fn probe_arp(&self, probes: &[ArpProbe]) -> Result<Vec<ArpConflict>> {
+        self.probes
+            .borrow_mut()
+            .push(probes.iter().map(|p| p.on.ip).collect());
+        Ok(probes
+            .iter()
+            .filter_map(|p| {
+                let other = *self.faults.arp_owners.get(&p.on.ip)?;
+                Some(ArpConflict {
+                    on: p.on.clone(),
+                    other,
+                    probing: false,
+                })
+            })
+            .collect())
+    }
+
+    async fn announce(&self, addresses: &[OnLink]) -> Result<()> {
+        self.announced
+            .borrow_mut()
+            .push(addresses.iter().map(|a| a.ip).collect());
+        Ok(())
     }
 
     fn remove_pins(&self) -> Result<()> {

@@ -28,13 +28,17 @@ use crate::{
 
 #[cfg(test)]
 mod fake;
+#[cfg(test)]
+mod lan_tests;
 mod ops;
 mod system;
 #[cfg(test)]
 mod tests;
+mod wire;
 
 pub use ops::KernelOps;
 pub use system::System;
+pub use wire::Applied;
 
 /// Linux probes 1 time, 1 s apart, by default (dad_transmits, retrans_time);
 /// generous for links that probe more.
@@ -228,7 +232,7 @@ impl<K: KernelOps> Kernel<K> {
         }
         Ok(Leftovers {
             done: done.into_iter().cloned().collect(),
-            duplicates: duplicates.into_iter().map(|(_, err)| err).collect(),
+            duplicates,
             counters_off,
         })
     }
@@ -290,8 +294,10 @@ impl<K: KernelOps> Kernel<K> {
     /// The whole `apply`: plans against the config and carries the plan out,
     /// removing `--runtime` aliases too (the file is the desired state).
     /// Returns the plan that was applied (empty when nothing had to change).
-    pub async fn reconcile(&self, file: &ConfigFile) -> Result<Plan> {
-        self.converge(file, false).await
+    /// With `adopt`, live foreign addresses (and routes) exactly as the
+    /// file declares them are taken over in place.
+    pub async fn reconcile(&self, file: &ConfigFile, adopt: bool) -> Result<(Plan, Applied)> {
+        self.converge(file, false, adopt).await
     }
 
     /// Drift healing: like [`Kernel::reconcile`], but `--runtime` aliases
@@ -299,8 +305,8 @@ impl<K: KernelOps> Kernel<K> {
     /// does not stop the rest: one foreign address in the way of one alias
     /// must not leave every other alias unhealed. The plan's conflicts are
     /// for the caller to report.
-    pub async fn heal(&self, file: &ConfigFile) -> Result<Plan> {
-        self.converge(file, true).await
+    pub async fn heal(&self, file: &ConfigFile) -> Result<(Plan, Applied)> {
+        self.converge(file, true, false).await
     }
 
     /// `alias-mgr reset`: removes everything alias-mgr owns here (owned and
@@ -318,6 +324,9 @@ impl<K: KernelOps> Kernel<K> {
             keep_runtime: false,
             keep_counting: &[],
             counters: false,
+            arp_probe_ms: 0,
+            adopt: false,
+            announce: false,
         };
         let (_, plan) = self.plan(&nothing, Scope::All).await?;
         if !dry_run {
@@ -329,17 +338,19 @@ impl<K: KernelOps> Kernel<K> {
         Ok(plan)
     }
 
-    async fn converge(&self, file: &ConfigFile, keep_runtime: bool) -> Result<Plan> {
+    async fn converge(
+        &self,
+        file: &ConfigFile,
+        keep_runtime: bool,
+        adopt: bool,
+    ) -> Result<(Plan, Applied)> {
         let desired = Desired {
-            aliases: &file.config().aliases,
-            manage_promote_secondaries: file.config().settings.promote_secondaries,
-            zones: &file.config().zones,
-            runtime: &[],
+            adopt,
             keep_runtime,
-            keep_counting: &[],
-            counters: file.config().settings.counters,
+            ..Desired::of(file.config())
         };
-        let (_, plan) = self.plan(&desired, Scope::All).await?;
+        let (_, mut plan) = self.plan(&desired, Scope::All).await?;
+        let mut applied = Applied::default();
         if keep_runtime && !plan.conflicts.is_empty() {
             // Conflicting items have no actions; everything else goes ahead.
             let around = Plan {
@@ -347,17 +358,25 @@ impl<K: KernelOps> Kernel<K> {
                 ..plan.clone()
             };
             if !around.is_empty() {
-                self.apply(&desired, Scope::All, &around).await?;
+                applied = self.apply(&desired, Scope::All, &around).await?;
             }
         } else if !plan.is_empty() || !plan.conflicts.is_empty() {
-            self.apply(&desired, Scope::All, &plan).await?;
+            applied = self.apply(&desired, Scope::All, &plan).await?;
         }
-        Ok(plan)
+        if !applied.held_back.is_empty() {
+            let held: std::collections::HashSet<IpAddr> =
+                applied.held_back.iter().map(|c| c.on.ip).collect();
+            plan.actions
+                .retain(|action| !wire::is_held_back(action, &held));
+            plan.conflicts
+                .extend(applied.held_back.iter().map(ToString::to_string));
+        }
+        Ok((plan, applied))
     }
 
     /// Applies `plan` after refusing one with conflicts, then checks the
     /// kernel now matches (an empty re-plan).
-    pub async fn apply(&self, desired: &Desired<'_>, scope: Scope, plan: &Plan) -> Result<()> {
+    pub async fn apply(&self, desired: &Desired<'_>, scope: Scope, plan: &Plan) -> Result<Applied> {
         if !plan.conflicts.is_empty() {
             anyhow::bail!(
                 "nothing was changed because of {} conflict(s):\n  {}",
@@ -375,6 +394,8 @@ impl<K: KernelOps> Kernel<K> {
         } else {
             DadFailure::RollBack
         };
+        let (plan, held_back) = self.probe_first(plan, on_failure).await?;
+        let held: std::collections::HashSet<IpAddr> = held_back.iter().map(|c| c.on.ip).collect();
         let leftovers = self
             .execute_awaiting_dad(&plan.actions, &plan.await_dad, on_failure)
             .await?;
@@ -391,6 +412,10 @@ impl<K: KernelOps> Kernel<K> {
             .plan(desired, scope)
             .await
             .context("verifying the result")?;
+        // Held back on purpose: the re-plan wants them again.
+        after
+            .actions
+            .retain(|action| !wire::is_held_back(action, &held));
         if let Some(err) = &leftovers.counters_off {
             // Reported below; what else the config wants went in.
             after.actions.retain(|action| !action.is_counters());
@@ -410,18 +435,22 @@ impl<K: KernelOps> Kernel<K> {
                 left.join("\n  ")
             );
         }
+        let announced = self.announce_added(&plan, &leftovers.duplicates).await;
         if !leftovers.duplicates.is_empty() {
             let reasons: Vec<String> = leftovers
                 .duplicates
                 .iter()
-                .map(|e| format!("{e:#}"))
+                .map(|(_, e)| format!("{e:#}"))
                 .collect();
             anyhow::bail!(
                 "everything else applied; left in place with their routes held back:\n  {}",
                 reasons.join("\n  ")
             );
         }
-        Ok(())
+        Ok(Applied {
+            held_back,
+            announced,
+        })
     }
 }
 
@@ -431,8 +460,8 @@ pub struct Leftovers {
     /// The steps that ran, in order (what a later rollback undoes).
     pub done: Vec<Action>,
     /// Addresses left in place DAD-failed, their routes held back (drift
-    /// healing only).
-    pub duplicates: Vec<anyhow::Error>,
+    /// healing only), with why.
+    pub duplicates: Vec<(IpAddr, anyhow::Error)>,
     /// Why counting stopped part-way, when a counters step failed.
     pub counters_off: Option<anyhow::Error>,
 }

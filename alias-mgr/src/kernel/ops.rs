@@ -11,6 +11,7 @@ use serde_json::Value;
 use crate::core::{
     model::{DadState, Interface, LiveAddress, LiveRoute},
     plan::Action,
+    wire::{ArpConflict, ArpProbe, OnLink},
     zones::LiveTable,
 };
 
@@ -43,6 +44,12 @@ pub trait KernelOps {
     async fn run(&self, action: &Action) -> Result<()>;
     /// Removes the classifier's pins (links, counters map, directories).
     fn remove_pins(&self) -> Result<()>;
+    /// RFC 5227 probes for every IPv4 address of `probes` at once, for the
+    /// longest wait among them; the conflicts seen.
+    async fn probe_arp(&self, probes: &[ArpProbe]) -> Result<Vec<ArpConflict>>;
+    /// One round of announcements: gratuitous ARP for IPv4, unsolicited
+    /// neighbour advertisements for IPv6 (past DAD).
+    async fn announce(&self, addresses: &[OnLink]) -> Result<()>;
     /// Changes the owner mark of a live address in place.
     async fn remark_address(&self, address: &LiveAddress, protocol: u8) -> Result<()>;
 }

@@ -3,7 +3,9 @@
 
 use std::{collections::BTreeSet, net::IpAddr};
 
-use anyhow::Result;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
 use serde_json::Value;
 
 use super::KernelOps;
@@ -11,10 +13,13 @@ use crate::{
     core::{
         model::{DadState, Interface, LiveAddress, LiveRoute},
         plan::Action,
+        wire::{ArpConflict, ArpProbe, OnLink},
         zones::LiveTable,
     },
     sys::{
+        arp,
         bpf::{LinkLayer, PinDir},
+        ndisc,
         netlink::Netlink,
         nft, sysctl,
     },
@@ -127,6 +132,28 @@ impl KernelOps for System {
                     .add_address(*ifindex, *address, label.as_deref(), *protocol)
                     .await?
             }
+            Action::AdoptAddress {
+                ifindex,
+                address,
+                label,
+                protocol,
+                ..
+            } => {
+                self.netlink
+                    .remark_address(*ifindex, *address, label.as_deref(), *protocol)
+                    .await?
+            }
+            Action::AdoptRoute {
+                ifindex,
+                route,
+                source,
+                protocol,
+                ..
+            } => {
+                self.netlink
+                    .replace_route(*ifindex, route, *source, *protocol)
+                    .await?
+            }
             Action::Track { address } => {
                 self.pins.counters()?.track(*address)?;
             }
@@ -153,6 +180,50 @@ impl KernelOps for System {
         Ok(())
     }
 
+    async fn probe_arp(&self, probes: &[ArpProbe]) -> Result<Vec<ArpConflict>> {
+        let targets: Vec<(arp::Target, &OnLink)> = probes
+            .iter()
+            .filter_map(|p| match p.on.ip {
+                IpAddr::V4(ip) => Some((
+                    arp::Target {
+                        ifindex: p.on.ifindex,
+                        mac: p.on.mac,
+                        ip,
+                    },
+                    &p.on,
+                )),
+                IpAddr::V6(_) => None,
+            })
+            .collect();
+        let wait =
+            Duration::from_millis(probes.iter().map(|p| p.wait_ms).max().unwrap_or(0).into());
+        let sent: Vec<arp::Target> = targets.iter().map(|(t, _)| *t).collect();
+        let seen = tokio::task::spawn_blocking(move || arp::probe(&sent, wait))
+            .await
+            .context("the ARP probe thread")?
+            .context("probing for address conflicts (RFC 5227)")?;
+        Ok(seen
+            .into_iter()
+            .filter_map(|conflict| {
+                let (_, on) = targets
+                    .iter()
+                    .find(|(t, _)| t.ifindex == conflict.ifindex && t.ip == conflict.ip)?;
+                Some(ArpConflict {
+                    on: (*on).clone(),
+                    other: conflict.mac,
+                    probing: conflict.probing,
+                })
+            })
+            .collect())
+    }
+
+    async fn announce(&self, addresses: &[OnLink]) -> Result<()> {
+        let addresses = addresses.to_vec();
+        tokio::task::spawn_blocking(move || announce_now(&addresses))
+            .await
+            .context("the announcement thread")?
+    }
+
     fn remove_pins(&self) -> Result<()> {
         Ok(self.pins.remove_all()?)
     }
@@ -168,4 +239,33 @@ impl KernelOps for System {
             .await?;
         Ok(())
     }
+}
+
+/// One gratuitous ARP per IPv4 address, one unsolicited neighbour
+/// advertisement per IPv6 one; every address is tried, the first failure
+/// is returned.
+fn announce_now(addresses: &[OnLink]) -> Result<()> {
+    let ipv4: Vec<arp::Target> = addresses
+        .iter()
+        .filter_map(|on| match on.ip {
+            IpAddr::V4(ip) => Some(arp::Target {
+                ifindex: on.ifindex,
+                mac: on.mac,
+                ip,
+            }),
+            IpAddr::V6(_) => None,
+        })
+        .collect();
+    let mut first_failure = arp::announce(&ipv4).context("sending gratuitous ARP").err();
+    for on in addresses {
+        if let IpAddr::V6(ip) = on.ip {
+            if let Err(err) = ndisc::advertise(on.ifindex, on.mac, ip) {
+                first_failure.get_or_insert(anyhow::anyhow!(
+                    "sending a neighbour advertisement for {ip} on {}: {err}",
+                    on.interface
+                ));
+            }
+        }
+    }
+    first_failure.map_or(Ok(()), Err)
 }

@@ -31,6 +31,9 @@ fn desired<'a>(aliases: &'a [AliasSpec], zones: &'a [ZoneSpec]) -> Desired<'a> {
         keep_runtime: false,
         keep_counting: &[],
         counters: true,
+        arp_probe_ms: 200,
+        adopt: false,
+        announce: true,
     }
 }
 
@@ -44,7 +47,7 @@ fn two_aliases() -> [AliasSpec; 2] {
 /// Plans against the fake and applies the plan, as `apply` does.
 async fn apply(kernel: &Kernel<FakeKernel>, desired: &Desired<'_>) -> anyhow::Result<()> {
     let (_, plan) = kernel.plan(desired, Scope::All).await?;
-    kernel.apply(desired, Scope::All, &plan).await
+    kernel.apply(desired, Scope::All, &plan).await.map(|_| ())
 }
 
 fn kernel(state: State, faults: Faults) -> Kernel<FakeKernel> {

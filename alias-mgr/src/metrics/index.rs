@@ -87,6 +87,16 @@ impl AddressIndex {
         }
     }
 
+    /// Declared aliases held back because another host on the link
+    /// answered ARP for them: `conflict`, not `missing`.
+    pub fn mark_conflicts(&mut self, held_back: &HashSet<IpAddr>) {
+        for ip in held_back {
+            if let Some(entry) = self.entries.get_mut(ip) {
+                entry.state = Some(AddressState::Conflict);
+            }
+        }
+    }
+
     /// The state of `ip` if alias-mgr declares or owns it.
     #[cfg(test)]
     pub fn state(&self, ip: IpAddr) -> Option<AddressState> {

@@ -9,13 +9,21 @@ use toml_edit::{Item, Table};
 use super::{Checker, Span};
 use crate::config::{error::shown, ConfigError};
 use crate::core::{
+    desired::ARP_PROBE_MS,
     model::{check_alias_address, classful_prefix, validate_label_for, AliasSpec, RouteSpec},
     names::{validate_interface, validate_zone_name},
     parse::{self, AddressError},
     zones::ZoneSpec,
 };
 
-const ALIAS_KEYS: &[&str] = &["interface", "address", "label", "zone", "routes"];
+const ALIAS_KEYS: &[&str] = &[
+    "interface",
+    "address",
+    "label",
+    "zone",
+    "routes",
+    "arp_probe_ms",
+];
 
 /// Where an alias's parts are, for errors found after parsing all of them.
 pub(super) struct AliasAt {
@@ -91,12 +99,14 @@ impl Checker<'_> {
             }
         }
         let (routes, route_spans) = self.alias_routes(table, address)?;
+        let arp_probe_ms = self.integer(table, "arp_probe_ms", ARP_PROBE_MS, "ms")?;
         let alias = AliasSpec {
             interface: interface.to_string(),
             address,
             label: label.as_ref().map(|(l, _)| l.to_string()),
             zone: zone.as_ref().map(|(z, _)| z.to_string()),
             routes,
+            arp_probe_ms,
         };
         let label_span = label.and_then(|(_, span)| span);
         Ok((

@@ -130,6 +130,37 @@ impl Checker<'_> {
         }
     }
 
+    /// An integer key within `range` (a unit such as "ms" in the message).
+    pub(super) fn integer(
+        &self,
+        table: &dyn TableLike,
+        key: &str,
+        range: std::ops::RangeInclusive<u32>,
+        unit: &str,
+    ) -> Result<Option<u32>, ConfigError> {
+        let Some(item) = table.get(key) else {
+            return Ok(None);
+        };
+        let span = value_span(table, key);
+        let (low, high) = (range.start(), range.end());
+        let Some(value) = item.as_integer() else {
+            return Err(self.error(
+                &span,
+                format!(
+                    "{key} must be a whole number of {unit} from {low} to {high}, found {}",
+                    item.type_name()
+                ),
+            ));
+        };
+        match u32::try_from(value) {
+            Ok(value) if range.contains(&value) => Ok(Some(value)),
+            _ => Err(self.error(
+                &span,
+                format!("{key} = {value} is out of range: use {low} to {high} ({unit})"),
+            )),
+        }
+    }
+
     pub(super) fn strings<'t>(
         &self,
         table: &'t dyn TableLike,
@@ -313,7 +344,8 @@ mod tests {
             "{message}"
         );
         assert!(
-            message.ends_with("valid keys are: interface, address, label, zone, routes"),
+            message
+                .ends_with("valid keys are: interface, address, label, zone, routes, arp_probe_ms"),
             "{message}"
         );
 
@@ -467,7 +499,7 @@ mod tests {
         let (_, _, message) = invalid("[settings]\nmtu = 1500\n");
         assert!(!message.contains("did you mean"), "{message}");
         assert!(
-            message.ends_with("valid keys are: promote_secondaries, counters"),
+            message.ends_with("valid keys are: promote_secondaries, counters, arp_probe_ms, announce_count, announce_interval_ms, announce_refresh_s"),
             "{message}"
         );
     }

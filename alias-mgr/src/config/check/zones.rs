@@ -9,14 +9,21 @@ use toml_edit::Item;
 use super::{aliases::AliasAt, key_span, value_span, Checker, Span};
 use crate::config::{error::shown, ConfigError};
 use crate::core::{
-    desired::Settings,
+    desired::{Settings, ARP_PROBE_MS},
     model::AliasSpec,
     names::validate_zone_name,
     parse::max_prefix,
     zones::{Service, Verdict, ZoneSpec},
 };
 
-const SETTINGS_KEYS: &[&str] = &["promote_secondaries", "counters"];
+const SETTINGS_KEYS: &[&str] = &[
+    "promote_secondaries",
+    "counters",
+    "arp_probe_ms",
+    "announce_count",
+    "announce_interval_ms",
+    "announce_refresh_s",
+];
 const ZONE_KEYS: &[&str] = &["subnets", "input", "allow", "forward"];
 
 impl Checker<'_> {
@@ -45,6 +52,28 @@ impl Checker<'_> {
         };
         settings.promote_secondaries = flag("promote_secondaries", settings.promote_secondaries)?;
         settings.counters = flag("counters", settings.counters)?;
+        let number = |key, range, unit, default| -> Result<u32, ConfigError> {
+            Ok(self.integer(table, key, range, unit)?.unwrap_or(default))
+        };
+        settings.arp_probe_ms = number("arp_probe_ms", ARP_PROBE_MS, "ms", settings.arp_probe_ms)?;
+        settings.announce_count = number(
+            "announce_count",
+            0..=100,
+            "announcements",
+            settings.announce_count,
+        )?;
+        settings.announce_interval_ms = number(
+            "announce_interval_ms",
+            10..=60_000,
+            "ms",
+            settings.announce_interval_ms,
+        )?;
+        settings.announce_refresh_s = number(
+            "announce_refresh_s",
+            0..=86_400,
+            "s",
+            settings.announce_refresh_s,
+        )?;
         Ok(settings)
     }
 

@@ -6,7 +6,7 @@ use std::{fmt, net::IpAddr};
 use ipnet::IpNet;
 use serde::Serialize;
 
-use crate::core::model::{RouteSpec, RUNTIME_PROTO};
+use crate::core::model::{RouteSpec, OWNER_PROTO, RUNTIME_PROTO};
 
 const ADD_ADDRESS_RANK: u8 = 3;
 
@@ -45,6 +45,27 @@ pub enum Action {
         ifindex: u32,
         route: RouteSpec,
         source: IpAddr,
+        protocol: u8,
+    },
+    /// Re-marks a live address in place (NLM_F_REPLACE): `from` is its
+    /// mark now, `protocol` the new one. Taking one over, or (inverse)
+    /// handing it back.
+    AdoptAddress {
+        interface: String,
+        ifindex: u32,
+        address: IpNet,
+        label: Option<String>,
+        from: u8,
+        protocol: u8,
+    },
+    /// Re-marks a live route in place, setting its preferred source.
+    AdoptRoute {
+        interface: String,
+        ifindex: u32,
+        route: RouteSpec,
+        source: Option<IpAddr>,
+        from_source: Option<IpAddr>,
+        from: u8,
         protocol: u8,
     },
     Track {
@@ -128,6 +149,38 @@ impl Action {
                 label,
                 protocol,
             },
+            Action::AdoptAddress {
+                interface,
+                ifindex,
+                address,
+                label,
+                from,
+                protocol,
+            } => Action::AdoptAddress {
+                interface,
+                ifindex,
+                address,
+                label,
+                from: protocol,
+                protocol: from,
+            },
+            Action::AdoptRoute {
+                interface,
+                ifindex,
+                route,
+                source,
+                from_source,
+                from,
+                protocol,
+            } => Action::AdoptRoute {
+                interface,
+                ifindex,
+                route,
+                source: from_source,
+                from_source: source,
+                from: protocol,
+                protocol: from,
+            },
             Action::Track { address } => Action::Untrack { address },
             Action::Untrack { address } => Action::Track { address },
             Action::Attach {
@@ -157,6 +210,8 @@ impl Action {
             | Action::RemoveAddress { interface, .. }
             | Action::AddAddress { interface, .. }
             | Action::AddRoute { interface, .. }
+            | Action::AdoptAddress { interface, .. }
+            | Action::AdoptRoute { interface, .. }
             | Action::Attach { interface, .. }
             | Action::Detach { interface, .. }
             | Action::ForgetLink { interface } => Some(interface),
@@ -190,7 +245,8 @@ impl Action {
             Action::SetPromoteSecondaries { .. } => 0,
             Action::RemoveRoute { .. } => 1,
             Action::RemoveAddress { .. } => 2,
-            Action::AddAddress { .. } => ADD_ADDRESS_RANK,
+            Action::AdoptAddress { .. } | Action::AddAddress { .. } => ADD_ADDRESS_RANK,
+            Action::AdoptRoute { .. } => 4,
             Action::AddRoute { .. } => 4,
             Action::Track { .. } => 5,
             Action::Attach { .. } => 6,
@@ -242,6 +298,28 @@ impl fmt::Display for Action {
                 }
                 Ok(())
             }
+            Action::AdoptAddress {
+                interface,
+                address,
+                from,
+                protocol,
+                ..
+            } => write!(
+                f,
+                "~ address {address} dev {interface}: {}",
+                remark(*from, *protocol)
+            ),
+            Action::AdoptRoute {
+                interface,
+                route,
+                from,
+                protocol,
+                ..
+            } => write!(
+                f,
+                "~ route {route} dev {interface}: {}",
+                remark(*from, *protocol)
+            ),
             Action::Track { address } => write!(f, "+ counters for {address}"),
             Action::Untrack { address } => write!(f, "- counters for {address}"),
             Action::Attach { interface, .. } => {
@@ -255,5 +333,15 @@ impl fmt::Display for Action {
                 )
             }
         }
+    }
+}
+
+/// What re-marking from `from` to `to` means, in words.
+fn remark(from: u8, to: u8) -> String {
+    let owned = |mark: u8| mark == OWNER_PROTO || mark == RUNTIME_PROTO;
+    if owned(to) && !owned(from) {
+        format!("adopted in place (protocol {from} -> alias-mgr)")
+    } else {
+        format!("handed back in place (protocol {from} -> {to})")
     }
 }

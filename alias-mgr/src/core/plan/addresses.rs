@@ -4,7 +4,10 @@
 use std::net::IpAddr;
 
 use super::{Action, Planner, Scope};
-use crate::core::model::{AliasSpec, DadState, Interface, LiveAddress, OWNER_PROTO, RUNTIME_PROTO};
+use crate::core::{
+    model::{AliasSpec, DadState, Interface, LiveAddress, OWNER_PROTO, RUNTIME_PROTO},
+    wire::{ArpProbe, OnLink},
+};
 
 /// What the live addresses say about one wanted alias.
 pub(super) struct LiveMatch {
@@ -61,17 +64,20 @@ impl Planner<'_> {
         };
         let on_ip = self.live_by_ip.get(&ip).cloned().unwrap_or_default();
         for live in on_ip {
-            if !live.owned() {
-                self.out.conflicts.push(format!(
-                    "{} is already on {} and was not added by alias-mgr (protocol {}); remove it with `ip addr del {} dev {}` or leave it out of the config",
-                    live.address, live.interface, live.protocol, live.address, live.interface
-                ));
+            let exact = live.ifindex == iface.index
+                && live.address.prefix_len() == alias.address.prefix_len()
+                && label_matches(alias, live);
+            if !live.owned() && exact && self.desired.adopt {
+                self.adopt_address(live);
+                found.need_add = false;
+                found.dad = live.dad;
+            } else if !live.owned() {
+                self.out
+                    .conflicts
+                    .push(foreign_in_the_way(alias, live, exact));
                 found.need_add = false;
                 found.in_conflict = true;
-            } else if live.ifindex == iface.index
-                && live.address.prefix_len() == alias.address.prefix_len()
-                && label_matches(alias, live)
-            {
+            } else if exact {
                 found.need_add = false;
                 found.dad = live.dad;
                 if live.dad == DadState::Failed {
@@ -87,6 +93,19 @@ impl Planner<'_> {
         found
     }
 
+    /// Takes a foreign address that is exactly the declared alias over in
+    /// place: only its owner mark changes, it is never absent.
+    fn adopt_address(&mut self, live: &LiveAddress) {
+        self.out.actions.push(Action::AdoptAddress {
+            interface: live.interface.clone(),
+            ifindex: live.ifindex,
+            address: live.address,
+            label: live.label.clone(),
+            from: live.protocol,
+            protocol: OWNER_PROTO,
+        });
+    }
+
     /// Adds `alias` and returns its DAD state once added.
     fn add_address(
         &mut self,
@@ -98,6 +117,26 @@ impl Planner<'_> {
         if ip.is_ipv4() {
             self.note_secondary(ip, alias, iface);
             self.note_subnet_on_other_interface(alias, iface);
+        }
+        if let Some(mac) = iface.on_the_wire() {
+            let on = OnLink {
+                interface: iface.name.clone(),
+                ifindex: iface.index,
+                mac,
+                ip,
+            };
+            let wait_ms = alias.arp_probe_ms.unwrap_or(self.desired.arp_probe_ms);
+            // An address already up on this link (re-added with another
+            // prefix or label) is on the wire already: nothing to probe.
+            if ip.is_ipv4() && wait_ms > 0 && self.live_at(iface.index, ip).is_none() {
+                self.out.arp_probes.push(ArpProbe {
+                    on: on.clone(),
+                    wait_ms,
+                });
+            }
+            if self.desired.announce {
+                self.out.announce.push(on);
+            }
         }
         self.out.actions.push(Action::AddAddress {
             interface: iface.name.clone(),
@@ -215,6 +254,43 @@ impl Planner<'_> {
             .map(|ip| self.in_scope(ip))
             .unwrap_or(self.scope == Scope::All)
     }
+}
+
+/// Why a foreign address blocks `alias`, with the difference spelled out
+/// when it is on the same interface, and the way to take it over when it
+/// is exactly the declared entry.
+fn foreign_in_the_way(alias: &AliasSpec, live: &LiveAddress, exact: bool) -> String {
+    let (address, device) = (live.address, &live.interface);
+    let head = format!(
+        "{address} is already on {device} and was not added by alias-mgr (protocol {})",
+        live.protocol
+    );
+    if exact {
+        return format!("{head}; it is exactly the declared entry: `alias-mgr apply --adopt` takes it over in place (no moment without it), or remove it with `ip addr del {address} dev {device}`");
+    }
+    let mut differences = Vec::new();
+    if live.interface != alias.interface {
+        differences.push(format!("the config puts it on {}", alias.interface));
+    }
+    if live.address.prefix_len() != alias.address.prefix_len() {
+        differences.push(format!(
+            "prefix /{} here, /{} in the config",
+            live.address.prefix_len(),
+            alias.address.prefix_len()
+        ));
+    }
+    if live.interface == alias.interface && !label_matches(alias, live) {
+        let shown_label = |label: Option<&str>| label.unwrap_or("none").to_string();
+        differences.push(format!(
+            "label {} here, {} in the config",
+            shown_label(live.label.as_deref()),
+            shown_label(alias.label.as_deref())
+        ));
+    }
+    format!(
+        "{head} and differs from the declared entry ({}); make the config match it and run `alias-mgr apply --adopt`, or remove it with `ip addr del {address} dev {device}`",
+        differences.join("; ")
+    )
 }
 
 fn label_matches(desired: &AliasSpec, live: &LiveAddress) -> bool {

@@ -23,13 +23,17 @@ use ipnet::IpNet;
 use serde::Serialize;
 
 use crate::core::{
+    desired::Config,
     model::{AliasSpec, Interface, LiveAddress, LiveRoute},
+    wire::{ArpProbe, OnLink},
     zones::ZoneSpec,
 };
 
 mod action;
 mod addresses;
 mod counters;
+#[cfg(test)]
+mod lan_tests;
 mod routes;
 mod secondaries;
 
@@ -73,6 +77,32 @@ pub struct Desired<'a> {
     pub keep_counting: &'a [AliasSpec],
     /// Count each alias's traffic (`[settings] counters`).
     pub counters: bool,
+    /// `[settings] arp_probe_ms`: IPv4 conflict detection before an add.
+    pub arp_probe_ms: u32,
+    /// Take over live addresses (and their routes) that match a declared
+    /// entry exactly, in place, instead of calling them conflicts.
+    pub adopt: bool,
+    /// Announce added addresses on the LAN (`[settings] announce_count` > 0).
+    pub announce: bool,
+}
+
+impl<'a> Desired<'a> {
+    /// Everything the file declares, as `apply` converges to it.
+    pub fn of(config: &'a Config) -> Self {
+        let settings = &config.settings;
+        Desired {
+            aliases: &config.aliases,
+            manage_promote_secondaries: settings.promote_secondaries,
+            zones: &config.zones,
+            runtime: &[],
+            keep_runtime: false,
+            keep_counting: &[],
+            counters: settings.counters,
+            arp_probe_ms: settings.arp_probe_ms,
+            adopt: false,
+            announce: settings.announce_count > 0,
+        }
+    }
 }
 
 /// Which part of the state a run may change: everything (`apply`) or only
@@ -107,6 +137,13 @@ pub struct Plan {
     /// pending): when one appears, adding them is no drift.
     #[serde(skip)]
     pub missing_interfaces: BTreeSet<String>,
+    /// IPv4 addresses to probe for (RFC 5227) before anything changes.
+    #[serde(skip)]
+    pub arp_probes: Vec<ArpProbe>,
+    /// Addresses this plan adds on links that are on the wire: announced
+    /// (gratuitous ARP, unsolicited NA) once they are up.
+    #[serde(skip)]
+    pub announce: Vec<OnLink>,
 }
 
 impl Plan {
@@ -334,6 +371,9 @@ mod tests {
             keep_runtime: false,
             keep_counting: &[],
             counters: true,
+            arp_probe_ms: 200,
+            adopt: false,
+            announce: true,
         }
     }
 
@@ -485,6 +525,9 @@ mod tests {
             keep_runtime: false,
             keep_counting: &[],
             counters: true,
+            arp_probe_ms: 200,
+            adopt: false,
+            announce: true,
         };
         let plan = plan(&unmanaged, &observed, Scope::All);
         assert_eq!(plan.conflicts.len(), 1, "{plan:?}");

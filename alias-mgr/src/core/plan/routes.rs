@@ -26,9 +26,26 @@ impl Planner<'_> {
                 .iter()
                 .filter(|r| r.destination == route.destination)
             {
-                if !live.owned() {
+                let same_path = live.gateway == route.gateway && live.ifindex == Some(iface.index);
+                if !live.owned() && same_path && !found.need_add && self.desired.adopt {
+                    self.out.actions.push(Action::AdoptRoute {
+                        interface: iface.name.clone(),
+                        ifindex: iface.index,
+                        route: *route,
+                        source: Some(ip),
+                        from_source: live.preferred_source,
+                        from: live.protocol,
+                        protocol,
+                    });
+                    present = true;
+                } else if !live.owned() {
+                    let adoptable = if same_path {
+                        "; it is the declared route: `alias-mgr apply --adopt` takes it over in place"
+                    } else {
+                        ""
+                    };
                     self.out.conflicts.push(format!(
-                        "route {} already exists (protocol {}) and was not added by alias-mgr; remove it with `ip route del {}` or drop it from {}'s routes",
+                        "route {} already exists (protocol {}) and was not added by alias-mgr{adoptable}; remove it with `ip route del {}` or drop it from {}'s routes",
                         live.destination, live.protocol, live.destination, alias.address
                     ));
                     present = true;

@@ -284,6 +284,25 @@ impl Netlink {
             })
     }
 
+    /// Re-marks a live route in place (NLM_F_REPLACE matches it by table,
+    /// destination and metric): it is never absent.
+    pub async fn replace_route(
+        &self,
+        ifindex: u32,
+        route: &RouteSpec,
+        source: Option<IpAddr>,
+        protocol: u8,
+    ) -> Result<()> {
+        let message = route_message(ifindex, route, source, protocol);
+        self.handle
+            .route()
+            .add(message)
+            .replace()
+            .execute()
+            .await
+            .map_err(kernel_error(format!("marking route {route}")))
+    }
+
     /// Removes the route marked with `protocol` (the kernel matches on it,
     /// so a foreign route to the same place is never hit).
     pub async fn del_route(&self, ifindex: u32, route: &RouteSpec, protocol: u8) -> Result<()> {

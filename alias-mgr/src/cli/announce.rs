@@ -1,0 +1,152 @@
+//! `alias-mgr announce`: gratuitous ARP and unsolicited neighbour
+//! advertisements for alias-mgr's addresses, in rounds; and the rest of
+//! the announcement train after an add or apply, sent from a detached
+//! process so the command returns at once (RHEL's ifup backgrounds its
+//! second arping the same way).
+
+use std::{
+    net::IpAddr,
+    path::Path,
+    process::{Command, Stdio},
+    time::Duration,
+};
+
+use anyhow::{bail, Result};
+
+use super::output::{say, say_warning};
+use crate::{
+    config::ConfigFile,
+    core::{desired::Settings, model::DadState, wire::OnLink},
+    kernel::{Applied, Kernel},
+    sys::bpf::PinDir,
+};
+
+/// How many rounds, how far apart, after how long (None: the settings').
+pub(super) struct Train {
+    pub count: Option<u32>,
+    pub interval_ms: Option<u32>,
+    pub after_ms: u32,
+}
+
+/// After a run: says what went on the wire, and starts the rest of the
+/// train in the background.
+pub(super) fn follow_up(file: &ConfigFile, applied: &Applied) {
+    if applied.announced.is_empty() {
+        return;
+    }
+    let settings = file.config().settings;
+    let rest = settings.announce_count.saturating_sub(1);
+    let interval = settings.announce_interval_ms;
+    let more = if rest > 0 {
+        format!("; {rest} more round(s), {interval} ms apart, in the background")
+    } else {
+        String::new()
+    };
+    say!(
+        "announced {} address(es) on the LAN (gratuitous ARP, unsolicited NA){more}",
+        applied.announced.len()
+    );
+    if rest == 0 {
+        return;
+    }
+    if let Err(err) = start_background(file.path(), &applied.announced, rest, interval) {
+        say_warning!(
+            "the later announcements were not started ({err}); `alias-mgr announce` sends them"
+        );
+    }
+}
+
+fn start_background(config: &Path, addresses: &[OnLink], count: u32, interval: u32) -> Result<()> {
+    use std::os::unix::process::CommandExt;
+    let mut command = Command::new(std::env::current_exe()?);
+    command
+        .arg("--config")
+        .arg(config)
+        .args(["announce", "--count", &count.to_string()])
+        .args(["--interval", &interval.to_string()])
+        .args(["--after", &interval.to_string()])
+        .args(addresses.iter().map(|on| on.ip.to_string()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        // Its own process group: a Ctrl-C meant for the shell's next
+        // command does not cut the train short.
+        .process_group(0);
+    command.spawn()?;
+    Ok(())
+}
+
+pub(super) async fn announce_command(
+    config: &Path,
+    pins: PinDir,
+    targets: &[String],
+    train: Train,
+) -> Result<()> {
+    // Without a file, the defaults: announcing needs nothing declared.
+    let settings = match config.exists() {
+        true => ConfigFile::load(config)?.config().settings,
+        false => Settings::default(),
+    };
+    let count = train.count.unwrap_or(settings.announce_count);
+    let interval = train.interval_ms.unwrap_or(settings.announce_interval_ms);
+    if count == 0 {
+        bail!("--count 0 announces nothing; give 1 or more");
+    }
+    let kernel = Kernel::new(pins)?;
+    tokio::time::sleep(Duration::from_millis(train.after_ms.into())).await;
+    for round in 0..count {
+        if round > 0 {
+            tokio::time::sleep(Duration::from_millis(interval.into())).await;
+        }
+        let addresses = announceable(&kernel, targets).await?;
+        if addresses.is_empty() {
+            bail!("nothing to announce: none of alias-mgr's addresses is up on a link with carrier (`alias-mgr list` shows them)");
+        }
+        kernel.announce(&addresses).await;
+        say!(
+            "round {} of {count}: announced {}",
+            round + 1,
+            addresses
+                .iter()
+                .map(|on| format!("{} on {}", on.ip, on.interface))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// alias-mgr's live addresses named by `targets` (interfaces or
+/// addresses; all when empty) that can be announced now: on a link with
+/// carrier, IPv6 past DAD.
+async fn announceable(kernel: &Kernel, targets: &[String]) -> Result<Vec<OnLink>> {
+    let (interfaces, addresses) = kernel.addresses().await?;
+    let owned: Vec<_> = addresses.iter().filter(|a| a.owned()).collect();
+    for target in targets {
+        let known = owned
+            .iter()
+            .any(|a| a.interface == *target || target.parse::<IpAddr>() == Ok(a.address.addr()));
+        if !known {
+            bail!("{target:?} is neither an interface nor an address of alias-mgr's here; `alias-mgr list` shows them");
+        }
+    }
+    let wanted = |interface: &str, ip: IpAddr| {
+        targets.is_empty()
+            || targets
+                .iter()
+                .any(|t| t == interface || t.parse::<IpAddr>() == Ok(ip))
+    };
+    Ok(owned
+        .into_iter()
+        .filter(|a| a.dad == DadState::Done && wanted(&a.interface, a.address.addr()))
+        .filter_map(|a| {
+            let interface = interfaces.iter().find(|i| i.index == a.ifindex)?;
+            Some(OnLink {
+                interface: interface.name.clone(),
+                ifindex: interface.index,
+                mac: interface.on_the_wire()?,
+                ip: a.address.addr(),
+            })
+        })
+        .collect())
+}
