@@ -128,7 +128,7 @@ fn parse_metrics(text: &str) -> Vec<Sample> {
 }
 
 pub(crate) struct Metrics {
-    text: String,
+    pub(crate) text: String,
     samples: Vec<Sample>,
 }
 

@@ -10,6 +10,7 @@ mod counters;
 mod crash;
 mod daemon;
 mod foreign;
+mod lan;
 mod tcx;
 mod util;
 mod zones;

@@ -42,6 +42,8 @@ pub struct Faults {
     pub tentative_polls: usize,
     /// `nft` refuses the real load (not the check).
     pub refuse_zone_load: bool,
+    /// Interfaces renamed since their links were pinned: old name -> new.
+    pub renamed: BTreeMap<String, String>,
     /// IPv4 addresses another host on the link answers ARP for, with its MAC.
     pub arp_owners: BTreeMap<IpAddr, Mac>,
 }
@@ -193,6 +195,12 @@ impl FakeKernel {
             Action::Detach { interface, .. } | Action::ForgetLink { interface } => {
                 state.attached.remove(&interface);
             }
+            Action::MoveLink { from, to } => {
+                if !state.attached.remove(&from) {
+                    bail!("No such file or directory");
+                }
+                state.attached.insert(to);
+            }
         }
         Ok(())
     }
@@ -251,6 +259,13 @@ impl KernelOps for FakeKernel {
 
     fn pinned_links(&self) -> Result<Vec<String>> {
         Ok(self.state.borrow().attached.iter().cloned().collect())
+    }
+
+    fn links_moved_to(&self, pinned: &str, candidates: &[&str]) -> Result<Option<String>> {
+        let moved = self.faults.renamed.get(pinned);
+        Ok(moved
+            .filter(|to| candidates.contains(&to.as_str()))
+            .cloned())
     }
 
     fn is_attached(&self, interface: &str) -> Result<bool> {

@@ -109,15 +109,32 @@ impl<K: KernelOps> Kernel<K> {
             .filter_map(|name| Some((name.to_string(), self.ops.promote_secondaries(name)?)))
             .collect();
         let counters_unavailable = self.ops.counters_unavailable();
-        let (mut tracked, mut attached, mut orphaned_links) =
-            (BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
+        let (mut tracked, mut attached, mut orphaned_links, mut moved_links) = (
+            BTreeSet::new(),
+            BTreeSet::new(),
+            BTreeSet::new(),
+            BTreeMap::new(),
+        );
         if counters_unavailable.is_none() {
             tracked = self.ops.tracked()?;
-            for name in self.ops.pinned_links()? {
-                if !interfaces.iter().any(|i| i.name == name) {
+            let pinned = self.ops.pinned_links()?;
+            // A renamed interface's links: attached under the new name, pins
+            // under the old one. Looked for among interfaces without pins.
+            let unpinned: Vec<&str> = interfaces
+                .iter()
+                .map(|i| i.name.as_str())
+                .filter(|name| !pinned.iter().any(|p| p == name))
+                .collect();
+            for name in pinned {
+                if interfaces.iter().any(|i| i.name == name) {
+                    if self.ops.is_attached(&name)? {
+                        attached.insert(name);
+                    }
+                } else if let Some(to) = self.ops.links_moved_to(&name, &unpinned)? {
+                    attached.insert(to.clone());
+                    moved_links.insert(name, to);
+                } else {
                     orphaned_links.insert(name);
-                } else if self.ops.is_attached(&name)? {
-                    attached.insert(name);
                 }
             }
         }
@@ -129,6 +146,7 @@ impl<K: KernelOps> Kernel<K> {
             tracked,
             attached,
             orphaned_links,
+            moved_links,
             counters_unavailable,
         })
     }

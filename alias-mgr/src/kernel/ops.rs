@@ -33,6 +33,9 @@ pub trait KernelOps {
     fn tracked(&self) -> Result<BTreeSet<IpAddr>>;
     /// Interfaces with pinned classifier links, whether or not they exist.
     fn pinned_links(&self) -> Result<Vec<String>>;
+    /// Which of `candidates` the links pinned for `pinned` (no such
+    /// interface now) are attached to: the interface was renamed.
+    fn links_moved_to(&self, pinned: &str, candidates: &[&str]) -> Result<Option<String>>;
     /// Whether the classifier runs on both hooks of `interface`.
     fn is_attached(&self, interface: &str) -> Result<bool>;
     /// alias-mgr's nftables table as loaded now.

@@ -84,6 +84,10 @@ impl KernelOps for System {
         Ok(self.pins.attached_interfaces()?)
     }
 
+    fn links_moved_to(&self, pinned: &str, candidates: &[&str]) -> Result<Option<String>> {
+        Ok(self.pins.links_moved_to(pinned, candidates)?)
+    }
+
     fn is_attached(&self, interface: &str) -> Result<bool> {
         Ok(self.pins.is_attached(interface)?)
     }
@@ -176,6 +180,7 @@ impl KernelOps for System {
             Action::Detach { interface, .. } | Action::ForgetLink { interface } => {
                 self.pins.detach(interface)?;
             }
+            Action::MoveLink { from, to } => self.pins.move_links(from, to)?,
         }
         Ok(())
     }

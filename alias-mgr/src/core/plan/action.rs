@@ -87,6 +87,12 @@ pub enum Action {
     ForgetLink {
         interface: String,
     },
+    /// Renames the link pins of a renamed interface, so they follow it
+    /// while its links go on counting.
+    MoveLink {
+        from: String,
+        to: String,
+    },
 }
 
 impl Action {
@@ -199,6 +205,7 @@ impl Action {
             },
             // Nothing to restore: the pin pointed at no interface of that name.
             Action::ForgetLink { interface } => Action::ForgetLink { interface },
+            Action::MoveLink { from, to } => Action::MoveLink { from: to, to: from },
         }
     }
 
@@ -215,6 +222,7 @@ impl Action {
             | Action::Attach { interface, .. }
             | Action::Detach { interface, .. }
             | Action::ForgetLink { interface } => Some(interface),
+            Action::MoveLink { to, .. } => Some(to),
             Action::Track { .. } | Action::Untrack { .. } => None,
         }
     }
@@ -229,6 +237,7 @@ impl Action {
                 | Action::Attach { .. }
                 | Action::Detach { .. }
                 | Action::ForgetLink { .. }
+                | Action::MoveLink { .. }
         )
     }
 
@@ -241,7 +250,7 @@ impl Action {
     /// Execution order: see the module docs.
     pub(super) fn rank(&self) -> u8 {
         match self {
-            Action::ForgetLink { .. } => 0,
+            Action::ForgetLink { .. } | Action::MoveLink { .. } => 0,
             Action::SetPromoteSecondaries { .. } => 0,
             Action::RemoveRoute { .. } => 1,
             Action::RemoveAddress { .. } => 2,
@@ -326,6 +335,10 @@ impl fmt::Display for Action {
                 write!(f, "+ classifier on {interface} (TCX ingress+egress)")
             }
             Action::Detach { interface, .. } => write!(f, "- classifier on {interface}"),
+            Action::MoveLink { from, to } => write!(
+                f,
+                "~ classifier links pinned for {from} follow the interface, renamed {to}"
+            ),
             Action::ForgetLink { interface } => {
                 write!(
                     f,

@@ -14,6 +14,12 @@ impl Planner<'_> {
                 interface: name.clone(),
             });
         }
+        for (from, to) in &self.observed.moved_links {
+            self.out.actions.push(Action::MoveLink {
+                from: from.clone(),
+                to: to.clone(),
+            });
+        }
     }
 
     fn attach_where_wanted(&mut self) {
@@ -49,6 +55,16 @@ impl Planner<'_> {
         }
     }
 
+    /// Whether `name` holds owned addresses of aliases that wait for their
+    /// interface (renamed away under the config): they are left in place,
+    /// so they go on being counted.
+    fn counts_pending_aliases(&self, name: &str) -> bool {
+        self.observed
+            .addresses
+            .iter()
+            .any(|a| a.interface == name && self.pending_ips.contains(&a.address.addr()))
+    }
+
     fn detach_unneeded(&mut self) {
         let (desired, scope) = (self.desired, self.scope);
         for name in &self.observed.attached {
@@ -58,7 +74,8 @@ impl Planner<'_> {
                         || scope != Scope::Alias(a.ip())
                         || self.wanted.contains_key(&a.ip()))
             }) || self.kept.values().any(|iface| iface == name)
-                || desired.keep_counting.iter().any(|a| &a.interface == name);
+                || desired.keep_counting.iter().any(|a| &a.interface == name)
+                || self.counts_pending_aliases(name);
             let relevant = scope == Scope::All || self.interfaces_touched.contains(name.as_str());
             if relevant && (!still_needed || !desired.counters) {
                 let ethernet = self.interface(name).map(|i| i.ethernet).unwrap_or(true);

@@ -204,3 +204,27 @@ fn a_foreign_route_on_another_path_is_not_adopted() {
         plan.conflicts[0]
     );
 }
+
+#[test]
+fn the_links_of_a_renamed_interface_follow_it_and_keep_counting_its_aliases() {
+    // eth1 was renamed lan0: the config still says eth1.
+    let aliases = [alias("eth1", "192.168.0.1/24")];
+    let observed = Observed {
+        interfaces: vec![interface("lan0", 2)],
+        addresses: vec![live("lan0", 2, "192.168.0.1/24", OWNER_PROTO)],
+        tracked: [ip("192.168.0.1")].into(),
+        attached: ["lan0".to_string()].into(),
+        moved_links: [("eth1".to_string(), "lan0".to_string())].into(),
+        ..Default::default()
+    };
+    let counting = Desired {
+        counters: true,
+        ..desired(&aliases, false)
+    };
+    let plan = plan(&counting, &observed, Scope::All);
+    assert_eq!(
+        texts(&plan),
+        ["~ classifier links pinned for eth1 follow the interface, renamed lan0"]
+    );
+    assert_eq!(plan.pending.len(), 1, "{:?}", plan.pending);
+}

@@ -54,6 +54,9 @@ pub struct Observed {
     /// Link pins named after interfaces that no longer exist (deleted, or
     /// renamed: then the link still counts on the renamed interface).
     pub orphaned_links: BTreeSet<String>,
+    /// Link pins of renamed interfaces: old name -> the new one, where
+    /// the links are attached and counting (listed in `attached` too).
+    pub moved_links: BTreeMap<String, String>,
     /// Why this kernel cannot run the classifier (e.g. no TCX), if so.
     pub counters_unavailable: Option<String>,
 }

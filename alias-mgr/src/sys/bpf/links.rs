@@ -118,6 +118,42 @@ impl PinDir {
         Ok(removed)
     }
 
+    /// Where the links pinned for `pinned` (an interface name that no
+    /// longer exists) are attached now, among `candidates`: the interface
+    /// was renamed, and its TCX links went with it, still counting.
+    pub fn links_moved_to(&self, pinned: &str, candidates: &[&str]) -> Result<Option<String>> {
+        let pin = self.link_pin(pinned, Hook::Ingress);
+        let Some((_, prog_id)) = open_pinned_link(&pin)? else {
+            return Ok(None);
+        };
+        for name in candidates {
+            let Ok((_, attached)) = SchedClassifier::query_tcx(name, TcAttachType::Ingress) else {
+                continue; // gone meanwhile, or no TCX there
+            };
+            if attached.iter().any(|info| info.id() == prog_id) {
+                return Ok(Some(name.to_string()));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Renames the link pins of `from` to `to` (the interface was renamed):
+    /// the links stay attached, nothing goes uncounted.
+    pub fn move_links(&self, from: &str, to: &str) -> Result<()> {
+        for hook in [Hook::Ingress, Hook::Egress] {
+            let (old, new) = (self.link_pin(from, hook), self.link_pin(to, hook));
+            if !old.exists() {
+                continue;
+            }
+            fs::rename(&old, &new).map_err(io_error(format!(
+                "renaming pin {} to {}",
+                old.display(),
+                new.display()
+            )))?;
+        }
+        Ok(())
+    }
+
     /// Interfaces with pinned links (both hooks or one), by name.
     pub fn attached_interfaces(&self) -> Result<Vec<String>> {
         let mut names = Vec::new();
