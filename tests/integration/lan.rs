@@ -387,9 +387,167 @@ fn counting_follows_a_renamed_interface_without_a_gap() {
     let after = lab.counters("192.0.2.80");
     // Exactly 8: no gap across the rename, and not 16 (a second
     // classifier attached beside the renamed one would count each twice).
-    assert_eq!((after.0 - before.0, after.2 - before.2), (8, 8), "{after:?}");
+    assert_eq!(
+        (after.0 - before.0, after.2 - before.2),
+        (8, 8),
+        "{after:?}"
+    );
     // The address stays, waiting for the config to name its interface.
     assert!(lab.host.has_address("lan0", "192.0.2.80/24"));
     let plan = lab.ok(&["plan"]);
     assert!(plan.contains("eth1"), "{plan}");
+}
+
+#[test]
+fn an_alias_named_by_mac_or_altname_follows_its_nic_across_a_rename() {
+    let lab = Lab::new();
+    lab.peer.add_address("eth0", "192.0.2.2/24");
+    let mac = mac_of(&lab);
+    write(
+        &lab.config_path(),
+        &format!(
+            "[[alias]]\ninterface = \"{mac}\"\naddress = \"192.0.2.90/24\"\nlabel = \"eth1:9\"\n\n[[alias]]\ninterface = \"{mac}\"\naddress = \"2001:db8::90/64\"\n"
+        ),
+    );
+    lab.ok(&["apply"]);
+    assert!(lab.host.has_address("eth1", "192.0.2.90/24"));
+    lab.host.sh(&["ip", "link", "set", "eth1", "down"]);
+    lab.host.sh(&["ip", "link", "set", "eth1", "name", "lan0"]);
+    lab.host.sh(&["ip", "link", "set", "lan0", "up"]);
+    // The kernel flushed the IPv6 alias with the link; the file names the NIC.
+    assert!(!lab.host.has_address("lan0", "2001:db8::90/64"));
+    let plan = lab.ok(&["plan"]);
+    assert!(
+        plan.contains(&format!("interface {mac} is lan0 here")),
+        "{plan}"
+    );
+    assert!(
+        plan.contains("+ address 2001:db8::90/64 dev lan0"),
+        "{plan}"
+    );
+    assert!(!plan.contains("- address"), "{plan}");
+    lab.ok(&["apply"]);
+    assert!(lab.host.has_address("lan0", "192.0.2.90/24"));
+    assert!(lab.host.has_address("lan0", "2001:db8::90/64"));
+    let listed: serde_json::Value = serde_json::from_str(&lab.ok(&["list", "--json"])).unwrap();
+    let row = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["address"] == "192.0.2.90")
+        .unwrap()
+        .clone();
+    assert_eq!(row["interface"], "lan0", "{row}");
+    assert_eq!(row["config_interface"], mac.as_str(), "{row}");
+    assert_eq!(row["declared"], true, "{row}");
+    lab.peer
+        .sh(&["ping", "-c", "2", "-i", "0.01", "192.0.2.90"]);
+    assert!(lab.counters("192.0.2.90").0 >= 2);
+    // An altname works as a name too.
+    lab.host.sh(&[
+        "ip", "link", "property", "add", "dev", "lan0", "altname", "uplink",
+    ]);
+    write(
+        &lab.config_path(),
+        "[[alias]]\ninterface = \"uplink\"\naddress = \"192.0.2.90/24\"\nlabel = \"uplink:9\"\n",
+    );
+    let out = lab.ok(&["apply"]);
+    assert!(out.contains("- address 2001:db8::90/64"), "{out}");
+    assert!(!out.contains("192.0.2.90"), "kept as it is: {out}");
+    assert!(lab.host.has_address("lan0", "192.0.2.90/24"));
+}
+
+#[test]
+fn a_deleted_and_re_created_interface_is_fully_restored_by_the_daemon() {
+    let lab = Lab::new();
+    lab.address_peer();
+    write(
+        &lab.config_path(),
+        "[[alias]]\ninterface = \"eth1\"\naddress = \"192.0.2.95/24\"\nroutes = [\"10.95.0.0/16@192.0.2.254\"]\n\n[[alias]]\ninterface = \"eth1\"\naddress = \"2001:db8::95/64\"\n",
+    );
+    let daemon = Daemon::start(&lab, &[]);
+    lab.peer
+        .sh(&["ping", "-c", "3", "-i", "0.01", "192.0.2.95"]);
+    let before = lab.counters("192.0.2.95");
+    // The NIC goes away and comes back (a driver reload, a veth re-made).
+    lab.host.sh(&["ip", "link", "del", "eth1"]);
+    let recreate = std::process::Command::new("ip")
+        .args([
+            "link",
+            "add",
+            "eth1",
+            "netns",
+            &lab.host.name,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "eth0",
+            "netns",
+            &lab.peer.name,
+        ])
+        .status()
+        .unwrap();
+    assert!(recreate.success());
+    lab.address_peer();
+    let stale = "02:00:00:00:00:99";
+    lab.peer.sh(&[
+        "ip",
+        "neigh",
+        "replace",
+        "192.0.2.95",
+        "lladdr",
+        stale,
+        "dev",
+        "eth0",
+        "nud",
+        "stale",
+    ]);
+    // A packet socket on a down link fails with ENETDOWN: up first.
+    lab.peer.sh(&["ip", "link", "set", "eth0", "up"]);
+    let capture = Capture::start(&lab, 3.0);
+    let started = Instant::now();
+    lab.host.sh(&["ip", "link", "set", "eth1", "up"]);
+    let restored = |lab: &Lab| {
+        lab.host.has_address("eth1", "192.0.2.95/24")
+            && lab.host.has_address("eth1", "2001:db8::95/64")
+            && lab.host.has_route("-4", "10.95.0.0/16")
+    };
+    while !restored(&lab) {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "not restored:\n{}",
+            daemon.stop().1
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+    println!(
+        "addresses and routes back {:?} after the link came up",
+        started.elapsed()
+    );
+    let host_mac = mac_of(&lab);
+    peer_learns(&lab, "192.0.2.95", &host_mac, Duration::from_secs(2));
+    // Counting goes on from where it was: the classifier is re-attached.
+    daemon.wait_for("the classifier re-attached", |m| {
+        m.text.contains("alias_mgr_receive_packets_total")
+    });
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        lab.peer
+            .sh(&["ping", "-c", "2", "-i", "0.01", "192.0.2.95"]);
+        let after = lab.counters("192.0.2.95");
+        if after.0 >= before.0 + 2 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{before:?} -> {after:?}");
+    }
+    let lines = capture.lines();
+    assert!(
+        lines
+            .iter()
+            .any(|l| *l == format!("arp 1 {host_mac} 192.0.2.95 192.0.2.95")),
+        "{}",
+        lines.join("\n")
+    );
+    daemon.stop();
 }

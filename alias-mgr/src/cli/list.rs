@@ -20,6 +20,7 @@ use super::{
 use crate::{
     config::ConfigFile,
     core::model::{AliasSpec, DadState, Interface, LiveAddress},
+    core::resolve::find_interface,
     kernel::Kernel,
     sys::bpf::PinDir,
 };
@@ -36,6 +37,9 @@ struct ListRow {
     zone: Option<String>,
     owned: bool,
     declared: bool,
+    /// The interface as the config writes it (a name, an altname or a
+    /// MAC), when the address is declared.
+    config_interface: Option<String>,
     /// Added with --runtime (live only).
     runtime: bool,
     secondary: bool,
@@ -136,10 +140,11 @@ impl Listed<'_> {
 
     fn row(&self, live: &LiveAddress) -> ListRow {
         let ip = live.address.addr();
-        let entry = self
-            .declared
-            .iter()
-            .find(|a| a.interface == live.interface && a.ip() == ip);
+        let entry = self.declared.iter().find(|a| {
+            a.ip() == ip
+                && find_interface(&a.interface, self.interfaces)
+                    .is_some_and(|i| i.index == live.ifindex)
+        });
         let count = self.counters.get(&ip);
         let mac = self
             .interfaces
@@ -160,6 +165,7 @@ impl Listed<'_> {
             zone: entry.and_then(|e| e.zone.clone()),
             owned: live.owned(),
             declared: entry.is_some(),
+            config_interface: entry.map(|e| e.interface.clone()),
             runtime: live.runtime(),
             secondary: live.secondary,
             dad: live.dad,

@@ -32,6 +32,8 @@ pub fn interface(name: &str, index: u32) -> Interface {
         index,
         name: name.into(),
         mac: Some("02:00:00:00:00:01".into()),
+        permanent_mac: None,
+        altnames: Vec::new(),
         ethernet: true,
         up: true,
         carrier: true,

@@ -16,6 +16,7 @@ pub mod model;
 pub mod names;
 pub mod parse;
 pub mod plan;
+pub mod resolve;
 pub mod text;
 pub mod wire;
 pub mod zones;

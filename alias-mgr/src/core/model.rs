@@ -134,6 +134,11 @@ pub struct Interface {
     pub name: String,
     /// Hardware address, shared by every alias on the interface.
     pub mac: Option<String>,
+    /// The NIC's burnt-in MAC (IFLA_PERM_ADDRESS), where it has one: it
+    /// survives a MAC change, and tells a NIC from the VLANs on it.
+    pub permanent_mac: Option<String>,
+    /// Linux altnames (`ip link property add dev eth1 altname lan`).
+    pub altnames: Vec<String>,
     /// Whether frames start with an Ethernet header (Ethernet, veth, bridges,
     /// loopback); false for interfaces without one (tun, wireguard).
     pub ethernet: bool,

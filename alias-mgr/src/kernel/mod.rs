@@ -20,6 +20,7 @@ use crate::{
     core::{
         model::{DadState, Interface, LiveAddress},
         plan::{self, Action, Desired, Observed, Plan, Scope},
+        resolve,
         zones::{self, LiveTable},
     },
     logging::warning,
@@ -96,7 +97,12 @@ impl<K: KernelOps> Kernel<K> {
         let interfaces = self.ops.interfaces().await?;
         let addresses = self.ops.addresses(&interfaces).await?;
         let routes = self.ops.routes().await?;
-        let mut names: BTreeSet<&str> = interfaces_of_interest.into_iter().collect();
+        // Written as altnames or MACs in the file: their live names.
+        let mut names: BTreeSet<&str> = interfaces_of_interest
+            .into_iter()
+            .filter_map(|named| resolve::find_interface(named, &interfaces))
+            .map(|live| live.name.as_str())
+            .collect();
         names.extend(
             addresses
                 .iter()
@@ -168,7 +174,21 @@ impl<K: KernelOps> Kernel<K> {
         observed: &Observed,
         scope: Scope,
     ) -> Result<Plan> {
+        let desired_file_aliases = desired.aliases;
+        // Aliases whose interface is written as an altname or a MAC, under
+        // the live name: the planner, the zones and the notes see that.
+        let aliases = resolve::with_live_names(desired.aliases, &observed.interfaces);
+        let keep_counting = resolve::with_live_names(desired.keep_counting, &observed.interfaces);
+        let desired = &Desired {
+            aliases: &aliases,
+            keep_counting: &keep_counting,
+            ..*desired
+        };
         let mut plan = plan::plan(desired, observed, scope);
+        plan.notes.extend(resolve::resolution_notes(
+            desired_file_aliases,
+            &observed.interfaces,
+        ));
         let ruleset = zones::render(desired.zones, desired.aliases);
         if let Some(ruleset) = &ruleset {
             plan.notes.extend(zones::foreign_addresses_in_zones(

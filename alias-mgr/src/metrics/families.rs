@@ -109,7 +109,7 @@ impl Family {
                 "alias-mgr build information; the value is always 1."),
             Family::AddressInfo => def!("alias_mgr_address_info", Gauge,
                 &["device", "address", "prefix", "label", "zone", "state"],
-                "Every address alias-mgr declares or owns; the value is always 1. state: applied (in the kernel as declared), pending (its interface does not exist), missing (not in the kernel yet), conflict (a foreign address is in the way), runtime (added with --runtime, not in the config), undeclared (alias-mgr's but no longer in the config: the next reconcile removes it)."),
+                "Every address alias-mgr declares or owns; the value is always 1. state: applied (in the kernel as declared), pending (its interface does not exist), missing (not in the kernel yet), conflict (a foreign address is in the way, or another host on the link answered its ARP probe), runtime (added with --runtime, not in the config), undeclared (alias-mgr's but no longer in the config: the next reconcile removes it)."),
             Family::ReceiveBytes => def!("alias_mgr_receive_bytes_total", Counter, ADDRESS_LABELS,
                 "Bytes received for the address (link-layer frames without FCS, as ip -s link counts them), counted by the TC classifier since the address was first tracked."),
             Family::ReceivePackets => def!("alias_mgr_receive_packets_total", Counter, ADDRESS_LABELS,

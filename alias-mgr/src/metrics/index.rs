@@ -11,6 +11,7 @@ use std::{
 use crate::{
     core::desired::Config,
     core::model::{Interface, LiveAddress},
+    core::resolve::find_interface,
 };
 
 /// Where an address stands between the config and the kernel.
@@ -154,17 +155,17 @@ fn index_declared(
     let existing: HashSet<&str> = interfaces.iter().map(|i| i.name.as_str()).collect();
     for alias in &config.aliases {
         let ip = alias.ip();
+        // An altname or MAC in the file: the device is its live name.
+        let device = find_interface(&alias.interface, interfaces)
+            .map_or(alias.interface.as_str(), |live| live.name.as_str());
         let same_ip = by_ip.get(&ip).map(Vec::as_slice).unwrap_or_default();
-        let here = same_ip
-            .iter()
-            .copied()
-            .find(|a| a.interface == alias.interface);
+        let here = same_ip.iter().copied().find(|a| a.interface == device);
         let elsewhere = same_ip.first().copied();
         let state = match (here, elsewhere) {
             (Some(a), _) if a.owned() => AddressState::Applied,
             (Some(_), _) => AddressState::Conflict,
             (None, Some(a)) if !a.owned() => AddressState::Conflict,
-            _ if !existing.contains(alias.interface.as_str()) => AddressState::Pending,
+            _ if !existing.contains(device) => AddressState::Pending,
             _ => AddressState::Missing,
         };
         // IPv4 labels live in the kernel; IPv6 ones only in the config.
@@ -175,7 +176,7 @@ fn index_declared(
         entries.insert(
             ip,
             AddressEntry {
-                device: names.intern(&alias.interface),
+                device: names.intern(device),
                 prefix: alias.address.prefix_len(),
                 label: label.map(Box::from),
                 zone: alias.zone.as_deref().map(|zone| names.intern(zone)),

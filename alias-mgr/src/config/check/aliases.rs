@@ -10,9 +10,13 @@ use super::{Checker, Span};
 use crate::config::{error::shown, ConfigError};
 use crate::core::{
     desired::ARP_PROBE_MS,
-    model::{check_alias_address, classful_prefix, validate_label_for, AliasSpec, RouteSpec},
+    model::{
+        check_alias_address, classful_prefix, validate_label, validate_label_for, AliasSpec,
+        RouteSpec,
+    },
     names::{validate_interface, validate_zone_name},
     parse::{self, AddressError},
+    wire::Mac,
     zones::ZoneSpec,
 };
 
@@ -71,7 +75,11 @@ impl Checker<'_> {
                 "[[alias]] has no interface; add interface = \"eth1\" (the device name)",
             ));
         };
-        validate_interface(interface).map_err(|e| self.error(&span, e.to_string()))?;
+        // A MAC names the NIC whatever it is called (udev, a rename).
+        let by_mac = interface.parse::<Mac>().is_ok();
+        if !by_mac {
+            validate_interface(interface).map_err(|e| self.error(&span, e.to_string()))?;
+        }
         let Some((address, address_span)) = self.string(table, "address", "\"192.168.0.1/24\"")?
         else {
             return Err(self.error(
@@ -85,7 +93,12 @@ impl Checker<'_> {
         let ip = address.addr();
         let label = self.string(table, "label", "\"eth1:0\"")?;
         if let Some((label, span)) = &label {
-            validate_label_for(label, interface).map_err(|e| self.error(span, e.to_string()))?;
+            let checked = if by_mac {
+                validate_label(label)
+            } else {
+                validate_label_for(label, interface)
+            };
+            checked.map_err(|e| self.error(span, e.to_string()))?;
         }
         let zone = self.string(table, "zone", "\"lab\"")?;
         if let Some((zone, span)) = &zone {

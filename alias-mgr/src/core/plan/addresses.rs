@@ -298,5 +298,17 @@ fn label_matches(desired: &AliasSpec, live: &LiveAddress) -> bool {
         return true; // IPv6 has no labels in the kernel.
     }
     let live_label = live.label.as_deref().unwrap_or(&live.interface);
-    live_label == desired.label.as_deref().unwrap_or(&desired.interface)
+    let wanted = desired.label.as_deref().unwrap_or(&desired.interface);
+    live_label == wanted || (live.owned() && renamed_with_its_interface(live_label, live, wanted))
+}
+
+/// Renaming an interface makes the kernel rewrite its addresses' labels
+/// to the new name (the first one bare, the others `NEW:N`), so a label
+/// the file wrote for the old name (an alias named by MAC or altname) can
+/// no longer be as written: re-adding the address for it would only cut
+/// the alias off for a moment.
+fn renamed_with_its_interface(live_label: &str, live: &LiveAddress, wanted: &str) -> bool {
+    let name = live.interface.as_str();
+    let kernel_form = live_label == name || live_label.starts_with(&format!("{name}:"));
+    kernel_form && wanted != name && !wanted.starts_with(&format!("{name}:"))
 }

@@ -228,3 +228,28 @@ fn the_links_of_a_renamed_interface_follow_it_and_keep_counting_its_aliases() {
     );
     assert_eq!(plan.pending.len(), 1, "{:?}", plan.pending);
 }
+
+#[test]
+fn a_label_the_kernel_rewrote_in_a_rename_does_not_re_add_the_alias() {
+    // Named by MAC, written with eth1's label; eth1 is lan0 now, and the
+    // kernel relabelled the address "lan0".
+    let renamed = Observed {
+        interfaces: vec![interface("lan0", 2)],
+        addresses: vec![live("lan0", 2, "192.168.0.1/24", OWNER_PROTO).label("lan0")],
+        promote_secondaries: [("lan0".to_string(), true)].into(),
+        ..Default::default()
+    };
+    let written_for_eth1 = [alias("lan0", "192.168.0.1/24").label("eth1:9")];
+    let plan = plan(&desired(&written_for_eth1, false), &renamed, Scope::All);
+    assert!(plan.actions.is_empty(), "{:?}", texts(&plan));
+    // A label written for the live name is applied as written.
+    let written_for_lan0 = [alias("lan0", "192.168.0.1/24").label("lan0:5")];
+    let plan = super::plan(&desired(&written_for_lan0, false), &renamed, Scope::All);
+    assert_eq!(
+        texts(&plan),
+        [
+            "- address 192.168.0.1/24 dev lan0 label lan0",
+            "+ address 192.168.0.1/24 dev lan0 label lan0:5"
+        ]
+    );
+}

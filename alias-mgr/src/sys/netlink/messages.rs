@@ -6,7 +6,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use ipnet::IpNet;
 use netlink_packet_route::{
     address::{AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage},
-    link::{LinkAttribute, LinkFlags, LinkLayerType, LinkMessage},
+    link::{LinkAttribute, LinkFlags, LinkLayerType, LinkMessage, Prop},
     route::{RouteAddress, RouteAttribute, RouteMessage, RouteProtocol, RouteScope, RouteType},
     AddressFamily,
 };
@@ -53,18 +53,27 @@ pub(super) fn route_message(
 
 pub(super) fn interface_from(link: &LinkMessage) -> Interface {
     let mut name = String::new();
-    let mut mac = None;
+    let (mut mac, mut permanent_mac, mut altnames) = (None, None, Vec::new());
+    let text = |bytes: &[u8]| {
+        bytes
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<Vec<_>>()
+            .join(":")
+    };
     for attribute in &link.attributes {
         match attribute {
             LinkAttribute::IfName(n) => name = n.clone(),
-            LinkAttribute::Address(bytes) if !bytes.is_empty() => {
-                mac = Some(
-                    bytes
-                        .iter()
-                        .map(|b| format!("{b:02x}"))
-                        .collect::<Vec<_>>()
-                        .join(":"),
-                )
+            LinkAttribute::Address(bytes) if !bytes.is_empty() => mac = Some(text(bytes)),
+            // All zero where the device has none (veth, bridges).
+            LinkAttribute::PermAddress(bytes) if bytes.iter().any(|b| *b != 0) => {
+                permanent_mac = Some(text(bytes))
+            }
+            LinkAttribute::PropList(props) => {
+                altnames.extend(props.iter().filter_map(|p| match p {
+                    Prop::AltIfName(altname) => Some(altname.clone()),
+                    _ => None,
+                }))
             }
             _ => {}
         }
@@ -73,6 +82,8 @@ pub(super) fn interface_from(link: &LinkMessage) -> Interface {
         index: link.header.index,
         name,
         mac,
+        permanent_mac,
+        altnames,
         // Loopback frames carry an (all-zero) Ethernet header too.
         ethernet: matches!(
             link.header.link_layer_type,
