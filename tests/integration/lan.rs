@@ -551,3 +551,46 @@ fn a_deleted_and_re_created_interface_is_fully_restored_by_the_daemon() {
     );
     daemon.stop();
 }
+
+#[test]
+fn announce_by_hand_and_the_daemons_periodic_refresh_reach_the_wire() {
+    let lab = Lab::new();
+    lab.address_peer();
+    write(
+        &lab.config_path(),
+        "[settings]\nannounce_count = 1\nannounce_refresh_s = 1\n\n[[alias]]\ninterface = \"eth1\"\naddress = \"192.0.2.97/24\"\n",
+    );
+    lab.ok(&["apply"]);
+    let host_mac = mac_of(&lab);
+    let announcement = format!("arp 1 {host_mac} 192.0.2.97 192.0.2.97");
+    // By hand: exactly the rounds asked for.
+    let capture = Capture::start(&lab, 1.0);
+    let out = lab.ok(&["announce", "eth1", "--count", "2", "--interval", "100"]);
+    assert!(
+        out.contains("round 2 of 2: announced 192.0.2.97 on eth1"),
+        "{out}"
+    );
+    let lines = capture.lines();
+    assert_eq!(
+        positions(&lines, &announcement).len(),
+        2,
+        "{}",
+        lines.join("\n")
+    );
+    let err = lab.fails(&["announce", "eth9"]);
+    assert!(
+        err.contains("\"eth9\" is neither an interface nor an address of alias-mgr's"),
+        "{err}"
+    );
+    // The daemon's refresh, once a second (the train after apply is one).
+    let daemon = Daemon::start(&lab, &[]);
+    let capture = Capture::start(&lab, 3.5);
+    let lines = capture.lines();
+    let refreshed = positions(&lines, &announcement).len();
+    assert!(
+        (2..=5).contains(&refreshed),
+        "{refreshed}:\n{}",
+        lines.join("\n")
+    );
+    daemon.stop();
+}

@@ -7,12 +7,10 @@
 use std::{
     collections::{HashMap, HashSet},
     net::IpAddr,
-    sync::{
-        atomic::{AtomicU32, Ordering},
-        Arc,
-    },
     time::Duration,
 };
+
+use tokio::sync::watch;
 
 use crate::{
     core::{
@@ -30,14 +28,14 @@ pub(super) struct Announcer {
     /// Whether each interface (by index) was on the wire at the last look;
     /// None before the first look, when nothing has "come back".
     on_the_wire: Option<HashMap<u32, bool>>,
-    /// `announce_refresh_s` in force, shared with the refresh task.
-    refresh_s: Arc<AtomicU32>,
+    /// `announce_refresh_s` in force, watched by the refresh task.
+    refresh_s: watch::Sender<u32>,
 }
 
 impl Announcer {
     pub(super) fn start(pins: PinDir) -> Self {
-        let refresh_s = Arc::new(AtomicU32::new(0));
-        tokio::spawn(refresh(pins.clone(), refresh_s.clone()));
+        let (refresh_s, watched) = watch::channel(0);
+        tokio::spawn(refresh(pins.clone(), watched));
         Self {
             pins,
             on_the_wire: None,
@@ -54,8 +52,12 @@ impl Announcer {
         interfaces: &[Interface],
         addresses: &[LiveAddress],
     ) {
-        self.refresh_s
-            .store(settings.announce_refresh_s, Ordering::Relaxed);
+        let every = settings.announce_refresh_s;
+        self.refresh_s.send_if_modified(|current| {
+            let changed = *current != every;
+            *current = every;
+            changed
+        });
         let now: HashMap<u32, bool> = interfaces
             .iter()
             .map(|i| (i.index, i.on_the_wire().is_some()))
@@ -123,15 +125,24 @@ async fn send_train(
     }
 }
 
-/// Re-announces every alias each `announce_refresh_s` (when not 0).
-async fn refresh(pins: PinDir, refresh_s: Arc<AtomicU32>) {
+/// Re-announces every alias each `announce_refresh_s` (when not 0); a
+/// changed setting restarts the wait.
+async fn refresh(pins: PinDir, mut refresh_s: watch::Receiver<u32>) {
     loop {
-        let every = refresh_s.load(Ordering::Relaxed);
-        if every == 0 {
-            tokio::time::sleep(Duration::from_secs(5)).await;
-            continue;
+        let every = *refresh_s.borrow_and_update();
+        let wait = async {
+            match every {
+                0 => std::future::pending().await,
+                s => tokio::time::sleep(Duration::from_secs(s.into())).await,
+            }
+        };
+        tokio::select! {
+            changed = refresh_s.changed() => match changed {
+                Ok(()) => continue,
+                Err(_) => return, // the daemon is stopping
+            },
+            () = wait => {}
         }
-        tokio::time::sleep(Duration::from_secs(every.into())).await;
         let Ok(kernel) = Kernel::new(pins.clone()) else {
             continue;
         };
