@@ -52,6 +52,21 @@ impl Demo {
     }
 
     fn alias_mgr(&self, args: &[&str]) -> Result<()> {
+        if !self.alias_mgr_status(args)?.success() {
+            bail!("alias-mgr {args:?} failed");
+        }
+        Ok(())
+    }
+
+    /// Runs a command the story expects to be refused.
+    fn alias_mgr_refused(&self, args: &[&str]) -> Result<()> {
+        if self.alias_mgr_status(args)?.success() {
+            bail!("alias-mgr {args:?} should have been refused");
+        }
+        Ok(())
+    }
+
+    fn alias_mgr_status(&self, args: &[&str]) -> Result<std::process::ExitStatus> {
         println!("# alias-mgr {}", args.join(" "));
         let status = Command::new("nsenter")
             .arg(format!("--net=/run/netns/{NS_ROUTER}"))
@@ -62,10 +77,7 @@ impl Demo {
             .arg(&self.pin_dir)
             .args(args)
             .status()?;
-        if !status.success() {
-            bail!("alias-mgr {args:?} failed");
-        }
-        Ok(())
+        Ok(status)
     }
 
     fn ping(&self, target: &str) -> bool {
@@ -143,6 +155,9 @@ pub fn run(alias_mgr: &Path) -> Result<()> {
     demo.alias_mgr(&["add", "eth1", "192.168.0.1"])?;
     reach(&demo, "device", "192.168.0.50");
     print!("{}", in_ns(NS_ROUTER, &["ip", "-4", "route"])?);
+
+    say("The device already uses 192.168.0.50: the ARP probe (RFC 5227) finds it, nothing changes");
+    demo.alias_mgr_refused(&["add", "eth1", "192.168.0.50"])?;
 
     say("A same-subnet alias (the Mac's Case 2): added as a secondary, promote_secondaries turned on");
     demo.alias_mgr(&["add", "eth1", "192.168.1.27"])?;

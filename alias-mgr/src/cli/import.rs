@@ -11,6 +11,7 @@ use super::{
 };
 use crate::{
     config::ConfigFile,
+    core::model::AliasSpec,
     import::{self, ImportFormat},
     kernel::Kernel,
     lock::lock,
@@ -63,6 +64,25 @@ async fn check_new_file(config: &Path, pins: PinDir, imported: &import::Imported
     new_file::check(config, &held, &declared)
 }
 
+/// How many of `aliases` are live here as addresses alias-mgr did not add
+/// (0 when the kernel cannot be read: this is only advice).
+async fn already_up(pins: PinDir, aliases: &[AliasSpec]) -> usize {
+    let Ok(kernel) = Kernel::new(pins) else {
+        return 0;
+    };
+    let Ok((_, live)) = kernel.addresses().await else {
+        return 0;
+    };
+    aliases
+        .iter()
+        .filter(|alias| {
+            live.iter().any(|a| {
+                !a.owned() && a.address.addr() == alias.ip() && a.interface == alias.interface
+            })
+        })
+        .count()
+}
+
 pub(super) async fn import_command(
     config: &Path,
     pins: PinDir,
@@ -94,7 +114,7 @@ pub(super) async fn import_command(
         let _lock = lock(config)?;
         let created = !config.exists();
         if created {
-            check_new_file(config, pins, &imported).await?;
+            check_new_file(config, pins.clone(), &imported).await?;
         }
         let mut file = ConfigFile::load(config)?;
         let added = file.merge_aliases(&imported.aliases)?;
@@ -110,6 +130,12 @@ pub(super) async fn import_command(
             config.display(),
             imported.aliases.len() - added
         );
+        let up = already_up(pins, &imported.aliases).await;
+        if up > 0 {
+            say!(
+                "{up} of them are already up, added by another tool or by hand: `alias-mgr plan --adopt` shows how `alias-mgr apply --adopt` takes them over in place (never down)"
+            );
+        }
     } else {
         let mut file = ConfigFile::parse(Path::new("<imported>"), "")?;
         file.merge_aliases(&imported.aliases)?;
