@@ -231,9 +231,16 @@ fn adopting_an_ifupdown_alias_under_a_ping_flood_loses_nothing() {
         &interfaces,
         "auto eth1:7\niface eth1:7 inet static\n    address 192.0.2.70\n    netmask 255.255.255.0\n    up ip route add 10.70.0.0/16 via 192.0.2.254 dev eth1\n",
     );
-    let imported = lab.ok(&["import", "ifupdown", interfaces.to_str().unwrap(), "--write"]);
+    let imported = lab.ok(&[
+        "import",
+        "ifupdown",
+        interfaces.to_str().unwrap(),
+        "--write",
+    ]);
     assert!(
-        imported.contains("1 of them are already up, added by another tool or by hand: `alias-mgr plan --adopt`"),
+        imported.contains(
+            "1 of them are already up, added by another tool or by hand: `alias-mgr plan --adopt`"
+        ),
         "{imported}"
     );
     let refused = lab.alias_mgr(&["plan"]);
