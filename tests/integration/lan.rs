@@ -591,9 +591,19 @@ fn announce_by_hand_and_the_daemons_periodic_refresh_reach_the_wire() {
         "{}",
         lines.join("\n")
     );
+    let err = lab.fails(&["announce", "lo"]);
+    assert!(
+        err.contains("lo has no address of alias-mgr's to announce"),
+        "{err}"
+    );
+    let err = lab.fails(&["announce", "--interval", "0"]);
+    assert!(
+        err.contains("--interval 0 is out of range: give 10 to 60000 ms"),
+        "{err}"
+    );
     let err = lab.fails(&["announce", "eth9"]);
     assert!(
-        err.contains("\"eth9\" is neither an interface nor an address of alias-mgr's"),
+        err.contains("\"eth9\" is neither an interface, a label nor an address of alias-mgr's"),
         "{err}"
     );
     // The daemon's refresh, once a second (the train after apply is one).
@@ -607,4 +617,50 @@ fn announce_by_hand_and_the_daemons_periodic_refresh_reach_the_wire() {
         lines.join("\n")
     );
     daemon.stop();
+}
+
+#[test]
+fn an_alias_another_host_took_while_the_link_was_down_is_not_announced() {
+    let lab = Lab::new();
+    lab.peer.add_address("eth0", "192.0.2.2/24");
+    write(
+        &lab.config_path(),
+        "[[alias]]\ninterface = \"eth1\"\naddress = \"192.0.2.61/24\"\n",
+    );
+    let daemon = Daemon::start(&lab, &[]);
+    assert!(lab.host.has_address("eth1", "192.0.2.61/24"));
+    lab.host.sh(&["ip", "link", "set", "eth1", "down"]);
+    thread::sleep(Duration::from_millis(600)); // one reconcile sees it down
+    lab.peer.add_address("eth0", "192.0.2.61/24");
+    let capture = Capture::start(&lab, 2.5);
+    lab.host.sh(&["ip", "link", "set", "eth1", "up"]);
+    daemon.wait_for("the taken alias reported", |m| {
+        m.value("alias_mgr_conflicts", &[]) == 1.0
+            && m.text.lines().any(|l| {
+                l.starts_with("alias_mgr_address_info")
+                    && l.contains("address=\"192.0.2.61\"")
+                    && l.contains("state=\"conflict\"")
+            })
+    });
+    let host_mac = mac_of(&lab);
+    let lines = capture.lines();
+    assert!(
+        !positions(&lines, &format!("arp 1 {host_mac} 0.0.0.0 192.0.2.61")).is_empty(),
+        "probed first:\n{}",
+        lines.join("\n")
+    );
+    assert!(
+        positions(&lines, &format!("arp 1 {host_mac} 192.0.2.61 192.0.2.61")).is_empty(),
+        "not announced over the other host:\n{}",
+        lines.join("\n")
+    );
+    // Once the other host lets it go, the next reconcile clears it.
+    lab.peer
+        .sh(&["ip", "addr", "del", "192.0.2.61/24", "dev", "eth0"]);
+    daemon.signal(libc::SIGHUP);
+    daemon.wait_for("the conflict cleared", |m| {
+        m.value("alias_mgr_conflicts", &[]) == 0.0
+    });
+    let (_, log) = daemon.stop();
+    assert!(log.contains("link back: 192.0.2.61 is in use"), "{log}");
 }

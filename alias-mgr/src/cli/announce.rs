@@ -16,7 +16,11 @@ use anyhow::{bail, Result};
 use super::output::{say, say_warning};
 use crate::{
     config::ConfigFile,
-    core::{desired::Settings, model::DadState, wire::OnLink},
+    core::{
+        desired::Settings,
+        model::{DadState, LiveAddress},
+        wire::OnLink,
+    },
     kernel::{Applied, Kernel},
     sys::bpf::PinDir,
 };
@@ -42,8 +46,18 @@ pub(super) fn follow_up(file: &ConfigFile, applied: &Applied) {
     } else {
         String::new()
     };
+    let ipv4 = applied
+        .announced
+        .iter()
+        .filter(|on| on.ip.is_ipv4())
+        .count();
+    let how = match (ipv4, applied.announced.len() - ipv4) {
+        (_, 0) => "gratuitous ARP",
+        (0, _) => "unsolicited neighbour advertisement",
+        _ => "gratuitous ARP, unsolicited neighbour advertisement",
+    };
     say!(
-        "announced {} address(es) on the LAN (gratuitous ARP, unsolicited NA){more}",
+        "announced {} address(es) on the LAN ({how}){more}",
         applied.announced.len()
     );
     if rest == 0 {
@@ -89,8 +103,12 @@ pub(super) async fn announce_command(
     };
     let count = train.count.unwrap_or(settings.announce_count);
     let interval = train.interval_ms.unwrap_or(settings.announce_interval_ms);
-    if count == 0 {
-        bail!("--count 0 announces nothing; give 1 or more");
+    // The ranges `[settings]` allows.
+    if !(1..=100).contains(&count) {
+        bail!("--count {count} is out of range: give 1 to 100 rounds");
+    }
+    if !(10..=60_000).contains(&interval) {
+        bail!("--interval {interval} is out of range: give 10 to 60000 ms");
     }
     let kernel = Kernel::new(pins)?;
     tokio::time::sleep(Duration::from_millis(train.after_ms.into())).await;
@@ -100,7 +118,7 @@ pub(super) async fn announce_command(
         }
         let addresses = announceable(&kernel, targets).await?;
         if addresses.is_empty() {
-            bail!("nothing to announce: none of alias-mgr's addresses is up on a link with carrier (`alias-mgr list` shows them)");
+            bail!("nothing to announce: none of those addresses is up on a link with carrier and past duplicate address detection (`alias-mgr list` shows them)");
         }
         kernel.announce(&addresses).await;
         say!(
@@ -122,23 +140,40 @@ pub(super) async fn announce_command(
 async fn announceable(kernel: &Kernel, targets: &[String]) -> Result<Vec<OnLink>> {
     let (interfaces, addresses) = kernel.addresses().await?;
     let owned: Vec<_> = addresses.iter().filter(|a| a.owned()).collect();
-    for target in targets {
-        let known = owned
-            .iter()
-            .any(|a| a.interface == *target || target.parse::<IpAddr>() == Ok(a.address.addr()));
-        if !known {
-            bail!("{target:?} is neither an interface nor an address of alias-mgr's here; `alias-mgr list` shows them");
-        }
-    }
-    let wanted = |interface: &str, ip: IpAddr| {
-        targets.is_empty()
-            || targets
-                .iter()
-                .any(|t| t == interface || t.parse::<IpAddr>() == Ok(ip))
+    // An interface, a label (eth1:0) or an address, with or without prefix.
+    let names = |target: &str, a: &LiveAddress| {
+        let ip = target.split('/').next().unwrap_or(target);
+        a.interface == target
+            || a.label.as_deref() == Some(target)
+            || ip.parse::<IpAddr>() == Ok(a.address.addr())
     };
-    Ok(owned
+    for target in targets {
+        if owned.iter().any(|a| names(target, a)) {
+            continue;
+        }
+        if interfaces.iter().any(|i| i.name == *target) {
+            bail!("{target} has no address of alias-mgr's to announce; `alias-mgr list {target}` shows its addresses");
+        }
+        bail!("{target:?} is neither an interface, a label nor an address of alias-mgr's here; `alias-mgr list` shows them");
+    }
+    let wanted: Vec<&LiveAddress> = owned
         .into_iter()
-        .filter(|a| a.dad == DadState::Done && wanted(&a.interface, a.address.addr()))
+        .filter(|a| targets.is_empty() || targets.iter().any(|t| names(t, a)))
+        .collect();
+    let tentative: Vec<String> = wanted
+        .iter()
+        .filter(|a| a.dad != DadState::Done)
+        .map(|a| a.address.addr().to_string())
+        .collect();
+    if !tentative.is_empty() {
+        say_warning!(
+            "not announced: {} (IPv6 duplicate address detection not done)",
+            tentative.join(", ")
+        );
+    }
+    Ok(wanted
+        .into_iter()
+        .filter(|a| a.dad == DadState::Done)
         .filter_map(|a| {
             let interface = interfaces.iter().find(|i| i.index == a.ifindex)?;
             Some(OnLink {

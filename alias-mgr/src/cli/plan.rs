@@ -40,6 +40,12 @@ pub(super) async fn plan_command(
         if plan.is_empty() && plan.conflicts.is_empty() {
             say!("{}", in_sync_message(config, &plan));
         }
+        if !plan.arp_probes.is_empty() {
+            say!(
+                "note: apply first probes {} new IPv4 address(es) on the LAN (RFC 5227) and refuses one another host answers for; plan sends nothing",
+                plan.arp_probes.len()
+            );
+        }
     }
     if !plan.conflicts.is_empty() {
         bail!(

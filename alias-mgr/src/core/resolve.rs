@@ -65,30 +65,55 @@ pub fn with_live_names<'a>(
     )
 }
 
-/// One line per interface the file names by altname or MAC: the live name
-/// it is now, or why none (for `plan`).
-pub fn resolution_notes(aliases: &[AliasSpec], interfaces: &[Interface]) -> Vec<String> {
+/// The interfaces carrying MAC `named` when it resolves to none of them
+/// because several do (a NIC and its VLANs, a bridge): empty otherwise.
+pub fn sharing_mac<'i>(named: &str, interfaces: &'i [Interface]) -> Vec<&'i str> {
+    let Ok(mac) = named.parse::<Mac>() else {
+        return Vec::new();
+    };
+    if find_interface(named, interfaces).is_some() {
+        return Vec::new();
+    }
+    let sharing: Vec<&str> = interfaces
+        .iter()
+        .filter(|i| i.mac.as_deref().and_then(|m| m.parse::<Mac>().ok()) == Some(mac))
+        .map(|i| i.name.as_str())
+        .collect();
+    if sharing.len() > 1 {
+        sharing
+    } else {
+        Vec::new()
+    }
+}
+
+/// For `plan`, per interface the file names by altname or MAC: notes (the
+/// live name it is now, or that none has it yet) and conflicts (a MAC
+/// several interfaces share: its aliases are left alone until one is named).
+pub fn resolution_notes(
+    aliases: &[AliasSpec],
+    interfaces: &[Interface],
+) -> (Vec<String>, Vec<String>) {
     let mut named: Vec<&str> = aliases.iter().map(|a| a.interface.as_str()).collect();
     named.sort_unstable();
     named.dedup();
-    named
-        .into_iter()
-        .filter_map(|name| match find_interface(name, interfaces) {
-            Some(live) if live.name != name => Some(format!("interface {name} is {} here", live.name)),
-            None if name.parse::<Mac>().is_ok() => {
-                let sharing = interfaces
-                    .iter()
-                    .filter(|i| i.mac.as_deref().and_then(|m| m.parse::<Mac>().ok()) == name.parse().ok())
-                    .map(|i| i.name.as_str())
-                    .collect::<Vec<_>>();
-                Some(match sharing.as_slice() {
-                    [] => format!("no interface has MAC {name} (yet); its aliases are pending"),
-                    several => format!("interfaces {} all carry MAC {name} and none has it as its permanent address; name one of them instead", several.join(", ")),
-                })
+    let (mut notes, mut conflicts) = (Vec::new(), Vec::new());
+    for name in named {
+        let sharing = sharing_mac(name, interfaces);
+        match find_interface(name, interfaces) {
+            Some(live) if live.name != name => {
+                notes.push(format!("interface {name} is {} here", live.name))
             }
-            _ => None,
-        })
-        .collect()
+            None if !sharing.is_empty() => conflicts.push(format!(
+                "interfaces {} all carry MAC {name} and none has it as its permanent address: its aliases are left alone; name one of those interfaces instead",
+                sharing.join(", ")
+            )),
+            None if name.parse::<Mac>().is_ok() => notes.push(format!(
+                "no interface has MAC {name} (yet); its aliases are pending"
+            )),
+            _ => {}
+        }
+    }
+    (notes, conflicts)
 }
 
 #[cfg(test)]
@@ -126,11 +151,14 @@ mod tests {
         // Without a permanent MAC (veth, bridges): ambiguous, so none.
         let ambiguous = [nic("br0", 2, mac, None), vlan];
         assert!(find_interface(mac, &ambiguous).is_none());
-        let notes = resolution_notes(&[alias(mac, "192.0.2.1/24")], &ambiguous);
+        let (notes, conflicts) = resolution_notes(&[alias(mac, "192.0.2.1/24")], &ambiguous);
+        assert!(notes.is_empty(), "{notes:?}");
         assert!(
-            notes[0].contains("br0, eth1.100 all carry MAC"),
-            "{notes:?}"
+            conflicts[0].contains("br0, eth1.100 all carry MAC"),
+            "{conflicts:?}"
         );
+        assert_eq!(sharing_mac(mac, &ambiguous), ["br0", "eth1.100"]);
+        assert!(sharing_mac(mac, &interfaces).is_empty());
     }
 
     #[test]
@@ -153,9 +181,8 @@ mod tests {
         let live = with_live_names(&by_mac, &interfaces);
         assert_eq!(live[0].interface, "lan0");
         assert_eq!(live[1].interface, "eth9");
-        assert_eq!(
-            resolution_notes(&by_mac, &interfaces),
-            ["interface 52:54:00:12:34:56 is lan0 here"]
-        );
+        let (notes, conflicts) = resolution_notes(&by_mac, &interfaces);
+        assert_eq!(notes, ["interface 52:54:00:12:34:56 is lan0 here"]);
+        assert!(conflicts.is_empty());
     }
 }

@@ -137,6 +137,8 @@ struct Daemon {
     listening: SocketAddr,
     /// Aliases held back because another host answered ARP for them.
     arp_conflicts: HashSet<IpAddr>,
+    /// Conflicts of the last reconcile's plan (those above included).
+    plan_conflicts: usize,
     announcer: Announcer,
 }
 
@@ -169,6 +171,7 @@ impl Daemon {
             last_pending: Vec::new(),
             listening,
             arp_conflicts: HashSet::new(),
+            plan_conflicts: 0,
             announcer: Announcer::start(options.pins.clone()),
             options,
         }
@@ -297,6 +300,7 @@ impl Daemon {
             && !self.only_interfaces_appeared(&plan);
         self.missing_interfaces = plan.missing_interfaces.clone();
         self.exporter.stats().reconciled(trigger, count, drift);
+        self.plan_conflicts = plan.conflicts.len();
         self.exporter.stats().conflicts(plan.conflicts.len());
         if plan.conflicts.is_empty() {
             self.last_error = None;
@@ -418,12 +422,19 @@ impl Daemon {
     async fn refresh_index(&mut self, kernel: &Kernel, applied: &Applied) {
         match kernel.addresses().await {
             Ok((interfaces, addresses)) => {
+                let settings = self.config.file().config().settings;
+                self.announcer
+                    .after_reconcile(kernel, &settings, applied, &interfaces, &addresses)
+                    .await;
+                let mut conflicts = self.arp_conflicts.clone();
+                conflicts.extend(self.announcer.suspects());
                 let config = self.config.file().config();
                 let mut index = AddressIndex::build(config, &interfaces, &addresses);
-                index.mark_conflicts(&self.arp_conflicts);
+                index.mark_conflicts(&conflicts);
                 self.exporter.set_index(index);
-                self.announcer
-                    .after_reconcile(&config.settings, applied, &interfaces, &addresses);
+                self.exporter
+                    .stats()
+                    .conflicts(self.plan_conflicts + conflicts.len() - self.arp_conflicts.len());
             }
             Err(err) => warning!("reading addresses for the metrics labels: {err:#}"),
         }

@@ -113,10 +113,10 @@ impl<K: KernelOps> Kernel<K> {
             ..*desired
         };
         let mut plan = plan::plan(desired, observed, scope);
-        plan.notes.extend(resolve::resolution_notes(
-            desired_file_aliases,
-            &observed.interfaces,
-        ));
+        let (notes, conflicts) =
+            resolve::resolution_notes(desired_file_aliases, &observed.interfaces);
+        plan.notes.extend(notes);
+        plan.conflicts.extend(conflicts);
         let ruleset = zones::render(desired.zones, desired.aliases);
         if let Some(ruleset) = &ruleset {
             plan.notes.extend(zones::foreign_addresses_in_zones(

@@ -10,7 +10,7 @@ use super::{DadFailure, Kernel, KernelOps};
 use crate::{
     core::{
         plan::{Action, Plan},
-        wire::{ArpConflict, OnLink},
+        wire::{ArpConflict, ArpProbe, OnLink},
     },
     logging::warning,
 };
@@ -86,6 +86,26 @@ impl<K: KernelOps> Kernel<K> {
         announced
     }
 
+    /// RFC 5227 probes for addresses already up here (their link came
+    /// back): which another host answers for. A probe that cannot be sent
+    /// is a warning and finds nothing.
+    pub async fn probe_live(&self, addresses: &[OnLink], wait_ms: u32) -> Vec<ArpConflict> {
+        if addresses.is_empty() {
+            return Vec::new();
+        }
+        let probes: Vec<ArpProbe> = addresses
+            .iter()
+            .map(|on| ArpProbe {
+                on: on.clone(),
+                wait_ms,
+            })
+            .collect();
+        self.ops.probe_arp(&probes).await.unwrap_or_else(|err| {
+            warning!("address conflict detection skipped: {err:#}");
+            Vec::new()
+        })
+    }
+
     /// One round of announcements of `addresses` (link up, a refresh, the
     /// rest of a train); a failure is a warning.
     pub async fn announce(&self, addresses: &[OnLink]) {
@@ -114,6 +134,11 @@ impl<K: KernelOps> Kernel<K> {
         let live = self.ops.addresses(&interfaces).await?;
         let still: Vec<OnLink> = addresses
             .iter()
+            .filter(|on| {
+                interfaces
+                    .iter()
+                    .any(|i| i.index == on.ifindex && i.on_the_wire().is_some())
+            })
             .filter(|on| {
                 live.iter().any(|a| {
                     a.ifindex == on.ifindex

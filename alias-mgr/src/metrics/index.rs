@@ -11,7 +11,7 @@ use std::{
 use crate::{
     core::desired::Config,
     core::model::{Interface, LiveAddress},
-    core::resolve::find_interface,
+    core::resolve::{find_interface, sharing_mac},
 };
 
 /// Where an address stands between the config and the kernel.
@@ -165,6 +165,7 @@ fn index_declared(
             (Some(a), _) if a.owned() => AddressState::Applied,
             (Some(_), _) => AddressState::Conflict,
             (None, Some(a)) if !a.owned() => AddressState::Conflict,
+            _ if !sharing_mac(&alias.interface, interfaces).is_empty() => AddressState::Conflict,
             _ if !existing.contains(device) => AddressState::Pending,
             _ => AddressState::Missing,
         };

@@ -303,12 +303,28 @@ fn label_matches(desired: &AliasSpec, live: &LiveAddress) -> bool {
 }
 
 /// Renaming an interface makes the kernel rewrite its addresses' labels
-/// to the new name (the first one bare, the others `NEW:N`), so a label
-/// the file wrote for the old name (an alias named by MAC or altname) can
-/// no longer be as written: re-adding the address for it would only cut
-/// the alias off for a moment.
+/// (`inetdev_changename`): the first address gets the new name bare, the
+/// others `NEW:SUFFIX`, keeping the old label's `:SUFFIX`, or `NEW:K` (its
+/// place in the list) for a label without one. A label the file wrote for
+/// the old name (an alias named by MAC or altname) rewritten so is
+/// tolerated: re-adding the address for it would only cut the alias off
+/// for a moment. Any other difference, an edited label, is not.
 fn renamed_with_its_interface(live_label: &str, live: &LiveAddress, wanted: &str) -> bool {
     let name = live.interface.as_str();
-    let kernel_form = live_label == name || live_label.starts_with(&format!("{name}:"));
-    kernel_form && wanted != name && !wanted.starts_with(&format!("{name}:"))
+    if wanted == name || wanted.starts_with(&format!("{name}:")) {
+        return false; // written for the live name: applied as written
+    }
+    if live_label == name {
+        return true;
+    }
+    let Some(live_suffix) = live_label
+        .strip_prefix(name)
+        .and_then(|rest| rest.strip_prefix(':'))
+    else {
+        return false;
+    };
+    match wanted.split_once(':') {
+        Some((_, suffix)) => live_suffix == suffix,
+        None => !live_suffix.is_empty() && live_suffix.bytes().all(|b| b.is_ascii_digit()),
+    }
 }

@@ -242,6 +242,30 @@ fn a_label_the_kernel_rewrote_in_a_rename_does_not_re_add_the_alias() {
     let written_for_eth1 = [alias("lan0", "192.168.0.1/24").label("eth1:9")];
     let plan = plan(&desired(&written_for_eth1, false), &renamed, Scope::All);
     assert!(plan.actions.is_empty(), "{:?}", texts(&plan));
+    // The kernel's `NEW:SUFFIX` keeps the old suffix; another one is an edit.
+    let second = Observed {
+        addresses: vec![live("lan0", 2, "192.168.0.1/24", OWNER_PROTO).label("lan0:9")],
+        ..renamed.clone()
+    };
+    let plan = super::plan(&desired(&written_for_eth1, false), &second, Scope::All);
+    assert!(plan.actions.is_empty(), "{:?}", texts(&plan));
+    let edited = [alias("lan0", "192.168.0.1/24").label("eth1:zzz")];
+    let plan = super::plan(&desired(&edited, false), &second, Scope::All);
+    assert_eq!(plan.actions.len(), 2, "{:?}", texts(&plan));
+    // A label without a suffix became `NEW:K`.
+    let numbered = Observed {
+        addresses: vec![live("lan0", 2, "192.168.0.1/24", OWNER_PROTO).label("lan0:2")],
+        ..renamed.clone()
+    };
+    let web = [alias("lan0", "192.168.0.1/24").label("web")];
+    let plan = super::plan(&desired(&web, false), &numbered, Scope::All);
+    assert!(plan.actions.is_empty(), "{:?}", texts(&plan));
+    let yyy = Observed {
+        addresses: vec![live("lan0", 2, "192.168.0.1/24", OWNER_PROTO).label("lan0:yyy")],
+        ..renamed.clone()
+    };
+    let plan = super::plan(&desired(&web, false), &yyy, Scope::All);
+    assert_eq!(plan.actions.len(), 2, "{:?}", texts(&plan));
     // A label written for the live name is applied as written.
     let written_for_lan0 = [alias("lan0", "192.168.0.1/24").label("lan0:5")];
     let plan = super::plan(&desired(&written_for_lan0, false), &renamed, Scope::All);
@@ -252,4 +276,27 @@ fn a_label_the_kernel_rewrote_in_a_rename_does_not_re_add_the_alias() {
             "+ address 192.168.0.1/24 dev lan0 label lan0:5"
         ]
     );
+}
+
+#[test]
+fn a_pending_alias_keeps_its_routes_as_well_as_its_address() {
+    // Named by a MAC two interfaces share, or renamed away: pending.
+    let aliases =
+        [alias("02:00:00:00:00:01", "192.168.0.1/24").routes(&["10.9.0.0/16@192.168.0.254"])];
+    let observed = Observed {
+        interfaces: vec![interface("eth1", 2), interface("eth1.5", 3)],
+        addresses: vec![live("eth1", 2, "192.168.0.1/24", OWNER_PROTO)],
+        routes: vec![LiveRoute {
+            destination: net("10.9.0.0/16"),
+            gateway: Some(ip("192.168.0.254")),
+            ifindex: Some(2),
+            protocol: OWNER_PROTO,
+            preferred_source: Some(ip("192.168.0.1")),
+        }],
+        promote_secondaries: [("eth1".to_string(), true)].into(),
+        ..Default::default()
+    };
+    let plan = plan(&desired(&aliases, false), &observed, Scope::All);
+    assert!(plan.actions.is_empty(), "{:?}", texts(&plan));
+    assert_eq!(plan.pending.len(), 1, "{:?}", plan.pending);
 }

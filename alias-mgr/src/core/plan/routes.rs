@@ -40,9 +40,9 @@ impl Planner<'_> {
                     present = true;
                 } else if !live.owned() {
                     let adoptable = if same_path {
-                        "; it is the declared route: `alias-mgr apply --adopt` takes it over in place"
+                        "; it is the declared route: `alias-mgr apply --adopt` takes it over in place".to_string()
                     } else {
-                        ""
+                        route_difference(live, route, iface)
                     };
                     self.out.conflicts.push(format!(
                         "route {} already exists (protocol {}) and was not added by alias-mgr{adoptable}; remove it with `ip route del {}` or drop it from {}'s routes",
@@ -93,7 +93,15 @@ impl Planner<'_> {
         for live in observed.routes.iter().filter(|r| r.owned()) {
             let key = (live.destination, live.gateway, live.ifindex.unwrap_or(0));
             let kept = self.desired.keep_runtime && live.runtime();
-            if !wanted_routes.contains(&key) && self.source_in_scope(live.preferred_source) && !kept
+            // An alias waiting for its interface (renamed, an ambiguous MAC)
+            // is left alone, its routes with it.
+            let pending = live
+                .preferred_source
+                .is_some_and(|ip| self.pending_ips.contains(&ip));
+            if !wanted_routes.contains(&key)
+                && self.source_in_scope(live.preferred_source)
+                && !kept
+                && !pending
             {
                 push_unique(&mut self.out.actions, remove_route(observed, live));
             }
@@ -136,4 +144,24 @@ fn remove_route(observed: &Observed, live: &LiveRoute) -> Action {
         source: live.preferred_source.unwrap_or(live.destination.addr()),
         protocol: live.protocol,
     }
+}
+
+/// How a foreign route to the same destination differs from the declared one.
+fn route_difference(live: &LiveRoute, route: &RouteSpec, iface: &Interface) -> String {
+    let shown = |gateway: Option<IpAddr>| gateway.map_or("none".to_string(), |g| g.to_string());
+    let mut differences = Vec::new();
+    if live.gateway != route.gateway {
+        differences.push(format!(
+            "gateway {} here, {} in the config",
+            shown(live.gateway),
+            shown(route.gateway)
+        ));
+    }
+    if live.ifindex != Some(iface.index) {
+        differences.push(format!("another device here, {} in the config", iface.name));
+    }
+    format!(
+        " and differs from the declared one ({})",
+        differences.join("; ")
+    )
 }
