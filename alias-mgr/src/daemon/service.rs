@@ -221,8 +221,11 @@ impl Daemon {
         // `heal`: `apply` that leaves --runtime aliases alone (deliberate, not drift).
         let applied = match kernel.heal(self.config.file()).await {
             Ok((plan, applied)) => {
-                self.arp_conflicts = applied.held_back.iter().map(|c| c.on.ip).collect();
-                self.record(trigger, &reload, plan);
+                let held_before = std::mem::replace(
+                    &mut self.arp_conflicts,
+                    applied.held_back.iter().map(|c| c.on.ip).collect(),
+                );
+                self.record(trigger, &reload, plan, &held_before);
                 applied
             }
             Err(err) => {
@@ -287,7 +290,13 @@ impl Daemon {
     }
 
     /// Counts and logs what a successful reconcile did.
-    fn record(&mut self, trigger: Trigger, reload: &Reload, plan: Plan) {
+    fn record(
+        &mut self,
+        trigger: Trigger,
+        reload: &Reload,
+        plan: Plan,
+        held_before: &HashSet<IpAddr>,
+    ) {
         // Formatted lazily: a first apply of 10,000 aliases is 20,000 actions.
         let count = plan.actions.len() + plan.zone_changes.len();
         self.watch_for_table_fight(trigger, !plan.zone_changes.is_empty());
@@ -297,7 +306,8 @@ impl Daemon {
                 trigger,
                 Trigger::Netlink | Trigger::Periodic | Trigger::Nftables
             )
-            && !self.only_interfaces_appeared(&plan);
+            && !self.only_interfaces_appeared(&plan)
+            && !only_held_back_taken(&plan, held_before);
         self.missing_interfaces = plan.missing_interfaces.clone();
         self.exporter.stats().reconciled(trigger, count, drift);
         self.plan_conflicts = plan.conflicts.len();
@@ -439,4 +449,17 @@ impl Daemon {
             Err(err) => warning!("reading addresses for the metrics labels: {err:#}"),
         }
     }
+}
+
+/// Whether the plan only adds aliases held back for an ARP conflict that
+/// is over: what the config asked for all along, not drift.
+fn only_held_back_taken(plan: &Plan, held_before: &HashSet<IpAddr>) -> bool {
+    let taken = |action: &Action| match action {
+        Action::AddAddress { address, .. } => held_before.contains(&address.addr()),
+        Action::AddRoute { source, .. } => held_before.contains(source),
+        Action::Track { address } => held_before.contains(address),
+        Action::Attach { .. } => true,
+        _ => false,
+    };
+    !held_before.is_empty() && plan.zone_changes.is_empty() && plan.actions.iter().all(taken)
 }
