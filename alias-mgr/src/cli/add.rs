@@ -172,7 +172,11 @@ fn added_message(config: &Path, alias: &AliasSpec, adopted: bool, runtime: bool)
         alias
             .label
             .as_deref()
-            .map(|l| format!(" as {l:?}"))
+            .map(|l| match alias.ip().is_ipv4() {
+                true => format!(" as {l:?}"),
+                // The kernel keeps no IPv6 label: it is the file's name for it.
+                false => format!(" (labelled {l:?} in the file)"),
+            })
             .unwrap_or_default()
     )
 }
@@ -239,6 +243,14 @@ mod tests {
         assert_eq!(
             added_message(config, &alias, true, false),
             r#"kept (no longer --runtime) 192.168.0.9/24 on "eth1" as "eth1:0" (saved in /etc/alias-mgr/alias-mgr.toml)"#
+        );
+        let ipv6 = AliasSpec {
+            address: "2001:db8::9/64".parse().unwrap(),
+            ..alias.clone()
+        };
+        assert_eq!(
+            added_message(config, &ipv6, false, false),
+            r#"added 2001:db8::9/64 on "eth1" (labelled "eth1:0" in the file) (saved in /etc/alias-mgr/alias-mgr.toml)"#
         );
         let unlabelled = AliasSpec {
             label: None,
