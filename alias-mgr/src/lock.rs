@@ -17,6 +17,8 @@ use std::{
 
 use anyhow::{Context, Result};
 
+use crate::core::text::stable_hash;
+
 /// Where the locks live.
 const RUN_DIR: &str = "/run/alias-mgr";
 
@@ -52,11 +54,59 @@ pub fn lock(_config: &Path) -> Result<RunLock> {
     Ok(RunLock { _file: file })
 }
 
+/// Held by a daemon for its whole life: one per pin directory and one per
+/// config file, so a second daemon on either refuses instead of fighting
+/// the first over the same counters or the same aliases.
+pub struct DaemonLock {
+    _files: Vec<File>,
+}
+
+/// Takes the daemon locks of `pins` and `config`, or names the daemon that
+/// holds one (its pid is written in the lock file).
+pub fn daemon_lock(pins: &Path, config: &Path) -> Result<DaemonLock> {
+    let mut files = Vec::new();
+    for (what, path) in [("pin directory", pins), ("config", config)] {
+        let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        let lock = daemon_lock_path(&absolute)?;
+        let mut file = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&lock)
+            .with_context(|| format!("opening lock file {}", lock.display()))?;
+        // SAFETY: flock on an fd we own.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            let holder = fs::read_to_string(&lock).unwrap_or_default();
+            let holder = holder.trim();
+            let pid = if holder.is_empty() { "unknown" } else { holder };
+            anyhow::bail!(
+                "another alias-mgr daemon (pid {pid}) already serves the {what} {}; stop it first (`systemctl stop alias-mgr`, or kill {pid}), or give this one its own --pin-dir and --config",
+                absolute.display()
+            );
+        }
+        file.set_len(0)
+            .and_then(|()| writeln!(file, "{}", std::process::id()))
+            .with_context(|| format!("writing {}", lock.display()))?;
+        files.push(file);
+    }
+    Ok(DaemonLock { _files: files })
+}
+
+/// `/run/alias-mgr/daemon-HASH.pid`, HASH of the absolute path.
+fn daemon_lock_path(absolute: &Path) -> Result<PathBuf> {
+    let hash = stable_hash(absolute.as_os_str().as_encoded_bytes());
+    lock_path_named(&format!("daemon-{hash:016x}.pid"))
+}
+
 /// `/run/alias-mgr/net-INODE.lock`. A user who may not create it (a
 /// non-root `import --write` into a file of their own changes no kernel
 /// state) locks in the temporary directory instead.
 fn lock_path(namespace: u64) -> Result<PathBuf> {
-    let name = format!("net-{namespace}.lock");
+    lock_path_named(&format!("net-{namespace}.lock"))
+}
+
+fn lock_path_named(name: &str) -> Result<PathBuf> {
     match fs::create_dir_all(RUN_DIR) {
         Ok(()) => Ok(Path::new(RUN_DIR).join(name)),
         // SAFETY: geteuid has no preconditions.
@@ -90,5 +140,31 @@ mod tests {
             unsafe { libc::flock(other.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) },
             0
         );
+    }
+
+    #[test]
+    fn a_second_daemon_lock_on_the_same_pins_is_refused_with_the_pid() {
+        let unique = |name: &str| {
+            std::env::temp_dir().join(format!("lock-test-{name}-{}", std::process::id()))
+        };
+        let (pins, one, two) = (unique("pins"), unique("one.toml"), unique("two.toml"));
+        let first = daemon_lock(&pins, &one).unwrap();
+        let err = daemon_lock(&pins, &two)
+            .err()
+            .expect("the pin directory is taken");
+        let text = format!("{err:#}");
+        assert!(
+            text.contains(&format!(
+                "daemon (pid {}) already serves the pin directory",
+                std::process::id()
+            )),
+            "{text}"
+        );
+        drop(first);
+        drop(daemon_lock(&pins, &two).unwrap());
+        for path in [&pins, &one, &two] {
+            let absolute = std::path::absolute(path).unwrap();
+            let _ = fs::remove_file(daemon_lock_path(&absolute).unwrap());
+        }
     }
 }

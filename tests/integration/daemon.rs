@@ -1474,3 +1474,40 @@ fn a_duplicate_ipv6_alias_is_left_failed_and_the_rest_applied_without_a_retry_lo
     let (status, log) = daemon.stop();
     assert!(status.success(), "{status}\n{log}");
 }
+
+#[test]
+fn a_second_daemon_on_the_same_pins_or_config_refuses_naming_the_first() {
+    let lab = Lab::new();
+    write(
+        &lab.config_path(),
+        "[[alias]]\ninterface = \"eth1\"\naddress = \"192.0.2.1/24\"\n",
+    );
+    let first = Daemon::start(&lab, &[]);
+    let pid = first.child.id().to_string();
+    let second = lab.alias_mgr(&["daemon", "--listen", "127.0.0.1:16191"]);
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert!(!second.status.success(), "{err}");
+    assert!(
+        err.contains(&format!(
+            "another alias-mgr daemon (pid {pid}) already serves the pin directory"
+        )),
+        "{err}"
+    );
+    // Another config on the same pins is refused too; the first goes on.
+    let other = lab.dir.join("other.toml");
+    write(&other, "");
+    let third = lab
+        .alias_mgr_with(&other, &["daemon", "--listen", "127.0.0.1:16192"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&third.stderr);
+    assert!(!third.status.success(), "{err}");
+    assert!(err.contains(&format!("(pid {pid})")), "{err}");
+    // The first still serves (metrics() asserts a 200).
+    assert!(first.metrics().text.contains("alias_mgr_build_info"));
+    let (status, _) = first.stop();
+    assert!(status.success());
+    // Once it is gone, a new one starts.
+    let again = Daemon::start(&lab, &[]);
+    again.stop();
+}

@@ -53,6 +53,14 @@ pub fn is_invisible(c: char) -> bool {
     )
 }
 
+/// FNV-1a of `bytes`: stable across Rust releases and builds, unlike
+/// std's hasher, for names that must not change (fingerprints, lock files).
+pub fn stable_hash(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

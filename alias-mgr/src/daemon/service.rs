@@ -45,6 +45,8 @@ const MAX_LOGGED_CHANGES: usize = 20;
 pub async fn run(options: Options) -> Result<()> {
     // Before anything else: SIGHUP's default action would end the process.
     let signals = Signals::install()?;
+    // Before the port: a second daemon is told who runs, not that the port is taken.
+    let _instance = crate::lock::daemon_lock(options.pins.path(), &options.config)?;
     let listener = listen(options.listen).await?;
     let listening = listener.local_addr().unwrap_or(options.listen);
 

@@ -246,13 +246,9 @@ impl Ruleset {
     /// A short hash of everything the batch would load: equal fingerprints
     /// mean the kernel already holds this ruleset.
     pub fn fingerprint(&self) -> String {
-        // FNV-1a: stable across Rust releases, unlike std's hasher.
         let text =
             serde_json::to_string(&(&self.sets, &self.counters, &self.chains)).unwrap_or_default();
-        let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-            (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
-        });
-        format!("{hash:016x}")
+        format!("{:016x}", crate::core::text::stable_hash(text.as_bytes()))
     }
 }
 
