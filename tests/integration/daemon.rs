@@ -1056,11 +1056,30 @@ fn bad_input_never_crashes_the_daemon() {
     );
     let mut daemon = Daemon::start(&lab, &[]);
 
-    // The port is taken: one clear line, a failure status, no panic.
+    // The same pins and config: one clear line naming the first, no panic.
     let mut second = Daemon::spawn(&lab, &lab.pin_dir, &[]);
     let status = second.child.wait().unwrap();
     let err = second.log();
     assert!(!status.success());
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("another alias-mgr daemon (pid"), "{err}");
+    // Its own pins and config, but the port is taken: the same.
+    let other = lab.dir.join("other.toml");
+    write(&other, "");
+    let other_pins = lab.pin_dir.with_extension("other");
+    let taken = lab
+        .host
+        .command(env!("CARGO_BIN_EXE_alias-mgr"))
+        .arg("--config")
+        .arg(&other)
+        .arg("--pin-dir")
+        .arg(&other_pins)
+        .arg("daemon")
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&other_pins);
+    let err = String::from_utf8_lossy(&taken.stderr);
+    assert!(!taken.status.success());
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(
         err.starts_with("alias-mgr: error: cannot listen on 127.0.0.1:16100")
