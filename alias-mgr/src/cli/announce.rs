@@ -173,15 +173,6 @@ async fn announceable(kernel: &Kernel, targets: &[String]) -> Result<Vec<OnLink>
     }
     Ok(wanted
         .into_iter()
-        .filter(|a| a.dad == DadState::Done)
-        .filter_map(|a| {
-            let interface = interfaces.iter().find(|i| i.index == a.ifindex)?;
-            Some(OnLink {
-                interface: interface.name.clone(),
-                ifindex: interface.index,
-                mac: interface.on_the_wire()?,
-                ip: a.address.addr(),
-            })
-        })
+        .filter_map(|a| a.on_link(&interfaces))
         .collect())
 }

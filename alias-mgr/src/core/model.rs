@@ -10,7 +10,10 @@ use std::{
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
-use super::{text::shown, wire::Mac};
+use super::{
+    text::shown,
+    wire::{Mac, OnLink},
+};
 
 // The label checks live with the other parsers; kept reachable here, where
 // the rest of an alias's rules are.
@@ -197,6 +200,21 @@ impl LiveAddress {
 
     pub fn runtime(&self) -> bool {
         self.protocol == RUNTIME_PROTO
+    }
+
+    /// The address as the wire messages about it need it, if its interface
+    /// is on the wire now (up, carrier, a MAC) and it is past DAD.
+    pub fn on_link(&self, interfaces: &[Interface]) -> Option<OnLink> {
+        if self.dad != DadState::Done {
+            return None;
+        }
+        let interface = interfaces.iter().find(|i| i.index == self.ifindex)?;
+        Some(OnLink {
+            interface: interface.name.clone(),
+            ifindex: interface.index,
+            mac: interface.on_the_wire()?,
+            ip: self.address.addr(),
+        })
     }
 }
 

@@ -16,7 +16,7 @@ use tokio::sync::watch;
 use crate::{
     core::{
         desired::Settings,
-        model::{DadState, Interface, LiveAddress},
+        model::{Interface, LiveAddress},
         wire::{ArpConflict, OnLink},
     },
     kernel::{Applied, Kernel},
@@ -208,18 +208,23 @@ struct WireState {
 
 type SharedWire = Arc<Mutex<WireState>>;
 
-/// Those of `addresses` that may still be announced.
+/// Those of `addresses` that may still be announced: not taken by another
+/// host and, for a train (`offline_at_start`), on links that have not gone
+/// off the wire since it started.
 fn still_ours(
     wire: &SharedWire,
     addresses: &[OnLink],
-    offline_at_start: &HashMap<u32, u64>,
+    offline_at_start: Option<&HashMap<u32, u64>>,
 ) -> Vec<OnLink> {
     let Ok(wire) = wire.lock() else {
         return Vec::new();
     };
     addresses
         .iter()
-        .filter(|on| wire.offline.get(&on.ifindex) == offline_at_start.get(&on.ifindex))
+        .filter(|on| {
+            offline_at_start
+                .is_none_or(|start| wire.offline.get(&on.ifindex) == start.get(&on.ifindex))
+        })
         .filter(|on| !wire.taken.contains(&on.ip))
         .cloned()
         .collect()
@@ -234,7 +239,7 @@ async fn send_train(
 ) {
     for round in 0..rounds {
         tokio::time::sleep(if round == 0 { first } else { interval }).await;
-        let addresses = still_ours(&wire, &addresses, &offline_at_start);
+        let addresses = still_ours(&wire, &addresses, Some(&offline_at_start));
         if addresses.is_empty() {
             return;
         }
@@ -274,11 +279,7 @@ async fn refresh(pins: PinDir, mut refresh_s: watch::Receiver<u32>, wire: Shared
         match kernel.addresses().await {
             Ok((interfaces, addresses)) => {
                 let all: Vec<OnLink> = announceable(&interfaces, &addresses).collect();
-                let all = still_ours(
-                    &wire,
-                    &all,
-                    &wire.lock().map(|w| w.offline.clone()).unwrap_or_default(),
-                );
+                let all = still_ours(&wire, &all, None);
                 if !all.is_empty() {
                     kernel.announce(&all).await;
                 }
@@ -295,16 +296,8 @@ fn announceable<'a>(
 ) -> impl Iterator<Item = OnLink> + 'a {
     addresses
         .iter()
-        .filter(|a| a.owned() && a.dad == DadState::Done)
-        .filter_map(|a| {
-            let interface = interfaces.iter().find(|i| i.index == a.ifindex)?;
-            Some(OnLink {
-                interface: interface.name.clone(),
-                ifindex: interface.index,
-                mac: interface.on_the_wire()?,
-                ip: a.address.addr(),
-            })
-        })
+        .filter(|a| a.owned())
+        .filter_map(|a| a.on_link(interfaces))
 }
 
 fn names(addresses: &[OnLink]) -> String {

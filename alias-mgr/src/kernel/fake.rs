@@ -326,13 +326,13 @@ impl KernelOps for FakeKernel {
     }
 
     async fn remark_address(&self, address: &LiveAddress, protocol: u8) -> Result<()> {
-        let mut state = self.state.borrow_mut();
-        let live = state
-            .addresses
-            .iter_mut()
-            .find(|a| a.ifindex == address.ifindex && a.address == address.address)
-            .ok_or_else(|| anyhow!("Cannot assign requested address"))?;
-        live.protocol = protocol;
-        Ok(())
+        self.apply(&Action::AdoptAddress {
+            interface: address.interface.clone(),
+            ifindex: address.ifindex,
+            address: address.address,
+            label: address.label.clone(),
+            from: address.protocol,
+            protocol,
+        })
     }
 }

@@ -4,7 +4,8 @@
 //! place and verifies.
 
 use super::{
-    fake::{FakeKernel, Faults, State},
+    fake::{FakeKernel, Faults},
+    tests::eth1,
     Kernel,
 };
 use crate::core::{
@@ -13,15 +14,6 @@ use crate::core::{
     plan::{Desired, Scope},
     wire::Mac,
 };
-
-fn eth1() -> State {
-    State {
-        interfaces: vec![interface("eth1", 2)],
-        addresses: vec![live("eth1", 2, "192.168.1.1/24", FOREIGN)],
-        promote_secondaries: [("eth1".to_string(), true)].into(),
-        ..Default::default()
-    }
-}
 
 fn desired(aliases: &[AliasSpec], keep_runtime: bool, adopt: bool) -> Desired<'_> {
     Desired {

@@ -188,17 +188,7 @@ impl KernelOps for System {
     async fn probe_arp(&self, probes: &[ArpProbe]) -> Result<Vec<ArpConflict>> {
         let targets: Vec<(arp::Target, &OnLink)> = probes
             .iter()
-            .filter_map(|p| match p.on.ip {
-                IpAddr::V4(ip) => Some((
-                    arp::Target {
-                        ifindex: p.on.ifindex,
-                        mac: p.on.mac,
-                        ip,
-                    },
-                    &p.on,
-                )),
-                IpAddr::V6(_) => None,
-            })
+            .filter_map(|p| Some((arp_target(&p.on)?, &p.on)))
             .collect();
         let wait =
             Duration::from_millis(probes.iter().map(|p| p.wait_ms).max().unwrap_or(0).into());
@@ -250,17 +240,7 @@ impl KernelOps for System {
 /// advertisement per IPv6 one; every address is tried, the first failure
 /// is returned.
 fn announce_now(addresses: &[OnLink]) -> Result<()> {
-    let ipv4: Vec<arp::Target> = addresses
-        .iter()
-        .filter_map(|on| match on.ip {
-            IpAddr::V4(ip) => Some(arp::Target {
-                ifindex: on.ifindex,
-                mac: on.mac,
-                ip,
-            }),
-            IpAddr::V6(_) => None,
-        })
-        .collect();
+    let ipv4: Vec<arp::Target> = addresses.iter().filter_map(arp_target).collect();
     let mut first_failure = arp::announce(&ipv4).context("sending gratuitous ARP").err();
     for on in addresses {
         if let IpAddr::V6(ip) = on.ip {
@@ -273,4 +253,16 @@ fn announce_now(addresses: &[OnLink]) -> Result<()> {
         }
     }
     first_failure.map_or(Ok(()), Err)
+}
+
+/// What ARP needs of an IPv4 address on a link (None for IPv6).
+fn arp_target(on: &OnLink) -> Option<arp::Target> {
+    match on.ip {
+        IpAddr::V4(ip) => Some(arp::Target {
+            ifindex: on.ifindex,
+            mac: on.mac,
+            ip,
+        }),
+        IpAddr::V6(_) => None,
+    }
 }

@@ -13,7 +13,8 @@ use crate::core::{
 };
 
 /// eth1 (index 2) with its foreign primary 192.168.1.1/24.
-fn eth1() -> State {
+/// eth1 (ifindex 2) with a foreign primary, promote_secondaries on.
+pub(super) fn eth1() -> State {
     State {
         interfaces: vec![interface("eth1", 2)],
         addresses: vec![live("eth1", 2, "192.168.1.1/24", FOREIGN)],

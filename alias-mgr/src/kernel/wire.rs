@@ -132,22 +132,14 @@ impl<K: KernelOps> Kernel<K> {
     pub async fn announce_still_live(&self, addresses: &[OnLink]) -> Result<usize> {
         let interfaces = self.ops.interfaces().await?;
         let live = self.ops.addresses(&interfaces).await?;
+        // As the link is now (its MAC may have changed meanwhile).
         let still: Vec<OnLink> = addresses
             .iter()
-            .filter(|on| {
-                interfaces
-                    .iter()
-                    .any(|i| i.index == on.ifindex && i.on_the_wire().is_some())
+            .filter_map(|on| {
+                live.iter()
+                    .find(|a| a.owned() && a.ifindex == on.ifindex && a.address.addr() == on.ip)?
+                    .on_link(&interfaces)
             })
-            .filter(|on| {
-                live.iter().any(|a| {
-                    a.ifindex == on.ifindex
-                        && a.address.addr() == on.ip
-                        && a.owned()
-                        && a.dad == crate::core::model::DadState::Done
-                })
-            })
-            .cloned()
             .collect();
         if !still.is_empty() {
             self.announce(&still).await;
