@@ -29,5 +29,6 @@ mod lock;
 mod logging;
 mod metrics;
 mod sys;
+mod web;
 
 pub use cli::main;

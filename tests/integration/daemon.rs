@@ -30,7 +30,7 @@ static NEXT: AtomicU32 = AtomicU32::new(0);
 
 /// Opens a TCP connection from inside `ns`: the thread enters the namespace
 /// only for the connect; the socket stays in the namespace it was made in.
-fn connect_in(ns: &Netns, address: SocketAddr) -> io::Result<TcpStream> {
+pub(crate) fn connect_in(ns: &Netns, address: SocketAddr) -> io::Result<TcpStream> {
     let own = File::open("/proc/thread-self/ns/net")?;
     let target = File::open(format!("/run/netns/{}", ns.name))?;
     // SAFETY: setns with namespace fds we hold; it changes this thread only.
@@ -182,10 +182,10 @@ impl Metrics {
 /// A running `alias-mgr daemon` in the lab's host namespace; killed on drop.
 pub(crate) struct Daemon<'a> {
     lab: &'a Lab,
-    child: Child,
+    pub(crate) child: Child,
     log: PathBuf,
     notify: UnixDatagram,
-    address: SocketAddr,
+    pub(crate) address: SocketAddr,
 }
 
 impl<'a> Daemon<'a> {
@@ -194,7 +194,7 @@ impl<'a> Daemon<'a> {
         Self::start_with(lab, &lab.pin_dir, args)
     }
 
-    fn start_with(lab: &'a Lab, pin_dir: &Path, args: &[&str]) -> Daemon<'a> {
+    pub(crate) fn start_with(lab: &'a Lab, pin_dir: &Path, args: &[&str]) -> Daemon<'a> {
         let mut daemon = Self::spawn(lab, pin_dir, args);
         let deadline = Instant::now() + Duration::from_secs(20);
         let mut buf = [0u8; 512];
@@ -220,7 +220,7 @@ impl<'a> Daemon<'a> {
     }
 
     /// Starts the daemon without waiting for anything.
-    fn spawn(lab: &'a Lab, pin_dir: &Path, args: &[&str]) -> Daemon<'a> {
+    pub(crate) fn spawn(lab: &'a Lab, pin_dir: &Path, args: &[&str]) -> Daemon<'a> {
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         let log = lab.dir.join(format!("daemon-{n}.log"));
         let socket_path = lab.dir.join(format!("notify-{n}.sock"));
@@ -259,7 +259,7 @@ impl<'a> Daemon<'a> {
         }
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
@@ -300,7 +300,7 @@ impl<'a> Daemon<'a> {
         assert_eq!(unsafe { libc::kill(self.child.id() as i32, signal) }, 0);
     }
 
-    fn running(&mut self) -> bool {
+    pub(crate) fn running(&mut self) -> bool {
         self.child.try_wait().unwrap().is_none()
     }
 
@@ -535,7 +535,8 @@ fn metrics_equal_the_traffic_ping_sent_and_pass_promtool() {
     let (status, head, _) = daemon.get("/metrics");
     assert_eq!(status, 200);
     assert!(
-        head.contains("Content-Type: text/plain; version=0.0.4"),
+        head.to_ascii_lowercase()
+            .contains("content-type: text/plain; version=0.0.4"),
         "{head}"
     );
     let (status, _, body) = daemon.get("/");

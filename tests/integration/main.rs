@@ -13,4 +13,5 @@ mod foreign;
 mod lan;
 mod tcx;
 mod util;
+mod web;
 mod zones;

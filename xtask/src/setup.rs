@@ -29,6 +29,11 @@ const APT_PACKAGES: &[&str] = &[
     "bpftool",
     "prometheus",
     "util-linux",
+    // The web config tests: bcrypt hashes made by Apache's htpasswd, TLS
+    // material by openssl, requests by curl.
+    "apache2-utils",
+    "openssl",
+    "curl",
 ];
 const BPF_LINKER_VERSION: &str = "0.13.0";
 /// The rustup name alias-mgr's build.rs uses for Debian's /usr toolchain.

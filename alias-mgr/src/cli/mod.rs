@@ -175,6 +175,11 @@ pub enum Command {
         /// Where /metrics is served.
         #[arg(long, value_name = "ADDR:PORT", default_value = crate::daemon::DEFAULT_LISTEN)]
         listen: std::net::SocketAddr,
+        /// TLS, client certificates and basic auth for /metrics: the YAML
+        /// web config of node_exporter and Prometheus (exporter-toolkit),
+        /// re-read when it or its certificates change.
+        #[arg(long = "web.config.file", value_name = "FILE")]
+        web_config: Option<std::path::PathBuf>,
         /// Seconds between safety-net reconciles (0: none; netlink events
         /// and SIGHUP still trigger them).
         #[arg(long, value_name = "SECS", default_value_t = 60)]
@@ -329,12 +334,14 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Counters(command) => counters::counters_command(pins, command).await,
         Command::Daemon {
             listen,
+            web_config,
             reconcile_interval,
         } => {
             crate::daemon::run(crate::daemon::Options {
                 config: cli.config,
                 pins,
                 listen,
+                web_config,
                 reconcile_interval: (reconcile_interval > 0)
                     .then(|| std::time::Duration::from_secs(reconcile_interval)),
             })

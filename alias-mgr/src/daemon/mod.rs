@@ -60,6 +60,8 @@ pub struct Options {
     pub config: PathBuf,
     pub pins: PinDir,
     pub listen: SocketAddr,
+    /// The exporter-toolkit web config (TLS, basic auth), if any.
+    pub web_config: Option<PathBuf>,
     /// None: no periodic reconcile (netlink events and SIGHUP still trigger one).
     pub reconcile_interval: Option<Duration>,
 }

@@ -25,8 +25,9 @@ use crate::{
     kernel::{Applied, Kernel},
     lock::RunLock,
     logging::{error, info, warning},
-    metrics::{self, AddressIndex, Exporter, KernelSources, Trigger},
+    metrics::{AddressIndex, Exporter, KernelSources, MetricsEndpoint, Trigger},
     sys::memory::release_free_memory,
+    web::{self, WebSettings},
 };
 
 /// Reloads of the table in a row, each set off by `nft monitor`, after which
@@ -47,8 +48,13 @@ pub async fn run(options: Options) -> Result<()> {
     let signals = Signals::install()?;
     // Before the port: a second daemon is told who runs, not that the port is taken.
     let _instance = crate::lock::daemon_lock(options.pins.path(), &options.config)?;
+    let web = Arc::new(match &options.web_config {
+        Some(path) => WebSettings::load(path).map_err(|err| anyhow!("{err}"))?,
+        None => WebSettings::plain(),
+    });
     let listener = listen(options.listen).await?;
     let listening = listener.local_addr().unwrap_or(options.listen);
+    warn_if_exposed(listening, &web, options.web_config.is_some());
 
     let config = LoadedConfig::load(&options.config)?;
     let exporter = Arc::new(Exporter::new(Box::new(KernelSources::new(
@@ -56,9 +62,14 @@ pub async fn run(options: Options) -> Result<()> {
     ))));
     exporter.stats().config_loaded(true);
     let mut events = Events::start(signals, &options.config, exporter.clone())?;
-    let server = MetricsServer::start(listener, exporter.clone());
+    let scheme = if web.tls_and_auth().0 {
+        "https"
+    } else {
+        "http"
+    };
+    let server = MetricsServer::start(listener, web, exporter.clone());
     info!(
-        "daemon started: metrics on http://{listening}/metrics, config {}, pins {}",
+        "daemon started: metrics on {scheme}://{listening}/metrics, config {}, pins {}",
         options.config.display(),
         options.pins.path().display()
     );
@@ -91,6 +102,26 @@ async fn listen(address: SocketAddr) -> Result<TcpListener> {
     })
 }
 
+/// Metrics beyond loopback without TLS or a password are every address of
+/// the host, in clear, for anyone who can reach the port: said at start.
+fn warn_if_exposed(listening: SocketAddr, web: &WebSettings, has_web_config: bool) {
+    if listening.ip().is_loopback() {
+        return;
+    }
+    let missing = match web.tls_and_auth() {
+        (true, true) => return,
+        (false, false) => "without TLS or authentication",
+        (false, true) => "without TLS (passwords go in clear)",
+        (true, false) => "without authentication",
+    };
+    let fix = if has_web_config {
+        "add tls_server_config and basic_auth_users to the web config"
+    } else {
+        "set them up in a web config file and pass it with --web.config.file FILE (README, \"Securing the metrics\")"
+    };
+    warning!("metrics on {listening} are served {missing} to anyone who can reach the port; {fix}");
+}
+
 /// The `/metrics` server, running on its own task until stopped.
 struct MetricsServer {
     stop: watch::Sender<bool>,
@@ -98,9 +129,10 @@ struct MetricsServer {
 }
 
 impl MetricsServer {
-    fn start(listener: TcpListener, exporter: Arc<Exporter>) -> Self {
+    fn start(listener: TcpListener, web: Arc<WebSettings>, exporter: Arc<Exporter>) -> Self {
         let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(metrics::serve(listener, exporter, async move {
+        let endpoint = MetricsEndpoint::new(exporter);
+        let task = tokio::spawn(web::serve(listener, web, endpoint, async move {
             let mut stopped = stopped;
             // Also resolves when the sender is gone.
             let _ = stopped.wait_for(|stop| *stop).await;

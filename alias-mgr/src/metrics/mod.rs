@@ -1,8 +1,8 @@
 //! Prometheus exposition: a collector that reads alias-mgr's sources when
-//! scraped, and the `/metrics` HTTP endpoint. The only module that uses the
-//! `prometheus` crate. Uses `core` (the config and kernel model), `sys`
-//! (pinned maps, nft, memory) and `logging`; never `daemon` or `cli`, which
-//! use it.
+//! scraped, and the `/metrics` endpoint the web server answers with. The
+//! only module that uses the `prometheus` crate. Uses `core` (the config and
+//! kernel model), `sys` (pinned maps, nft, memory), `web` and `logging`;
+//! never `daemon` or `cli`, which use it.
 //!
 //! Nothing copies counters around: a scrape opens the pinned counters map,
 //! asks nft for the zone counters and reads `/proc/self`, then builds the
@@ -21,19 +21,19 @@
 //! - `collector`: the sources and the [`Exporter`] that reads them;
 //! - `scrape`: one scrape's readings turned into families;
 //! - `process`: this process's resource use from /proc/self;
-//! - `http`: the hand-written HTTP/1.1 server for `/metrics` ([`serve`]).
+//! - `endpoint`: what the web server answers for `/metrics` and `/`.
 
 mod collector;
+mod endpoint;
 mod families;
 #[cfg(test)]
 mod fixtures;
-mod http;
 mod index;
 mod process;
 mod scrape;
 mod stats;
 
 pub use collector::{Exporter, KernelSources};
-pub use http::serve;
+pub use endpoint::MetricsEndpoint;
 pub use index::AddressIndex;
 pub use stats::Trigger;
