@@ -15,6 +15,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod bench_service;
 mod demo;
 mod netns;
 mod setup;
@@ -48,6 +49,10 @@ enum Task {
         aliases: usize,
         #[arg(long, default_value_t = 3)]
         rounds: usize,
+        /// Only the daemon's service edges: scrapes against idle and slow
+        /// clients, gzip, healing latency.
+        #[arg(long)]
+        service: bool,
     },
     /// Build (release) and install the binary, systemd units and config directory.
     Install {
@@ -66,14 +71,18 @@ fn main() -> ExitCode {
         Task::Demo => setup()
             .and_then(|()| cargo(&["build", "--release", "-p", "alias-mgr"]))
             .and_then(|()| demo::run(&workspace_root().join("target/release/alias-mgr"))),
-        Task::Bench { aliases, rounds } => setup()
+        Task::Bench {
+            aliases,
+            rounds,
+            service,
+        } => setup()
             .and_then(|()| cargo(&["build", "--release", "-p", "alias-mgr"]))
             .and_then(|()| {
-                bench::run(
-                    &workspace_root().join("target/release/alias-mgr"),
-                    aliases,
-                    rounds,
-                )
+                let binary = workspace_root().join("target/release/alias-mgr");
+                match service {
+                    true => bench_service::run(&binary, aliases, rounds),
+                    false => bench::run(&binary, aliases, rounds),
+                }
             }),
         Task::Install { destdir } => setup()
             .and_then(|()| cargo(&["build", "--release", "-p", "alias-mgr"]))

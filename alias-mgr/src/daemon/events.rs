@@ -73,7 +73,7 @@ fn subscribe() -> Result<Changes> {
     Ok(Box::pin(stream))
 }
 
-/// Every source the daemon listens to, and the burst being debounced.
+/// Every source the daemon listens to, and the notifications being debounced.
 pub(super) struct Events {
     signals: Signals,
     exporter: Arc<Exporter>,
@@ -88,7 +88,7 @@ pub(super) struct Events {
     /// None until [`Events::start_timers`].
     classifier_log_timer: Option<Interval>,
     periodic: Option<Interval>,
-    burst: Option<Burst>,
+    debounce: Debounce,
 }
 
 impl Events {
@@ -121,7 +121,7 @@ impl Events {
             monitor_restart_at: far_future(),
             classifier_log_timer: None,
             periodic: None,
-            burst: None,
+            debounce: Debounce::default(),
         })
     }
 
@@ -146,7 +146,7 @@ impl Events {
         deferred: Option<Instant>,
         nft_ignored_until: Option<Instant>,
     ) -> Event {
-        let due = self.burst.map_or_else(far_future, |b| b.due());
+        let due = self.debounce.due();
         let deferred_due = deferred.unwrap_or_else(far_future);
         tokio::select! {
             _ = self.signals.terminate.recv() => {
@@ -158,7 +158,7 @@ impl Events {
                 Event::Stop
             }
             _ = self.signals.hangup.recv() => {
-                self.burst = None;
+                self.debounce.clear();
                 Event::Reload
             }
             change = next_change(&mut self.changes) => self.netlink_changed(change),
@@ -171,10 +171,12 @@ impl Events {
             }
             () = sleep_until(self.resubscribe_at), if self.changes.is_none() => self.resubscribe(),
             () = sleep_until(deferred_due), if deferred.is_some() => Event::Deferred,
-            () = sleep_until(due), if self.burst.is_some() => match self.burst.take() {
-                Some(done) => Event::Reconcile(done.trigger),
-                None => Event::Nothing,
-            },
+            () = sleep_until(due.unwrap_or_else(far_future)), if due.is_some() => {
+                match self.debounce.take() {
+                    Some(trigger) => Event::Reconcile(trigger),
+                    None => Event::Nothing,
+                }
+            }
             _ = tick(&mut self.classifier_log_timer) => Event::DrainClassifierLogs,
             _ = tick(&mut self.periodic) => Event::Reconcile(Trigger::Periodic),
         }
@@ -184,7 +186,7 @@ impl Events {
         match change {
             Some(change) => {
                 self.exporter.stats().netlink_event(change);
-                Burst::add(&mut self.burst, Trigger::Netlink);
+                self.debounce.add(Trigger::Netlink);
             }
             None => {
                 warning!("the netlink notification stream ended; subscribing again");
@@ -202,7 +204,7 @@ impl Events {
             );
             self.config_watch = None;
         } else {
-            Burst::add(&mut self.burst, Trigger::Config);
+            self.debounce.add(Trigger::Config);
         }
         Event::Nothing
     }
@@ -216,7 +218,7 @@ impl Events {
         } else if ignored {
             // A fight over the table: the periodic reconcile goes on.
         } else {
-            Burst::add(&mut self.burst, Trigger::Nftables);
+            self.debounce.add(Trigger::Nftables);
         }
         Event::Nothing
     }
@@ -227,7 +229,7 @@ impl Events {
                 self.table_monitor = Some(monitor);
                 self.monitor_restart_at = far_future();
                 // A change meanwhile went unseen.
-                Burst::add(&mut self.burst, Trigger::Nftables);
+                self.debounce.add(Trigger::Nftables);
             }
             Err(err) => {
                 warning!("starting nft monitor again: {err:#}; trying again in 5 s");
@@ -243,7 +245,7 @@ impl Events {
                 self.changes = Some(stream);
                 self.resubscribe_at = far_future();
                 // Whatever happened meanwhile went unseen.
-                Burst::add(&mut self.burst, Trigger::Netlink);
+                self.debounce.add(Trigger::Netlink);
             }
             Err(err) => {
                 warning!("{err:#}; trying again in 5 s (periodic reconciles go on)");
@@ -289,28 +291,44 @@ async fn tick(timer: &mut Option<Interval>) {
     }
 }
 
-/// Notifications being debounced into one reconcile.
+/// Notifications turned into reconciles: the first after a quiet spell
+/// starts one at once (an `ip addr del` is healed without waiting); those
+/// that follow within [`DEBOUNCE`] of each other are coalesced into one more,
+/// [`DEBOUNCE`] after the last and at most [`MAX_DELAY`] after the first.
+#[derive(Debug, Default)]
+struct Debounce {
+    pending: Option<Burst>,
+    last_notification: Option<Instant>,
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Burst {
     first: Instant,
     last: Instant,
+    /// Due at once: it started after a quiet spell.
+    leading: bool,
     /// What the reconcile is labelled with: the config file or the nftables
     /// table when either took part (a netlink event is their usual echo).
     trigger: Trigger,
 }
 
-impl Burst {
-    fn add(burst: &mut Option<Burst>, trigger: Trigger) {
+impl Debounce {
+    fn add(&mut self, trigger: Trigger) {
         let now = Instant::now();
+        let quiet = self
+            .last_notification
+            .is_none_or(|last| now.duration_since(last) > DEBOUNCE);
+        self.last_notification = Some(now);
         let rank = |t: Trigger| match t {
             Trigger::Config => 2,
             Trigger::Nftables => 1,
             _ => 0,
         };
-        *burst = Some(match *burst {
+        self.pending = Some(match self.pending {
             None => Burst {
                 first: now,
                 last: now,
+                leading: quiet,
                 trigger,
             },
             Some(b) => Burst {
@@ -325,9 +343,55 @@ impl Burst {
         });
     }
 
-    /// [`DEBOUNCE`] after the last notification, at most [`MAX_DELAY`]
-    /// after the first.
-    fn due(&self) -> Instant {
-        (self.last + DEBOUNCE).min(self.first + MAX_DELAY)
+    fn due(&self) -> Option<Instant> {
+        self.pending.map(|b| match b.leading {
+            true => b.first,
+            false => (b.last + DEBOUNCE).min(b.first + MAX_DELAY),
+        })
+    }
+
+    /// The reconcile that is due, taken.
+    fn take(&mut self) -> Option<Trigger> {
+        self.pending.take().map(|b| b.trigger)
+    }
+
+    fn clear(&mut self) {
+        self.pending = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn the_first_notification_is_due_at_once_and_a_burst_after_it_once() {
+        let mut debounce = Debounce::default();
+        let start = Instant::now();
+        debounce.add(Trigger::Netlink);
+        assert_eq!(debounce.due(), Some(start));
+        assert_eq!(debounce.take(), Some(Trigger::Netlink));
+        // Its echo and a burst, 10 ms apart: one reconcile, 200 ms after
+        // the last of them.
+        for _ in 0..5 {
+            tokio::time::advance(Duration::from_millis(10)).await;
+            debounce.add(Trigger::Netlink);
+        }
+        debounce.add(Trigger::Nftables);
+        assert_eq!(debounce.due(), Some(Instant::now() + DEBOUNCE));
+        // A burst that never ends is still served within MAX_DELAY.
+        let first = Instant::now() - Duration::from_millis(40);
+        for _ in 0..100 {
+            tokio::time::advance(Duration::from_millis(50)).await;
+            debounce.add(Trigger::Netlink);
+        }
+        assert_eq!(debounce.due(), Some(first + MAX_DELAY));
+        assert_eq!(debounce.take(), Some(Trigger::Nftables));
+        // After a quiet spell, at once again.
+        tokio::time::advance(DEBOUNCE * 2).await;
+        debounce.add(Trigger::Config);
+        assert_eq!(debounce.due(), Some(Instant::now()));
+        debounce.clear();
+        assert_eq!(debounce.due(), None);
     }
 }

@@ -9,9 +9,9 @@
 //! - after netlink notifications (someone ran `ip addr del` on an owned alias,
 //!   an interface with pending aliases appeared), changes to alias-mgr's
 //!   nftables table (`nft monitor`) and to the config file (inotify),
-//!   debounced so a burst of changes costs one reconcile:
-//!   [`DEBOUNCE`](events::DEBOUNCE) after the last notification, at most
-//!   [`MAX_DELAY`](events::MAX_DELAY) after the first;
+//!   the first after a quiet spell at once, those following it coalesced
+//!   into one more, [`DEBOUNCE`](events::DEBOUNCE) after the last
+//!   notification, at most [`MAX_DELAY`](events::MAX_DELAY) after the first;
 //! - periodically, as a safety net (`--reconcile-interval`, default 60 s);
 //! - on SIGHUP, which also re-reads the config.
 //!

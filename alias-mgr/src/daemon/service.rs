@@ -171,6 +171,9 @@ struct Daemon {
     listening: SocketAddr,
     /// Aliases held back because another host answered ARP for them.
     arp_conflicts: HashSet<IpAddr>,
+    /// Owned IPv4 addresses up (and not in conflict) after the last
+    /// reconcile, by link: put back without a probe if deleted.
+    held_here: BTreeSet<(u32, IpAddr)>,
     /// Conflicts of the last reconcile's plan (those above included).
     plan_conflicts: usize,
     announcer: Announcer,
@@ -205,6 +208,7 @@ impl Daemon {
             last_pending: Vec::new(),
             listening,
             arp_conflicts: HashSet::new(),
+            held_here: BTreeSet::new(),
             plan_conflicts: 0,
             announcer: Announcer::start(options.pins.clone()),
             options,
@@ -253,7 +257,7 @@ impl Daemon {
             }
         };
         // `heal`: `apply` that leaves --runtime aliases alone (deliberate, not drift).
-        let applied = match kernel.heal(self.config.file()).await {
+        let applied = match kernel.heal(self.config.file(), &self.held_here).await {
             Ok((plan, applied)) => {
                 let held_before = std::mem::replace(
                     &mut self.arp_conflicts,
@@ -472,6 +476,12 @@ impl Daemon {
                     .await;
                 let mut conflicts = self.arp_conflicts.clone();
                 conflicts.extend(self.announcer.suspects());
+                self.held_here = addresses
+                    .iter()
+                    .filter(|live| live.owned() && live.address.addr().is_ipv4())
+                    .map(|live| (live.ifindex, live.address.addr()))
+                    .filter(|(_, ip)| !conflicts.contains(ip))
+                    .collect();
                 let config = self.config.file().config();
                 let mut index = AddressIndex::build(config, &interfaces, &addresses);
                 index.mark_conflicts(&conflicts);

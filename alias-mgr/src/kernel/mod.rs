@@ -7,7 +7,7 @@
 //! is the real one, `fake.rs` an in-memory one for the unit tests. It may use
 //! `core`, `config` (the file it converges to) and, in `system.rs`, `sys`.
 
-use std::{net::IpAddr, time::Duration};
+use std::{collections::BTreeSet, net::IpAddr, time::Duration};
 
 use anyhow::{Context, Result};
 
@@ -263,7 +263,8 @@ impl<K: KernelOps> Kernel<K> {
     /// With `adopt`, live foreign addresses (and routes) exactly as the
     /// file declares them are taken over in place.
     pub async fn reconcile(&self, file: &ConfigFile, adopt: bool) -> Result<(Plan, Applied)> {
-        self.converge(file, false, adopt).await
+        self.converge(file, false, adopt, &crate::core::plan::NOTHING_HELD)
+            .await
     }
 
     /// Drift healing: like [`Kernel::reconcile`], but `--runtime` aliases
@@ -271,8 +272,14 @@ impl<K: KernelOps> Kernel<K> {
     /// does not stop the rest: one foreign address in the way of one alias
     /// must not leave every other alias unhealed. The plan's conflicts are
     /// for the caller to report.
-    pub async fn heal(&self, file: &ConfigFile) -> Result<(Plan, Applied)> {
-        self.converge(file, true, false).await
+    /// `held_here`: what the daemon saw this host hold after its last
+    /// reconcile (put back without an ARP probe).
+    pub async fn heal(
+        &self,
+        file: &ConfigFile,
+        held_here: &BTreeSet<(u32, IpAddr)>,
+    ) -> Result<(Plan, Applied)> {
+        self.converge(file, true, false, held_here).await
     }
 
     /// `alias-mgr reset`: removes everything alias-mgr owns here (owned and
@@ -293,6 +300,7 @@ impl<K: KernelOps> Kernel<K> {
             arp_probe_ms: 0,
             adopt: false,
             announce: false,
+            held_here: &crate::core::plan::NOTHING_HELD,
         };
         let (_, plan) = self.plan(&nothing, Scope::All).await?;
         if !dry_run {
@@ -309,10 +317,12 @@ impl<K: KernelOps> Kernel<K> {
         file: &ConfigFile,
         keep_runtime: bool,
         adopt: bool,
+        held_here: &BTreeSet<(u32, IpAddr)>,
     ) -> Result<(Plan, Applied)> {
         let desired = Desired {
             adopt,
             keep_runtime,
+            held_here,
             ..Desired::of(file.config())
         };
         let (_, mut plan) = self.plan(&desired, Scope::All).await?;

@@ -127,8 +127,13 @@ impl Planner<'_> {
             };
             let wait_ms = alias.arp_probe_ms.unwrap_or(self.desired.arp_probe_ms);
             // An address already up on this link (re-added with another
-            // prefix or label) is on the wire already: nothing to probe.
-            if ip.is_ipv4() && wait_ms > 0 && self.live_at(iface.index, ip).is_none() {
+            // prefix or label), or held here until a moment ago, is on the
+            // wire already: nothing to probe.
+            if ip.is_ipv4()
+                && wait_ms > 0
+                && self.live_at(iface.index, ip).is_none()
+                && !self.desired.held_here.contains(&(iface.index, ip))
+            {
                 self.out.arp_probes.push(ArpProbe {
                     on: on.clone(),
                     wait_ms,

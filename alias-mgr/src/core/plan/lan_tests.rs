@@ -28,11 +28,32 @@ fn desired(aliases: &[AliasSpec], adopt: bool) -> Desired<'_> {
         arp_probe_ms: 200,
         adopt,
         announce: true,
+        held_here: &crate::core::plan::NOTHING_HELD,
     }
 }
 
 fn texts(plan: &Plan) -> Vec<String> {
     plan.actions.iter().map(ToString::to_string).collect()
+}
+
+#[test]
+fn an_address_held_here_until_a_moment_ago_is_put_back_unprobed_but_announced() {
+    let aliases = [
+        alias("eth1", "192.168.0.1/24"),
+        alias("eth1", "192.168.0.2/24"),
+    ];
+    // Held on eth1 (index 2): put back at once. The same address held on
+    // another link index (an interface re-created since) is probed.
+    let held: BTreeSet<(u32, IpAddr)> = [(2, ip("192.168.0.1")), (9, ip("192.168.0.2"))].into();
+    let healing = Desired {
+        held_here: &held,
+        ..desired(&aliases, false)
+    };
+    let plan = plan(&healing, &observed(), Scope::All);
+    let probed: Vec<IpAddr> = plan.arp_probes.iter().map(|p| p.on.ip).collect();
+    assert_eq!(probed, [ip("192.168.0.2")]);
+    let announced: Vec<IpAddr> = plan.announce.iter().map(|on| on.ip).collect();
+    assert_eq!(announced, [ip("192.168.0.1"), ip("192.168.0.2")]);
 }
 
 #[test]

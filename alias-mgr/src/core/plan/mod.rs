@@ -87,7 +87,15 @@ pub struct Desired<'a> {
     pub adopt: bool,
     /// Announce added addresses on the LAN (`[settings] announce_count` > 0).
     pub announce: bool,
+    /// IPv4 addresses (by link index) this host held until a moment ago,
+    /// as the daemon saw after its last reconcile: put back without an ARP
+    /// probe (the host answered for them until they were deleted; a link
+    /// that went away and came back is probed by the daemon as a whole).
+    pub held_here: &'a BTreeSet<(u32, IpAddr)>,
 }
+
+/// For runs that held nothing before (every CLI command).
+pub static NOTHING_HELD: BTreeSet<(u32, IpAddr)> = BTreeSet::new();
 
 impl<'a> Desired<'a> {
     /// Everything the file declares, as `apply` converges to it.
@@ -104,6 +112,7 @@ impl<'a> Desired<'a> {
             arp_probe_ms: settings.arp_probe_ms,
             adopt: false,
             announce: settings.announce_count > 0,
+            held_here: &NOTHING_HELD,
         }
     }
 }
@@ -377,6 +386,7 @@ mod tests {
             arp_probe_ms: 200,
             adopt: false,
             announce: true,
+            held_here: &crate::core::plan::NOTHING_HELD,
         }
     }
 
@@ -531,6 +541,7 @@ mod tests {
             arp_probe_ms: 200,
             adopt: false,
             announce: true,
+            held_here: &crate::core::plan::NOTHING_HELD,
         };
         let plan = plan(&unmanaged, &observed, Scope::All);
         assert_eq!(plan.conflicts.len(), 1, "{plan:?}");
