@@ -16,7 +16,9 @@
 //!   inotify), each the only importer of its crate.
 //! - `core`: pure model, the one parser per concept, the decisions of `add`,
 //!   the planner and zone rendering; no I/O, unit-tested without root.
-//! - `lock` and `logging`: the run lock and the daemon's log lines.
+//! - `lock`, `runtime_state` and `logging`: the run and daemon locks, the
+//!   `del --runtime` removals the daemon honours, the daemon's log lines.
+//! - `web`: the HTTP edge (hyper, rustls, bcrypt, gzip), metrics-agnostic.
 //!
 //! The library keeps every module private: the binary needs only [`main`].
 mod cli;
@@ -28,6 +30,7 @@ mod kernel;
 mod lock;
 mod logging;
 mod metrics;
+mod runtime_state;
 mod sys;
 mod web;
 

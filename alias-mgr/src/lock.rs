@@ -106,6 +106,24 @@ fn lock_path(namespace: u64) -> Result<PathBuf> {
     lock_path_named(&format!("net-{namespace}.lock"))
 }
 
+/// A file of alias-mgr's under /run (see [`lock_path`] for non-root runs).
+pub fn run_file(name: &str) -> Result<PathBuf> {
+    lock_path_named(name)
+}
+
+/// The pid of the daemon serving `config`, if one runs: its lock file is
+/// held (a shared lock cannot be had) and names it.
+pub fn daemon_of(config: &Path) -> Option<u32> {
+    let absolute = std::path::absolute(config).unwrap_or_else(|_| config.to_path_buf());
+    let path = daemon_lock_path(&absolute).ok()?;
+    let file = File::open(&path).ok()?;
+    // SAFETY: flock on an fd we own; released when `file` drops.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) } == 0 {
+        return None;
+    }
+    fs::read_to_string(&path).ok()?.trim().parse().ok()
+}
+
 fn lock_path_named(name: &str) -> Result<PathBuf> {
     match fs::create_dir_all(RUN_DIR) {
         Ok(()) => Ok(Path::new(RUN_DIR).join(name)),
@@ -160,7 +178,9 @@ mod tests {
             )),
             "{text}"
         );
+        assert_eq!(daemon_of(&one), Some(std::process::id()));
         drop(first);
+        assert_eq!(daemon_of(&one), None);
         drop(daemon_lock(&pins, &two).unwrap());
         for path in [&pins, &one, &two] {
             let absolute = std::path::absolute(path).unwrap();

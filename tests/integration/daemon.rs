@@ -369,7 +369,7 @@ input = "accept"
 "#;
 
 /// nft's own view of alias-mgr's named counters: (name, packets, bytes).
-fn nft_counters(ns: &Netns) -> Vec<(String, u64, u64)> {
+pub(crate) fn nft_counters(ns: &Netns) -> Vec<(String, u64, u64)> {
     let out = ns
         .command("nft")
         .args(["-j", "list", "counters", "table", "inet", "alias_mgr"])

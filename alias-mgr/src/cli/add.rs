@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use crate::runtime_state::RuntimeState;
 use anyhow::{anyhow, bail, Result};
 
 use super::{
@@ -106,6 +107,16 @@ pub(super) async fn add(config: &Path, pins: PinDir, request: AddRequest) -> Res
         "{}",
         added_message(config, &alias, adopted.is_some(), runtime)
     );
+    // Back in: a `del --runtime` of it no longer holds.
+    let mut state = RuntimeState::load(config);
+    if state.forget(&alias.interface, alias.ip()) {
+        if let Err(err) = state.save(config) {
+            say!("warning: {err:#}");
+        }
+    }
+    if let (true, Some(pid)) = (runtime, crate::lock::daemon_of(config)) {
+        say!("the daemon (pid {pid}) leaves it alone until the next `alias-mgr apply` or a reboot");
+    }
     Ok(())
 }
 

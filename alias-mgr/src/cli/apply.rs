@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use crate::runtime_state::RuntimeState;
 use anyhow::Result;
 
 use super::{
@@ -25,7 +26,11 @@ use crate::{
 fn print_zone_ruleset(file: &ConfigFile, batch: &serde_json::Value) {
     let config = file.config();
     let text = zones::render(&config.zones, &config.aliases).map(|ruleset| {
-        nft::render_text(&zones::batch(Some(&ruleset), &zones::LiveTable::default()))
+        nft::render_text(&zones::batch(
+            Some(&ruleset),
+            &zones::LiveTable::default(),
+            &Default::default(),
+        ))
     });
     match text {
         Some(Ok(text)) => say!("nft table apply would load (one transaction):\n{text}"),
@@ -75,6 +80,10 @@ pub(super) async fn apply_command(
         return Ok(());
     }
     let (plan, applied) = kernel.reconcile(&file, adopt).await?;
+    // The file is in force again: `del --runtime` removals are over.
+    if let Err(err) = RuntimeState::default().save(config) {
+        say!("warning: {err:#}");
+    }
     print_plan(&plan);
     if plan.is_empty() {
         say!("{}", in_sync_message(config, &plan));

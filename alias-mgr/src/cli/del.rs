@@ -4,6 +4,7 @@
 
 use std::{net::IpAddr, path::Path};
 
+use crate::runtime_state::RuntimeState;
 use anyhow::{anyhow, bail, Result};
 
 use super::{
@@ -81,7 +82,35 @@ pub(super) async fn del(
             ""
         }
     );
+    if runtime && declared {
+        say!("{}", hold_for_now(config, &removed));
+    }
     Ok(())
+}
+
+/// Records a `--runtime` removal of a declared alias for the daemon, and
+/// says what happens to it next.
+fn hold_for_now(config: &Path, removed: &[AliasSpec]) -> String {
+    let mut state = RuntimeState::load(config);
+    for alias in removed {
+        state.remove_for_now(alias);
+    }
+    let daemon = crate::lock::daemon_of(config);
+    match (state.save(config), daemon) {
+        (Ok(()), Some(pid)) => format!(
+            "the daemon (pid {pid}) keeps it out until the next `alias-mgr apply`, an edit of its entry in {}, or a reboot",
+            config.display()
+        ),
+        (Ok(()), None) => {
+            "`alias-mgr apply` (or the next boot) brings it back; a daemon started meanwhile keeps it out".into()
+        }
+        (Err(err), Some(pid)) => format!(
+            "warning: {err:#}: the daemon (pid {pid}) cannot know this removal is deliberate and will put the alias back"
+        ),
+        (Err(err), None) => format!(
+            "warning: {err:#}: a daemon started later will put the alias back"
+        ),
+    }
 }
 
 /// What `del` decides against: the interface named, the observed state and

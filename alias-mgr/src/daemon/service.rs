@@ -21,11 +21,15 @@ use super::{
     Options,
 };
 use crate::{
-    core::plan::{Action, Plan},
+    core::{
+        model::AliasSpec,
+        plan::{Action, Plan, Seen},
+    },
     kernel::{Applied, Kernel},
     lock::RunLock,
     logging::{error, info, warning},
     metrics::{AddressIndex, Exporter, KernelSources, MetricsEndpoint, Trigger},
+    runtime_state::RuntimeState,
     sys::memory::release_free_memory,
     web::{self, WebSettings},
 };
@@ -61,6 +65,11 @@ pub async fn run(options: Options) -> Result<()> {
         options.pins.clone(),
     ))));
     exporter.stats().config_loaded(true);
+    // The zone counters as they stand: a table flushed before the first
+    // scrape is re-created from these (a previous daemon's scrapes saw no more).
+    if let Ok(counters) = crate::sys::nft::zone_counters() {
+        exporter.saw_zone_counts(&counters);
+    }
     let mut events = Events::start(signals, &options.config, exporter.clone())?;
     let scheme = if web.tls_and_auth().0 {
         "https"
@@ -172,8 +181,11 @@ struct Daemon {
     /// Aliases held back because another host answered ARP for them.
     arp_conflicts: HashSet<IpAddr>,
     /// Owned IPv4 addresses up (and not in conflict) after the last
-    /// reconcile, by link: put back without a probe if deleted.
-    held_here: BTreeSet<(u32, IpAddr)>,
+    /// reconcile, by link (put back without a probe if deleted), and the
+    /// zone counters' last values (restored if the table is flushed).
+    seen: Seen,
+    /// The `del --runtime` removals honoured (and logged) so far.
+    logged_for_now: BTreeSet<IpAddr>,
     /// Conflicts of the last reconcile's plan (those above included).
     plan_conflicts: usize,
     announcer: Announcer,
@@ -208,7 +220,8 @@ impl Daemon {
             last_pending: Vec::new(),
             listening,
             arp_conflicts: HashSet::new(),
-            held_here: BTreeSet::new(),
+            seen: Seen::default(),
+            logged_for_now: BTreeSet::new(),
             plan_conflicts: 0,
             announcer: Announcer::start(options.pins.clone()),
             options,
@@ -257,7 +270,12 @@ impl Daemon {
             }
         };
         // `heal`: `apply` that leaves --runtime aliases alone (deliberate, not drift).
-        let applied = match kernel.heal(self.config.file(), &self.held_here).await {
+        // What scrapes read last: what Prometheus has seen, so what a
+        // re-created table must not fall below.
+        self.seen.zone_counts = self.exporter.zone_counts_seen();
+        let removed_for_now = self.removed_for_now();
+        let heal = kernel.heal(self.config.file(), &self.seen, &removed_for_now);
+        let applied = match heal.await {
             Ok((plan, applied)) => {
                 let held_before = std::mem::replace(
                     &mut self.arp_conflicts,
@@ -281,6 +299,34 @@ impl Daemon {
         drop(kernel);
         release_free_memory();
         self.notify_status(trigger);
+    }
+
+    /// Declared aliases `del --runtime` took out, as recorded under /run
+    /// (read under the run lock, so never half a CLI run's record); those
+    /// whose entry was edited or dropped since are over, and said so.
+    fn removed_for_now(&mut self) -> Vec<AliasSpec> {
+        let config = &self.options.config;
+        let aliases = &self.config.file().config().aliases;
+        let mut state = RuntimeState::load(config);
+        let before = state.clone();
+        if state.prune(aliases) {
+            if let Err(err) = state.save(config) {
+                warning!("{err:#}");
+            }
+        }
+        for over in before.removed.iter().filter(|r| !state.removed.contains(r)) {
+            info!(
+                "{} on {}: the --runtime removal is over (its entry in the config changed); applying the config",
+                over.address, over.interface
+            );
+        }
+        let (removed, _) = state.split(aliases);
+        let now: BTreeSet<IpAddr> = removed.iter().map(AliasSpec::ip).collect();
+        for ip in now.difference(&self.logged_for_now) {
+            info!("{ip}: removed for now by `del --runtime`; left out until the next `alias-mgr apply`, an edit of its entry, or a reboot");
+        }
+        self.logged_for_now = now;
+        removed
     }
 
     /// The run lock the CLI takes too; None (counted as a failure) if it
@@ -476,7 +522,7 @@ impl Daemon {
                     .await;
                 let mut conflicts = self.arp_conflicts.clone();
                 conflicts.extend(self.announcer.suspects());
-                self.held_here = addresses
+                self.seen.held_here = addresses
                     .iter()
                     .filter(|live| live.owned() && live.address.addr().is_ipv4())
                     .map(|live| (live.ifindex, live.address.addr()))
@@ -485,6 +531,7 @@ impl Daemon {
                 let config = self.config.file().config();
                 let mut index = AddressIndex::build(config, &interfaces, &addresses);
                 index.mark_conflicts(&conflicts);
+                index.mark_removed(&self.logged_for_now);
                 self.exporter.set_index(index);
                 self.exporter
                     .stats()

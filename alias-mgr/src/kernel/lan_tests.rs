@@ -27,7 +27,7 @@ fn desired(aliases: &[AliasSpec], keep_runtime: bool, adopt: bool) -> Desired<'_
         arp_probe_ms: 200,
         adopt,
         announce: true,
-        held_here: &crate::core::plan::NOTHING_HELD,
+        seen: &crate::core::plan::NOTHING_SEEN,
     }
 }
 

@@ -7,15 +7,15 @@
 //! is the real one, `fake.rs` an in-memory one for the unit tests. It may use
 //! `core`, `config` (the file it converges to) and, in `system.rs`, `sys`.
 
-use std::{collections::BTreeSet, net::IpAddr, time::Duration};
+use std::{net::IpAddr, time::Duration};
 
 use anyhow::{Context, Result};
 
 use crate::{
     config::ConfigFile,
     core::{
-        model::{DadState, Interface, LiveAddress},
-        plan::{self, Action, Desired, Observed, Plan, Scope},
+        model::{AliasSpec, DadState, Interface, LiveAddress},
+        plan::{self, Action, Desired, Observed, Plan, Scope, Seen},
         resolve,
         zones::{self, LiveTable},
     },
@@ -138,7 +138,11 @@ impl<K: KernelOps> Kernel<K> {
         };
         plan.zone_changes = zones::diff(ruleset.as_ref(), &live);
         if !plan.zone_changes.is_empty() {
-            plan.zone_batch = Some(zones::batch(ruleset.as_ref(), &live));
+            plan.zone_batch = Some(zones::batch(
+                ruleset.as_ref(),
+                &live,
+                &desired.seen.zone_counts,
+            ));
         }
         Ok(plan)
     }
@@ -263,8 +267,11 @@ impl<K: KernelOps> Kernel<K> {
     /// With `adopt`, live foreign addresses (and routes) exactly as the
     /// file declares them are taken over in place.
     pub async fn reconcile(&self, file: &ConfigFile, adopt: bool) -> Result<(Plan, Applied)> {
-        self.converge(file, false, adopt, &crate::core::plan::NOTHING_HELD)
-            .await
+        let desired = Desired {
+            adopt,
+            ..Desired::of(file.config())
+        };
+        self.converge(&desired).await
     }
 
     /// Drift healing: like [`Kernel::reconcile`], but `--runtime` aliases
@@ -272,14 +279,36 @@ impl<K: KernelOps> Kernel<K> {
     /// does not stop the rest: one foreign address in the way of one alias
     /// must not leave every other alias unhealed. The plan's conflicts are
     /// for the caller to report.
-    /// `held_here`: what the daemon saw this host hold after its last
-    /// reconcile (put back without an ARP probe).
+    /// `seen`: what the daemon saw before (addresses held here, the zone
+    /// counters' values); `removed_for_now`: declared aliases taken out by
+    /// `del --runtime`, left out (their counters kept) as that command did.
     pub async fn heal(
         &self,
         file: &ConfigFile,
-        held_here: &BTreeSet<(u32, IpAddr)>,
+        seen: &Seen,
+        removed_for_now: &[AliasSpec],
     ) -> Result<(Plan, Applied)> {
-        self.converge(file, true, false, held_here).await
+        let left_in: Vec<AliasSpec>;
+        let aliases = if removed_for_now.is_empty() {
+            &file.config().aliases[..]
+        } else {
+            left_in = file
+                .config()
+                .aliases
+                .iter()
+                .filter(|alias| !removed_for_now.contains(alias))
+                .cloned()
+                .collect();
+            &left_in[..]
+        };
+        let desired = Desired {
+            aliases,
+            keep_counting: removed_for_now,
+            keep_runtime: true,
+            seen,
+            ..Desired::of(file.config())
+        };
+        self.converge(&desired).await
     }
 
     /// `alias-mgr reset`: removes everything alias-mgr owns here (owned and
@@ -300,7 +329,7 @@ impl<K: KernelOps> Kernel<K> {
             arp_probe_ms: 0,
             adopt: false,
             announce: false,
-            held_here: &crate::core::plan::NOTHING_HELD,
+            seen: &crate::core::plan::NOTHING_SEEN,
         };
         let (_, plan) = self.plan(&nothing, Scope::All).await?;
         if !dry_run {
@@ -312,32 +341,20 @@ impl<K: KernelOps> Kernel<K> {
         Ok(plan)
     }
 
-    async fn converge(
-        &self,
-        file: &ConfigFile,
-        keep_runtime: bool,
-        adopt: bool,
-        held_here: &BTreeSet<(u32, IpAddr)>,
-    ) -> Result<(Plan, Applied)> {
-        let desired = Desired {
-            adopt,
-            keep_runtime,
-            held_here,
-            ..Desired::of(file.config())
-        };
-        let (_, mut plan) = self.plan(&desired, Scope::All).await?;
+    async fn converge(&self, desired: &Desired<'_>) -> Result<(Plan, Applied)> {
+        let (_, mut plan) = self.plan(desired, Scope::All).await?;
         let mut applied = Applied::default();
-        if keep_runtime && !plan.conflicts.is_empty() {
+        if desired.keep_runtime && !plan.conflicts.is_empty() {
             // Conflicting items have no actions; everything else goes ahead.
             let around = Plan {
                 conflicts: Vec::new(),
                 ..plan.clone()
             };
             if !around.is_empty() {
-                applied = self.apply(&desired, Scope::All, &around).await?;
+                applied = self.apply(desired, Scope::All, &around).await?;
             }
         } else if !plan.is_empty() || !plan.conflicts.is_empty() {
-            applied = self.apply(&desired, Scope::All, &plan).await?;
+            applied = self.apply(desired, Scope::All, &plan).await?;
         }
         if !applied.held_back.is_empty() {
             let held: std::collections::HashSet<IpAddr> =

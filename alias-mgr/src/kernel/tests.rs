@@ -35,7 +35,7 @@ fn desired<'a>(aliases: &'a [AliasSpec], zones: &'a [ZoneSpec]) -> Desired<'a> {
         arp_probe_ms: 200,
         adopt: false,
         announce: true,
-        held_here: &crate::core::plan::NOTHING_HELD,
+        seen: &crate::core::plan::NOTHING_SEEN,
     }
 }
 

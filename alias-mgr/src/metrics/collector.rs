@@ -4,11 +4,11 @@
 //! failing.
 
 use std::{
-    collections::HashMap,
+    collections::{BTreeMap, HashMap},
     net::IpAddr,
     sync::{
         atomic::{AtomicBool, Ordering},
-        Arc, RwLock,
+        Arc, Mutex, RwLock,
     },
     time::Instant,
 };
@@ -28,6 +28,7 @@ use super::{
     stats::{DaemonStats, StatsSnapshot},
 };
 use crate::{
+    core::zones::counter_name,
     logging::{log, Level},
     sys::bpf::PinDir,
     sys::nft::ZoneCounter,
@@ -76,7 +77,8 @@ impl Sources for KernelSources {
 }
 
 /// The collector: reads the sources at scrape time. Register it with a
-/// `prometheus::Registry`, or serve it with [`serve`](super::serve).
+/// `prometheus::Registry`, or serve it with the web server through
+/// [`MetricsEndpoint`](super::MetricsEndpoint).
 pub struct Exporter {
     sources: Box<dyn Sources>,
     index: RwLock<Arc<AddressIndex>>,
@@ -85,6 +87,9 @@ pub struct Exporter {
     /// Whether each collector failed in the previous scrape: a failure is
     /// logged when it starts and when it ends, not on every scrape.
     failing: [AtomicBool; 3],
+    /// Each zone counter's last reading, by counter name: what Prometheus
+    /// has seen, so what a re-created table must start from.
+    zone_counts: Mutex<BTreeMap<String, (u64, u64)>>,
 }
 
 impl Exporter {
@@ -108,7 +113,25 @@ impl Exporter {
             stats: DaemonStats::new(),
             descs,
             failing: Default::default(),
+            zone_counts: Mutex::default(),
         }
+    }
+
+    /// Remembers zone counter readings (a counter not in them keeps its
+    /// last value: a table flushed a moment ago is read as empty).
+    pub fn saw_zone_counts(&self, counters: &[ZoneCounter]) {
+        let mut seen = self.zone_counts.lock().unwrap_or_else(|p| p.into_inner());
+        for c in counters {
+            let name = counter_name(&c.zone, c.direction, c.verdict);
+            seen.insert(name, (c.packets, c.bytes));
+        }
+    }
+
+    pub fn zone_counts_seen(&self) -> BTreeMap<String, (u64, u64)> {
+        self.zone_counts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     pub fn stats(&self) -> &DaemonStats {
@@ -144,6 +167,9 @@ impl Exporter {
             Ok(Vec::new())
         };
         let zones_took = started.elapsed();
+        if let Ok(zones) = &zones {
+            self.saw_zone_counts(zones);
+        }
         let started = Instant::now();
         let process = ProcessStats::read();
         let process_took = started.elapsed();

@@ -3,7 +3,7 @@
 //! reconcile; a scrape joins it with the counters it reads.
 
 use std::{
-    collections::{HashMap, HashSet},
+    collections::{BTreeSet, HashMap, HashSet},
     net::IpAddr,
     sync::Arc,
 };
@@ -22,6 +22,8 @@ pub enum AddressState {
     Missing,
     Conflict,
     Runtime,
+    /// Declared, but taken out for now by `del --runtime`.
+    Removed,
     Undeclared,
 }
 
@@ -33,6 +35,7 @@ impl AddressState {
             AddressState::Missing => "missing",
             AddressState::Conflict => "conflict",
             AddressState::Runtime => "runtime",
+            AddressState::Removed => "removed",
             AddressState::Undeclared => "undeclared",
         }
     }
@@ -94,6 +97,15 @@ impl AddressIndex {
         for ip in held_back {
             if let Some(entry) = self.entries.get_mut(ip) {
                 entry.state = Some(AddressState::Conflict);
+            }
+        }
+    }
+
+    /// Declared aliases `del --runtime` took out: `removed`, not `missing`.
+    pub fn mark_removed(&mut self, removed: &BTreeSet<IpAddr>) {
+        for ip in removed {
+            if let Some(entry) = self.entries.get_mut(ip) {
+                entry.state = Some(AddressState::Removed);
             }
         }
     }

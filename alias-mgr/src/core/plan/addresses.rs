@@ -132,7 +132,7 @@ impl Planner<'_> {
             if ip.is_ipv4()
                 && wait_ms > 0
                 && self.live_at(iface.index, ip).is_none()
-                && !self.desired.held_here.contains(&(iface.index, ip))
+                && !self.desired.seen.held_here.contains(&(iface.index, ip))
             {
                 self.out.arp_probes.push(ArpProbe {
                     on: on.clone(),

@@ -28,7 +28,7 @@ fn desired(aliases: &[AliasSpec], adopt: bool) -> Desired<'_> {
         arp_probe_ms: 200,
         adopt,
         announce: true,
-        held_here: &crate::core::plan::NOTHING_HELD,
+        seen: &crate::core::plan::NOTHING_SEEN,
     }
 }
 
@@ -44,9 +44,12 @@ fn an_address_held_here_until_a_moment_ago_is_put_back_unprobed_but_announced() 
     ];
     // Held on eth1 (index 2): put back at once. The same address held on
     // another link index (an interface re-created since) is probed.
-    let held: BTreeSet<(u32, IpAddr)> = [(2, ip("192.168.0.1")), (9, ip("192.168.0.2"))].into();
+    let seen = Seen {
+        held_here: [(2, ip("192.168.0.1")), (9, ip("192.168.0.2"))].into(),
+        ..Default::default()
+    };
     let healing = Desired {
-        held_here: &held,
+        seen: &seen,
         ..desired(&aliases, false)
     };
     let plan = plan(&healing, &observed(), Scope::All);

@@ -87,15 +87,28 @@ pub struct Desired<'a> {
     pub adopt: bool,
     /// Announce added addresses on the LAN (`[settings] announce_count` > 0).
     pub announce: bool,
-    /// IPv4 addresses (by link index) this host held until a moment ago,
-    /// as the daemon saw after its last reconcile: put back without an ARP
-    /// probe (the host answered for them until they were deleted; a link
-    /// that went away and came back is probed by the daemon as a whole).
-    pub held_here: &'a BTreeSet<(u32, IpAddr)>,
+    /// What the daemon saw before this run (nothing, for the CLI).
+    pub seen: &'a Seen,
 }
 
-/// For runs that held nothing before (every CLI command).
-pub static NOTHING_HELD: BTreeSet<(u32, IpAddr)> = BTreeSet::new();
+/// What the daemon remembers between reconciles.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Seen {
+    /// IPv4 addresses (by link index) this host held after the previous
+    /// reconcile: put back without an ARP probe (the host answered for
+    /// them until they were deleted; a link that went away and came back is
+    /// probed by the daemon as a whole).
+    pub held_here: BTreeSet<(u32, IpAddr)>,
+    /// The zone counters' last values (packets, bytes) by counter name: a
+    /// table flushed by someone else is re-created with them.
+    pub zone_counts: BTreeMap<String, (u64, u64)>,
+}
+
+/// For runs that saw nothing before (every CLI command).
+pub static NOTHING_SEEN: Seen = Seen {
+    held_here: BTreeSet::new(),
+    zone_counts: BTreeMap::new(),
+};
 
 impl<'a> Desired<'a> {
     /// Everything the file declares, as `apply` converges to it.
@@ -112,7 +125,7 @@ impl<'a> Desired<'a> {
             arp_probe_ms: settings.arp_probe_ms,
             adopt: false,
             announce: settings.announce_count > 0,
-            held_here: &NOTHING_HELD,
+            seen: &NOTHING_SEEN,
         }
     }
 }
@@ -386,7 +399,7 @@ mod tests {
             arp_probe_ms: 200,
             adopt: false,
             announce: true,
-            held_here: &crate::core::plan::NOTHING_HELD,
+            seen: &crate::core::plan::NOTHING_SEEN,
         }
     }
 
@@ -541,7 +554,7 @@ mod tests {
             arp_probe_ms: 200,
             adopt: false,
             announce: true,
-            held_here: &crate::core::plan::NOTHING_HELD,
+            seen: &crate::core::plan::NOTHING_SEEN,
         };
         let plan = plan(&unmanaged, &observed, Scope::All);
         assert_eq!(plan.conflicts.len(), 1, "{plan:?}");

@@ -268,8 +268,15 @@ fn table() -> Value {
 }
 
 /// The one-transaction nft JSON batch that turns `live` into `desired`
-/// (or removes the table when `desired` is None).
-pub fn batch(desired: Option<&Ruleset>, live: &LiveTable) -> Value {
+/// (or removes the table when `desired` is None). A counter the table lacks
+/// is created with its value in `restore` (the last one seen, by name), so
+/// a table flushed by someone else (`nft flush ruleset`, an nftables.service
+/// restart) comes back without its counters going back to 0.
+pub fn batch(
+    desired: Option<&Ruleset>,
+    live: &LiveTable,
+    restore: &BTreeMap<String, (u64, u64)>,
+) -> Value {
     let mut cmds = Vec::new();
     let Some(desired) = desired else {
         if live.exists {
@@ -312,7 +319,16 @@ pub fn batch(desired: Option<&Ruleset>, live: &LiveTable) -> Value {
         cmds.push(json!({"add": {"element": {"family": FAMILY, "table": TABLE, "name": name, "elem": elem}}}));
     }
     for counter in &desired.counters {
-        cmds.push(json!({"add": {"counter": {"family": FAMILY, "table": TABLE, "name": counter}}}));
+        let mut add = json!({"family": FAMILY, "table": TABLE, "name": counter});
+        // Adding a counter that exists keeps its count; only a missing one
+        // takes the remembered value.
+        if let (false, Some((packets, bytes))) =
+            (live.counters.contains_key(counter), restore.get(counter))
+        {
+            add["packets"] = json!(packets);
+            add["bytes"] = json!(bytes);
+        }
+        cmds.push(json!({"add": {"counter": add}}));
     }
     for name in desired.chains.keys() {
         let mut chain = json!({"family": FAMILY, "table": TABLE, "name": name});
@@ -374,9 +390,12 @@ mod tests {
             exists: true,
             ..Default::default()
         };
-        let removal = batch(None, &live);
+        let removal = batch(None, &live, &BTreeMap::new());
         assert_eq!(removal["nftables"][0]["delete"]["table"]["name"], TABLE);
-        assert_eq!(batch(None, &LiveTable::default())["nftables"], json!([]));
+        assert_eq!(
+            batch(None, &LiveTable::default(), &BTreeMap::new())["nftables"],
+            json!([])
+        );
     }
 
     #[test]
@@ -459,6 +478,45 @@ mod tests {
     }
 
     #[test]
+    fn a_table_flushed_by_someone_else_gets_its_counters_back_with_their_values() {
+        let ruleset = render(
+            &[zone("lab", Verdict::Drop)],
+            &[alias("eth1", "192.168.0.1/24").zone("lab")],
+        )
+        .unwrap();
+        let seen: BTreeMap<String, (u64, u64)> = [
+            (
+                "in_lab_accept".to_string(),
+                (5_000_000_000, 9_000_000_000_000),
+            ),
+            ("in_lab_drop".to_string(), (7, 700)),
+        ]
+        .into();
+        let adds = |live: &LiveTable| -> Vec<Value> {
+            batch(Some(&ruleset), live, &seen)["nftables"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|cmd| cmd["add"].get("counter").cloned())
+                .filter(|c| c["name"].as_str().unwrap().starts_with("in_lab"))
+                .collect()
+        };
+        let gone = adds(&LiveTable::default());
+        assert_eq!(gone[0]["packets"], json!(5_000_000_000u64));
+        assert_eq!(gone[0]["bytes"], json!(9_000_000_000_000u64));
+        assert_eq!(gone[1]["packets"], json!(7));
+        // A counter still there keeps its own count: no value is given.
+        let live = LiveTable {
+            exists: true,
+            counters: [("in_lab_accept".to_string(), (9, 900))].into(),
+            ..Default::default()
+        };
+        let kept = adds(&live);
+        assert!(kept[0].get("packets").is_none(), "{kept:?}");
+        assert_eq!(kept[1]["packets"], json!(7));
+    }
+
+    #[test]
     fn batch_keeps_counters_and_deletes_what_is_gone() {
         let ruleset = render(
             &[zone("lab", Verdict::Drop)],
@@ -477,7 +535,7 @@ mod tests {
             fingerprint: None,
             rules: Default::default(),
         };
-        let text = batch(Some(&ruleset), &live).to_string();
+        let text = batch(Some(&ruleset), &live, &BTreeMap::new()).to_string();
         assert!(text.contains(r#"{"flush":{"table""#));
         assert!(
             text.contains(r#""delete":{"chain":{"family":"inet","name":"in_old""#),
