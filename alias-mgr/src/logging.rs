@@ -1,11 +1,19 @@
-//! The daemon's log lines on stderr: journald priorities under systemd,
-//! `alias-mgr: LEVEL:` elsewhere, one event per line.
+//! Log lines on stderr through the `log` facade and env_logger (the only
+//! importer): under systemd (JOURNAL_STREAM set) each line starts with its
+//! syslog priority (`<4>`), which journald turns into the entry's priority,
+//! so `journalctl -p warning` works; elsewhere `alias-mgr: LEVEL:`. One
+//! event per line: multi-line messages (conflict lists) are joined.
+//!
+//! Quiet by default: alias-mgr's own info and above, other crates'
+//! warnings only. `ALIAS_MGR_LOG` takes env_logger's filter syntax
+//! (`debug`, `warn`, `alias_mgr=debug,hyper=info`).
 
-use std::{
-    fmt,
-    io::{self, Write},
-    sync::OnceLock,
-};
+use std::{fmt, io::Write};
+
+use log::LevelFilter;
+
+/// The environment variable with the log filter.
+pub const FILTER_VARIABLE: &str = "ALIAS_MGR_LOG";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Level {
@@ -14,45 +22,90 @@ pub enum Level {
     Info,
 }
 
-/// One log line on stderr. Under systemd (JOURNAL_STREAM set) the line
-/// starts with its syslog priority (`<3>`), which journald turns into the
-/// entry's priority; elsewhere with `alias-mgr: LEVEL:`. Multi-line messages
-/// (conflict lists) are joined so one event stays one line.
-pub fn log(level: Level, message: fmt::Arguments<'_>) {
-    static JOURNAL: OnceLock<bool> = OnceLock::new();
-    let journal = *JOURNAL.get_or_init(|| std::env::var_os("JOURNAL_STREAM").is_some());
-    let text = message.to_string();
-    let mut lines = text.lines();
-    let first = lines.next().unwrap_or("").trim_end();
-    let text =
-        lines
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .fold(first.to_string(), |joined, l| {
-                // "N conflict(s):" introduces a list: no "; " right after it.
-                let separator = if joined.ends_with(':') { " " } else { "; " };
-                joined + separator + l
-            });
-    let line = match (journal, level) {
-        (true, Level::Error) => format!("<3>{text}"),
-        (true, Level::Warning) => format!("<4>{text}"),
-        (true, Level::Info) => format!("<6>{text}"),
-        (false, Level::Error) => format!("alias-mgr: error: {text}"),
-        (false, Level::Warning) => format!("alias-mgr: warning: {text}"),
-        (false, Level::Info) => format!("alias-mgr: {text}"),
-    };
-    // A closed stderr must not take the daemon down (eprintln! would panic).
-    let _ = writeln!(io::stderr().lock(), "{line}");
+impl From<Level> for log::Level {
+    fn from(level: Level) -> Self {
+        match level {
+            Level::Error => log::Level::Error,
+            Level::Warning => log::Level::Warn,
+            Level::Info => log::Level::Info,
+        }
+    }
 }
 
+/// Installs the logger; once, at program start. A second call (tests)
+/// changes nothing.
+pub fn init() {
+    let journal = std::env::var_os("JOURNAL_STREAM").is_some();
+    let _ = env_logger::Builder::new()
+        .filter_level(LevelFilter::Warn)
+        .filter_module("alias_mgr", LevelFilter::Info)
+        .parse_env(env_logger::Env::new().filter(FILTER_VARIABLE))
+        .format(move |out, record| {
+            let text = one_line(&record.args().to_string());
+            writeln!(out, "{}{text}", prefix(record.level(), journal))
+        })
+        .try_init();
+}
+
+fn prefix(level: log::Level, journal: bool) -> &'static str {
+    match (journal, level) {
+        (true, log::Level::Error) => "<3>",
+        (true, log::Level::Warn) => "<4>",
+        (true, log::Level::Info) => "<6>",
+        (true, _) => "<7>",
+        (false, log::Level::Error) => "alias-mgr: error: ",
+        (false, log::Level::Warn) => "alias-mgr: warning: ",
+        (false, log::Level::Info) => "alias-mgr: ",
+        (false, _) => "alias-mgr: debug: ",
+    }
+}
+
+/// A multi-line message as one line: "N conflict(s):" introduces a list,
+/// so no "; " right after a colon.
+fn one_line(text: &str) -> String {
+    let mut lines = text.lines();
+    let first = lines.next().unwrap_or("").trim_end().to_string();
+    lines
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .fold(first, |joined, l| {
+            let separator = if joined.ends_with(':') { " " } else { "; " };
+            joined + separator + l
+        })
+}
+
+/// One log event at `level`.
+pub fn log(level: Level, message: fmt::Arguments<'_>) {
+    log::log!(level.into(), "{message}");
+}
+
+// The caller's module is the target, so a filter can pick a layer
+// (`ALIAS_MGR_LOG=alias_mgr::daemon=debug`).
 macro_rules! info {
-    ($($arg:tt)*) => { $crate::logging::log($crate::logging::Level::Info, format_args!($($arg)*)) };
+    ($($arg:tt)*) => { ::log::info!($($arg)*) };
 }
 macro_rules! warning {
-    ($($arg:tt)*) => { $crate::logging::log($crate::logging::Level::Warning, format_args!($($arg)*)) };
+    ($($arg:tt)*) => { ::log::warn!($($arg)*) };
 }
 macro_rules! error {
-    ($($arg:tt)*) => { $crate::logging::log($crate::logging::Level::Error, format_args!($($arg)*)) };
+    ($($arg:tt)*) => { ::log::error!($($arg)*) };
 }
 
 pub(crate) use {error, info, warning};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_join_into_one_line_with_journal_priorities() {
+        assert_eq!(
+            one_line("2 conflict(s):\n  a is foreign\n  b is foreign\n"),
+            "2 conflict(s): a is foreign; b is foreign"
+        );
+        assert_eq!(one_line("one line"), "one line");
+        assert_eq!(prefix(log::Level::Warn, true), "<4>");
+        assert_eq!(prefix(log::Level::Error, false), "alias-mgr: error: ");
+        assert_eq!(prefix(log::Level::Info, false), "alias-mgr: ");
+    }
+}

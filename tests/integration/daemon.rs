@@ -195,7 +195,11 @@ impl<'a> Daemon<'a> {
     }
 
     pub(crate) fn start_with(lab: &'a Lab, pin_dir: &Path, args: &[&str]) -> Daemon<'a> {
-        let mut daemon = Self::spawn(lab, pin_dir, args);
+        Self::spawn(lab, pin_dir, args).wait_ready()
+    }
+
+    fn wait_ready(self) -> Daemon<'a> {
+        let mut daemon = self;
         let deadline = Instant::now() + Duration::from_secs(20);
         let mut buf = [0u8; 512];
         loop {
@@ -221,6 +225,21 @@ impl<'a> Daemon<'a> {
 
     /// Starts the daemon without waiting for anything.
     pub(crate) fn spawn(lab: &'a Lab, pin_dir: &Path, args: &[&str]) -> Daemon<'a> {
+        Self::spawn_with_env(lab, pin_dir, args, &[])
+    }
+
+    /// Starts the daemon with extra environment and waits for READY=1.
+    pub(crate) fn start_with_env(lab: &'a Lab, args: &[&str], env: &[(&str, &str)]) -> Daemon<'a> {
+        let daemon = Self::spawn_with_env(lab, &lab.pin_dir, args, env);
+        daemon.wait_ready()
+    }
+
+    fn spawn_with_env(
+        lab: &'a Lab,
+        pin_dir: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Daemon<'a> {
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         let log = lab.dir.join(format!("daemon-{n}.log"));
         let socket_path = lab.dir.join(format!("notify-{n}.sock"));
@@ -239,6 +258,7 @@ impl<'a> Daemon<'a> {
             .arg("daemon")
             .args(args)
             .env("NOTIFY_SOCKET", &socket_path)
+            .envs(env.iter().copied())
             .env_remove("JOURNAL_STREAM")
             .stdin(Stdio::null())
             .stdout(out.try_clone().unwrap())
@@ -322,7 +342,7 @@ impl<'a> Daemon<'a> {
     }
 
     /// Notifications sent so far (READY=1 is consumed by `start`).
-    fn notifications(&self) -> String {
+    pub(crate) fn notifications(&self) -> String {
         let mut all = String::new();
         let mut buf = [0u8; 512];
         while let Ok(n) = self.notify.recv(&mut buf) {
@@ -598,11 +618,12 @@ address = "198.51.100.1/24"
         0.0
     );
 
-    // `ip addr del` of an owned alias (its route goes with it): back within a second.
+    // `ip addr del` of an owned alias (the kernel takes its route with it):
+    // back within a second. (Not checked gone first: the heal now often
+    // beats the `ip route` that would look.)
     lab.host
         .sh(&["ip", "addr", "del", "192.0.2.1/24", "dev", "eth1"]);
     let deleted = Instant::now();
-    assert!(!lab.host.has_route("-4", "10.9.0.0/16"));
     while !lab.host.has_address("eth1", "192.0.2.1/24") {
         assert!(
             deleted.elapsed() < Duration::from_secs(5),
@@ -612,7 +633,7 @@ address = "198.51.100.1/24"
         thread::sleep(Duration::from_millis(20));
     }
     let healed_in = deleted.elapsed();
-    // Debounce (200 ms) plus one reconcile; generous for a loaded CI machine.
+    // One reconcile (the first notification starts it); generous for a loaded CI machine.
     assert!(
         healed_in < Duration::from_millis(1500),
         "healed in {healed_in:?}"

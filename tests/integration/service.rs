@@ -181,3 +181,25 @@ fn runtime_changes_made_while_the_daemon_runs_hold_until_the_next_apply() {
     );
     lab.ok(&["apply"]);
 }
+
+#[test]
+fn the_watchdog_is_pinged_from_the_loop_at_half_its_interval() {
+    let lab = crate::util::Lab::new();
+    write(&lab.config_path(), "");
+    // WatchdogSec=1: a ping every 500 ms.
+    let daemon = Daemon::start_with_env(&lab, &[], &[("WATCHDOG_USEC", "1000000")]);
+    thread::sleep(Duration::from_millis(1600));
+    let pings = daemon.notifications().matches("WATCHDOG=1").count();
+    assert!((2..=5).contains(&pings), "{pings} pings in 1.6 s");
+    // Meant for another process: none.
+    let (status, _) = daemon.stop();
+    assert!(status.success());
+    let other = Daemon::start_with_env(
+        &lab,
+        &[],
+        &[("WATCHDOG_USEC", "1000000"), ("WATCHDOG_PID", "1")],
+    );
+    thread::sleep(Duration::from_millis(1200));
+    assert_eq!(other.notifications().matches("WATCHDOG=1").count(), 0);
+    other.stop();
+}

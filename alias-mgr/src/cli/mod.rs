@@ -234,6 +234,7 @@ pub enum CountersCommand {
 /// Parses the arguments, runs the command, prints any error on one line
 /// (`alias-mgr: error: what: why: fix`) and returns the exit status.
 pub fn main() -> ExitCode {
+    crate::logging::init();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => return usage::refuse(err),

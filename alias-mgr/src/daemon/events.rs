@@ -42,6 +42,8 @@ pub(super) enum Event {
     /// The config file may have settled: run the reconcile put off for it.
     Deferred,
     DrainClassifierLogs,
+    /// Time to tell systemd's watchdog the loop is alive.
+    Watchdog,
     /// A source broke or came back; nothing to do yet.
     Nothing,
 }
@@ -88,6 +90,8 @@ pub(super) struct Events {
     /// None until [`Events::start_timers`].
     classifier_log_timer: Option<Interval>,
     periodic: Option<Interval>,
+    /// WATCHDOG=1 pings, from this loop: a loop that hangs stops them.
+    watchdog: Option<Interval>,
     debounce: Debounce,
 }
 
@@ -121,13 +125,23 @@ impl Events {
             monitor_restart_at: far_future(),
             classifier_log_timer: None,
             periodic: None,
+            watchdog: None,
             debounce: Debounce::default(),
         })
     }
 
     /// Starts the timers; called once the startup reconcile is done, so the
     /// first periodic reconcile comes one interval after it.
-    pub(super) fn start_timers(&mut self, reconcile_interval: Option<Duration>) {
+    pub(super) fn start_timers(
+        &mut self,
+        reconcile_interval: Option<Duration>,
+        watchdog_every: Option<Duration>,
+    ) {
+        self.watchdog = watchdog_every.map(|every| {
+            let mut timer = tokio::time::interval(every);
+            timer.set_missed_tick_behavior(MissedTickBehavior::Delay);
+            timer
+        });
         let mut classifier_log_timer = tokio::time::interval(CLASSIFIER_LOG_EVERY);
         classifier_log_timer.set_missed_tick_behavior(MissedTickBehavior::Delay);
         self.classifier_log_timer = Some(classifier_log_timer);
@@ -179,6 +193,7 @@ impl Events {
             }
             _ = tick(&mut self.classifier_log_timer) => Event::DrainClassifierLogs,
             _ = tick(&mut self.periodic) => Event::Reconcile(Trigger::Periodic),
+            _ = tick(&mut self.watchdog) => Event::Watchdog,
         }
     }
 

@@ -1,5 +1,8 @@
-//! Readiness and status for systemd (`Type=notify`, sd_notify(3)): a plain
-//! datagram to $NOTIFY_SOCKET, no library needed.
+//! Readiness, status and the watchdog for systemd (`Type=notify`,
+//! `WatchdogSec=`, sd_notify(3)): a plain datagram to $NOTIFY_SOCKET.
+//! Hand-written on purpose: the sd-notify crate sends on a blocking socket,
+//! so a manager (or harness) that stops reading would stall the daemon's
+//! loop, its healing and the watchdog with it; this never blocks.
 
 use std::{
     ffi::OsStr,
@@ -11,15 +14,19 @@ use std::{
 use crate::logging::warning;
 
 /// Sends a state change to systemd (sd_notify(3)); nothing without
-/// $NOTIFY_SOCKET. A plain datagram: no library needed.
+/// $NOTIFY_SOCKET.
 pub(super) fn notify(state: &str) {
     let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
         return;
     };
     // READY=1 and STOPPING=1 matter (a lost READY fails a Type=notify
-    // start): a full queue gets a short, bounded wait. A status line
-    // systemd has not read yet is not worth waiting for.
-    let tries = if state.starts_with("STATUS=") { 1 } else { 50 };
+    // start): a full queue gets a short, bounded wait. A status line or a
+    // watchdog ping systemd has not read yet is not worth waiting for.
+    let tries = if state.starts_with("STATUS=") || state == "WATCHDOG=1" {
+        1
+    } else {
+        50
+    };
     let mut sent = send_notify(&path, state);
     for _ in 1..tries {
         match &sent {
@@ -39,6 +46,25 @@ pub(super) fn notify(state: &str) {
             path.to_string_lossy()
         ),
     }
+}
+
+/// How often to send WATCHDOG=1: half the manager's `WatchdogSec=`
+/// (sd_watchdog_enabled(3): WATCHDOG_USEC, for this pid if WATCHDOG_PID
+/// is set); None when no watchdog is asked for.
+pub(super) fn watchdog_every() -> Option<std::time::Duration> {
+    watchdog_from(
+        std::env::var("WATCHDOG_USEC").ok().as_deref(),
+        std::env::var("WATCHDOG_PID").ok().as_deref(),
+        std::process::id(),
+    )
+}
+
+fn watchdog_from(usec: Option<&str>, pid: Option<&str>, own: u32) -> Option<std::time::Duration> {
+    let usec: u64 = usec?.trim().parse().ok().filter(|u| *u > 0)?;
+    if pid.is_some_and(|pid| pid.trim().parse::<u32>().ok() != Some(own)) {
+        return None;
+    }
+    Some(std::time::Duration::from_micros(usec / 2))
 }
 
 /// Never blocks: a receiver whose queue is full (a reader that stopped
@@ -62,6 +88,23 @@ fn send_notify(path: &OsStr, state: &str) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_watchdog_is_pinged_at_half_its_interval_for_this_pid_only() {
+        let every = |usec, pid| watchdog_from(usec, pid, 42);
+        assert_eq!(
+            every(Some("30000000"), None),
+            Some(std::time::Duration::from_secs(15))
+        );
+        assert_eq!(
+            every(Some("30000000"), Some("42")),
+            Some(std::time::Duration::from_secs(15))
+        );
+        assert_eq!(every(Some("30000000"), Some("41")), None);
+        assert_eq!(every(Some("0"), None), None);
+        assert_eq!(every(Some("soon"), None), None);
+        assert_eq!(every(None, Some("42")), None);
+    }
 
     #[test]
     fn notify_sends_one_datagram_to_the_socket() {

@@ -16,7 +16,7 @@ use super::{
     announcer::Announcer,
     classifier_log::ClassifierLogs,
     events::{Event, Events, Signals},
-    notify::notify,
+    notify::{notify, watchdog_every},
     reload::{LoadedConfig, Reload, SETTLE},
     Options,
 };
@@ -86,7 +86,7 @@ pub async fn run(options: Options) -> Result<()> {
     let mut daemon = Daemon::new(options, exporter, config, listening);
     daemon.reconcile(Trigger::Startup).await;
     notify("READY=1");
-    events.start_timers(daemon.options.reconcile_interval);
+    events.start_timers(daemon.options.reconcile_interval, watchdog_every());
     daemon.follow(&mut events).await;
 
     notify("STOPPING=1");
@@ -248,6 +248,7 @@ impl Daemon {
                     }
                 }
                 Event::DrainClassifierLogs => self.classifier_logs.drain(),
+                Event::Watchdog => notify("WATCHDOG=1"),
                 Event::Nothing => {}
             }
         }
