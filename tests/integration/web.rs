@@ -423,3 +423,93 @@ fn tls_client_certificates_and_basic_auth_follow_the_web_config() {
         "{err}"
     );
 }
+
+#[test]
+fn a_real_prometheus_scrapes_over_tls_with_a_client_certificate_and_a_password() {
+    let lab = Lab::new();
+    write(&lab.config_path(), ONE_ALIAS);
+    let pki = Pki::new(&lab.dir);
+    let web_config = lab.dir.join("web.yml");
+    write(
+        &web_config,
+        &format!(
+            "tls_server_config:\n  cert_file: pki/server.crt\n  key_file: pki/server.key\n  \
+             client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: pki/ca.crt\n\
+             basic_auth_users:\n  prom: {}\n",
+            htpasswd("prom", "s3cret")
+        ),
+    );
+    let daemon = Daemon::start(&lab, &["--web.config.file", web_config.to_str().unwrap()]);
+    let dir = lab.dir.join("prometheus");
+    std::fs::create_dir_all(&dir).unwrap();
+    let password = dir.join("password");
+    write(&password, "s3cret");
+    let config = dir.join("prometheus.yml");
+    write(
+        &config,
+        &format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: alias-mgr\n    \
+             scheme: https\n    tls_config:\n      ca_file: {ca}\n      cert_file: {cert}\n      \
+             key_file: {key}\n    basic_auth:\n      username: prom\n      password_file: {password}\n    \
+             static_configs:\n      - targets: ['127.0.0.1:16100']\n  - job_name: wrong-password\n    \
+             scheme: https\n    tls_config:\n      ca_file: {ca}\n      cert_file: {cert}\n      \
+             key_file: {key}\n    basic_auth:\n      username: prom\n      password: nope\n    \
+             static_configs:\n      - targets: ['127.0.0.1:16100']\n",
+            ca = pki.path("ca.crt"),
+            cert = pki.path("client.crt"),
+            key = pki.path("client.key"),
+            password = password.display(),
+        ),
+    );
+    let web: SocketAddr = "127.0.0.1:9090".parse().unwrap();
+    let log = std::fs::File::create(dir.join("prometheus.log")).unwrap();
+    let _prometheus = crate::util::Process(
+        lab.host
+            .command("prometheus")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("data").display()
+            ))
+            .arg(format!("--web.listen-address={web}"))
+            .arg("--log.level=warn")
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    );
+    // None until Prometheus answers.
+    let try_query = |promql: &str| -> Option<String> {
+        let (code, status, _, body, _) = curl(
+            &lab.host,
+            &pki,
+            &format!("http://{web}/api/v1/query"),
+            &["--data-urlencode", &format!("query={promql}")],
+        );
+        (code == 0 && status == "200").then_some(body)
+    };
+    let query = |promql: &str| try_query(promql).expect("Prometheus answers");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let up = try_query("up").unwrap_or_default();
+        let ok = up.contains(r#""job":"alias-mgr""#)
+            && up.contains(r#""job":"wrong-password""#)
+            && query(r#"up{job="alias-mgr"}"#).contains(r#","1"]"#);
+        if ok {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "Prometheus did not scrape over TLS: {up}\n{}\n{}",
+            std::fs::read_to_string(dir.join("prometheus.log")).unwrap_or_default(),
+            daemon.log()
+        );
+        thread::sleep(Duration::from_millis(300));
+    }
+    // The right credentials are up and the metrics are there; the wrong
+    // password is down (401).
+    assert!(query(r#"up{job="wrong-password"}"#).contains(r#","0"]"#));
+    let info = query(r#"alias_mgr_address_info{job="alias-mgr",address="192.0.2.1"}"#);
+    assert!(info.contains(r#""state":"applied""#), "{info}");
+    daemon.stop();
+}
