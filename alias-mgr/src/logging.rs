@@ -36,13 +36,24 @@ impl From<Level> for log::Level {
 /// changes nothing.
 pub fn init() {
     let journal = std::env::var_os("JOURNAL_STREAM").is_some();
-    let _ = env_logger::Builder::new()
-        .filter_level(LevelFilter::Warn)
-        .filter_module("alias_mgr", LevelFilter::Info)
-        .parse_env(env_logger::Env::new().filter(FILTER_VARIABLE))
+    let mut builder = env_logger::Builder::new();
+    match std::env::var(FILTER_VARIABLE) {
+        // The user's filter alone, so `warn` and `off` are quieter too.
+        Ok(filter) => builder.parse_filters(&filter),
+        Err(_) => builder
+            .filter_level(LevelFilter::Warn)
+            .filter_module("alias_mgr", LevelFilter::Info),
+    };
+    let _ = builder
         .format(move |out, record| {
             let text = one_line(&record.args().to_string());
-            writeln!(out, "{}{text}", prefix(record.level(), journal))
+            // Other crates' lines say whose they are.
+            let target = record.target();
+            let source = match target.starts_with("alias_mgr") {
+                true => String::new(),
+                false => format!("[{}] ", target.split("::").next().unwrap_or(target)),
+            };
+            writeln!(out, "{}{source}{text}", prefix(record.level(), journal))
         })
         .try_init();
 }
@@ -56,7 +67,8 @@ fn prefix(level: log::Level, journal: bool) -> &'static str {
         (false, log::Level::Error) => "alias-mgr: error: ",
         (false, log::Level::Warn) => "alias-mgr: warning: ",
         (false, log::Level::Info) => "alias-mgr: ",
-        (false, _) => "alias-mgr: debug: ",
+        (false, log::Level::Debug) => "alias-mgr: debug: ",
+        (false, log::Level::Trace) => "alias-mgr: trace: ",
     }
 }
 
@@ -90,8 +102,11 @@ macro_rules! warning {
 macro_rules! error {
     ($($arg:tt)*) => { ::log::error!($($arg)*) };
 }
+macro_rules! debug {
+    ($($arg:tt)*) => { ::log::debug!($($arg)*) };
+}
 
-pub(crate) use {error, info, warning};
+pub(crate) use {debug, error, info, warning};
 
 #[cfg(test)]
 mod tests {

@@ -373,10 +373,11 @@ fn tls_client_certificates_and_basic_auth_follow_the_web_config() {
             "{what}: curl {code} {status}"
         );
     }
-    let (code, status, _, _, _) = curl(&lab.host, &pki, "http://127.0.0.1:16100/metrics", &[]);
+    // Plain HTTP on the TLS port is told, in HTTP, to use https.
+    let (_, status, _, body, _) = curl(&lab.host, &pki, "http://127.0.0.1:16100/metrics", &[]);
     assert!(
-        status != "200",
-        "plain HTTP on the TLS port: curl {code} {status}"
+        status == "400" && body.contains("use https://"),
+        "plain HTTP on the TLS port: {status} {body}"
     );
 
     // A renewed certificate is served without a restart.
@@ -386,23 +387,42 @@ fn tls_client_certificates_and_basic_auth_follow_the_web_config() {
         "alias-mgr-2",
         "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
     );
+    // Files are read once they have been still for 1 s (a half-written
+    // one is never read): until then the old certificate is served.
+    let (_, _, _, _, err) = run(with(&["-u", "prom:s3cret"]));
+    assert!(
+        err.contains("alias-mgr-1"),
+        "read while it may be half-written: {err}"
+    );
+    thread::sleep(Duration::from_millis(1100));
     let (code, status, _, _, err) = run(with(&["-u", "prom:s3cret"]));
     assert_eq!((code, status.as_str()), (0, "200"), "{err}");
     assert!(
         err.contains("CN=alias-mgr-2") || err.contains("CN = alias-mgr-2"),
         "{err}"
     );
-    // A change that does not load leaves the last good one serving.
-    write(&web_config, "tls_server_config:\n  cert_file: [\n");
-    let (code, status, _, _, err) = run(with(&["-u", "prom:s3cret"]));
-    assert_eq!((code, status.as_str()), (0, "200"), "{err}");
-    assert!(
-        daemon
-            .log()
-            .contains("the previous web config stays in force"),
-        "{}",
-        daemon.log()
-    );
+    // Changes that do not load, and an emptied file (which would read as
+    // plain HTTP without a password), leave the last good one serving.
+    for (broken, logged) in [
+        (
+            "tls_server_config:\n  cert_file: [\n",
+            "the previous web config stays in force",
+        ),
+        ("", "turns off TLS and authentication"),
+        ("basic_auth_users: {}\n", "turns off TLS and authentication"),
+    ] {
+        write(&web_config, broken);
+        thread::sleep(Duration::from_millis(1100));
+        let (code, status, _, _, err) = run(with(&["-u", "prom:s3cret"]));
+        assert_eq!((code, status.as_str()), (0, "200"), "{broken:?}: {err}");
+        let (_, plain, _, _, _) = curl(&lab.host, &pki, "http://127.0.0.1:16100/metrics", &[]);
+        assert_ne!(plain, "200", "{broken:?} served plain HTTP");
+        assert!(
+            daemon.log().contains(logged),
+            "{broken:?}: {}",
+            daemon.log()
+        );
+    }
     let (status, log) = daemon.stop();
     assert!(status.success(), "{log}");
 

@@ -117,14 +117,18 @@ fn warn_if_exposed(listening: SocketAddr, web: &WebSettings, has_web_config: boo
     if listening.ip().is_loopback() {
         return;
     }
-    let missing = match web.tls_and_auth() {
+    let (tls, auth) = web.tls_and_auth();
+    let missing = match (tls, auth) {
         (true, true) => return,
         (false, false) => "without TLS or authentication",
         (false, true) => "without TLS (passwords go in clear)",
         (true, false) => "without authentication",
     };
     let fix = if has_web_config {
-        "add tls_server_config and basic_auth_users to the web config"
+        match tls {
+            true => "add basic_auth_users, or client_auth_type: RequireAndVerifyClientCert, to the web config",
+            false => "add tls_server_config to the web config",
+        }
     } else {
         "set them up in a web config file and pass it with --web.config.file FILE (README, \"Securing the metrics\")"
     };

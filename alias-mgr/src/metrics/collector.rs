@@ -198,6 +198,7 @@ impl Exporter {
             process: process.ok(),
             durations: [traffic_took, zones_took, process_took],
             stats: StatsSnapshot::of(&self.stats),
+            info_order: Default::default(),
         }
     }
 }

@@ -70,21 +70,35 @@ impl Handler for MetricsEndpoint {
     }
 }
 
-/// Encodes the families one by one, so the text of only one is in memory.
+/// Encodes the families piece by piece, so the samples and text of only
+/// one piece are in memory. A family's later pieces are sent without the
+/// `# HELP` and `# TYPE` lines its first one had.
 fn write_families(out: &mut BodyWriter, scrape: &Scrape) -> io::Result<()> {
     let encoder = TextEncoder::new();
     let mut text = String::with_capacity(64 * 1024);
-    for family in scrape.families() {
+    for (piece, first) in scrape.pieces() {
         text.clear();
-        if let Err(err) = encoder.encode_utf8(std::slice::from_ref(&family), &mut text) {
+        if let Err(err) = encoder.encode_utf8(std::slice::from_ref(&piece), &mut text) {
             // Cannot happen with the families built here; say so in the
             // text rather than cut the whole response.
-            text = format!("# alias-mgr: could not encode {}: {err}\n", family.name());
+            text = format!("# alias-mgr: could not encode {}: {err}\n", piece.name());
         }
-        drop(family);
-        out.write_all(text.as_bytes())?;
+        drop(piece);
+        out.write_all(samples_only(&text, first).as_bytes())?;
     }
     Ok(())
+}
+
+/// The encoded text of a piece without its header lines unless `first`.
+fn samples_only(text: &str, first: bool) -> &str {
+    if first {
+        return text;
+    }
+    let mut rest = text;
+    while rest.starts_with("# HELP ") || rest.starts_with("# TYPE ") {
+        rest = rest.split_once('\n').map_or("", |(_, after)| after);
+    }
+    rest
 }
 
 #[cfg(test)]
@@ -128,6 +142,43 @@ mod tests {
             body.extend_from_slice(&rest[line_end + 2..line_end + 2 + size]);
             rest = &rest[line_end + 2 + size + 2..];
         }
+    }
+
+    #[test]
+    fn families_sent_in_pieces_read_as_one_family_each() {
+        let many: Vec<_> = (0..1234u32)
+            .map(|i| {
+                (
+                    std::net::IpAddr::from([10, 0, (i / 250) as u8, (i % 250) as u8]),
+                    counters(1),
+                )
+            })
+            .collect();
+        let exporter = exporter(Some(many));
+        let scrape = exporter.scrape();
+        let (sender, mut receiver) = tokio::sync::mpsc::channel(1024);
+        let mut writer = crate::web::BodyWriter::for_tests(sender);
+        write_families(&mut writer, &scrape).unwrap();
+        writer.finish().unwrap();
+        let mut text = String::new();
+        while let Ok(piece) = receiver.try_recv() {
+            text.push_str(std::str::from_utf8(&piece.unwrap()).unwrap());
+        }
+        // Compared without printing 5,000 lines on failure.
+        let whole = scrape.to_text().unwrap();
+        assert!(
+            text == whole,
+            "pieces differ from the whole text at byte {:?}",
+            text.bytes().zip(whole.bytes()).position(|(a, b)| a != b)
+        );
+        let name = "alias_mgr_receive_packets_total";
+        assert_eq!(text.matches(&format!("# TYPE {name} counter")).count(), 1);
+        assert_eq!(
+            text.lines()
+                .filter(|l| l.starts_with(&format!("{name}{{")))
+                .count(),
+            1234
+        );
     }
 
     #[tokio::test]

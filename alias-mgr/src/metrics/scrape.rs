@@ -2,7 +2,12 @@
 //! builder per group of families (address info, traffic, zones, the
 //! daemon's counters, the scrape's own health, the process).
 
-use std::{net::IpAddr, sync::Arc, time::Duration};
+use std::{
+    net::IpAddr,
+    ops::Range,
+    sync::{Arc, OnceLock},
+    time::Duration,
+};
 
 use alias_ebpf::TrafficCounters;
 use prometheus::proto::{self, LabelPair, MetricFamily, MetricType};
@@ -29,7 +34,15 @@ pub struct Scrape {
     pub(super) process: Option<ProcessStats>,
     pub(super) durations: [Duration; 3],
     pub(super) stats: StatsSnapshot,
+    /// The declared or owned addresses in order, for `address_info`
+    /// (sorted once, however many pieces it is sent in).
+    pub(super) info_order: OnceLock<Vec<IpAddr>>,
 }
+
+/// Per-address families are built and sent this many samples at a time,
+/// so a scrape of 10,000 addresses never holds a family of 10,000 (about
+/// 6 MB of label strings each).
+pub const PIECE_SAMPLES: usize = 500;
 
 /// Collects one family's samples.
 struct Builder {
@@ -86,6 +99,12 @@ impl Builder {
     }
 }
 
+/// `range` of `items`, cut to what there is.
+fn clamp<T>(items: &[T], range: Range<usize>) -> &[T] {
+    let end = range.end.min(items.len());
+    &items[range.start.min(end)..end]
+}
+
 fn bool_value(b: bool) -> f64 {
     if b {
         1.0
@@ -102,15 +121,57 @@ impl Scrape {
             .filter_map(|family| self.build(family))
     }
 
+    /// The families in pieces of at most [`PIECE_SAMPLES`] samples (only
+    /// the per-address ones are ever split), each built when the iterator
+    /// reaches it; `true` marks a family's first piece.
+    pub fn pieces(&self) -> impl Iterator<Item = (MetricFamily, bool)> + '_ {
+        Family::ALL.into_iter().flat_map(move |family| {
+            let samples = self.per_address_samples(family);
+            let count = samples.map_or(1, |n| n.div_ceil(PIECE_SAMPLES).max(1));
+            (0..count).filter_map(move |piece| {
+                let built = match samples {
+                    None => self.build(family),
+                    Some(_) => {
+                        let start = piece * PIECE_SAMPLES;
+                        self.build_part(family, start..start + PIECE_SAMPLES)
+                    }
+                };
+                built.map(|family| (family, piece == 0))
+            })
+        })
+    }
+
+    /// How many samples a per-address family has (None: another family).
+    fn per_address_samples(&self, family: Family) -> Option<usize> {
+        match family {
+            Family::AddressInfo => Some(self.info_order().len()),
+            Family::ReceiveBytes
+            | Family::ReceivePackets
+            | Family::TransmitBytes
+            | Family::TransmitPackets => Some(self.traffic.as_ref().map_or(0, Vec::len)),
+            _ => None,
+        }
+    }
+
+    /// Samples `range` of a per-address family.
+    fn build_part(&self, family: Family, range: Range<usize>) -> Option<MetricFamily> {
+        let mut out = Builder::new(family);
+        match family {
+            Family::AddressInfo => self.address_info(&mut out, range),
+            _ => self.traffic_family(family, &mut out, range),
+        }
+        out.finish()
+    }
+
     fn build(&self, family: Family) -> Option<MetricFamily> {
         let mut out = Builder::new(family);
         match family {
             Family::BuildInfo => out.push(&[env!("CARGO_PKG_VERSION")], 1.0),
-            Family::AddressInfo => self.address_info(&mut out),
+            Family::AddressInfo => self.address_info(&mut out, 0..usize::MAX),
             Family::ReceiveBytes
             | Family::ReceivePackets
             | Family::TransmitBytes
-            | Family::TransmitPackets => self.traffic_family(family, &mut out),
+            | Family::TransmitPackets => self.traffic_family(family, &mut out, 0..usize::MAX),
             Family::TrackedAddresses => {
                 if let Some(traffic) = &self.traffic {
                     out.push(&[], traffic.len() as f64);
@@ -157,15 +218,31 @@ impl Scrape {
     }
 
     /// Every address alias-mgr declares or owns, in address order.
-    fn address_info(&self, out: &mut Builder) {
-        let mut rows: Vec<_> = self
-            .index
-            .entries
-            .iter()
-            .filter_map(|(ip, e)| e.state.map(|s| (ip, e, s)))
-            .collect();
-        rows.sort_unstable_by_key(|(ip, _, _)| **ip);
-        for (ip, entry, state) in rows {
+    fn info_order(&self) -> &[IpAddr] {
+        self.info_order.get_or_init(|| {
+            let mut order: Vec<IpAddr> = self
+                .index
+                .entries
+                .iter()
+                .filter(|(_, e)| e.state.is_some())
+                .map(|(ip, _)| *ip)
+                .collect();
+            order.sort_unstable();
+            order
+        })
+    }
+
+    /// `range` of the addresses alias-mgr declares or owns, in order.
+    fn address_info(&self, out: &mut Builder, range: Range<usize>) {
+        for ip in clamp(self.info_order(), range) {
+            let Some((entry, state)) = self
+                .index
+                .entries
+                .get(ip)
+                .and_then(|e| e.state.map(|s| (e, s)))
+            else {
+                continue;
+            };
             out.push(
                 &[
                     &entry.device,
@@ -182,8 +259,8 @@ impl Scrape {
 
     /// One of the four per-address traffic counters, labelled from the index
     /// (empty labels for an address on no interface).
-    fn traffic_family(&self, family: Family, out: &mut Builder) {
-        for (ip, counters) in self.traffic.as_deref().unwrap_or_default() {
+    fn traffic_family(&self, family: Family, out: &mut Builder, range: Range<usize>) {
+        for (ip, counters) in clamp(self.traffic.as_deref().unwrap_or_default(), range) {
             let value = match family {
                 Family::ReceiveBytes => counters.rx_bytes,
                 Family::ReceivePackets => counters.rx_packets,

@@ -31,6 +31,18 @@ impl Users {
         }
     }
 
+    /// Whether the header's credentials passed a check before: cheap (a
+    /// SHA-256 and a lookup), so a known client never queues behind the
+    /// bcrypt checks of a flood of wrong passwords.
+    pub fn passed_before(&self, authorization: Option<&[u8]>) -> bool {
+        let Some((user, password)) = authorization.and_then(basic_credentials) else {
+            return false;
+        };
+        self.hashes
+            .get(&user)
+            .is_some_and(|hash| self.remembered(&cache_key(&user, &password, hash)))
+    }
+
     /// Whether an `Authorization` header value names a user whose password
     /// matches. Blocking (bcrypt takes tens of milliseconds): call it off
     /// the runtime's threads.
@@ -119,11 +131,14 @@ mod tests {
         assert!(users.check(Some(&header("prom", "secret"))));
         assert_eq!(users.passed.lock().unwrap().len(), 1);
         assert!(users.check(Some(&header("prom", "secret"))));
+        assert!(users.passed_before(Some(&header("prom", "secret"))));
+        assert!(!users.passed_before(Some(&header("prom", "Secret"))));
     }
 
     #[test]
     fn wrong_passwords_users_and_headers_fail_and_are_not_remembered() {
         let users = users();
+        assert!(!users.passed_before(Some(&header("prom", "secret"))));
         for bad in [
             header("prom", "Secret"),
             header("prom", "secret "),

@@ -76,8 +76,14 @@ impl BodyWriter {
         Self { out }
     }
 
+    /// A plain writer whose `finish` is its drop (unit tests elsewhere).
+    #[cfg(test)]
+    pub fn for_tests(sender: mpsc::Sender<io::Result<Bytes>>) -> Self {
+        Self::new(sender, false)
+    }
+
     /// Ends the body (the gzip trailer) and sends what is left.
-    pub(super) fn finish(self) -> io::Result<()> {
+    pub fn finish(self) -> io::Result<()> {
         match self.out {
             Output::Plain(mut pieces) => pieces.send(),
             Output::Gzip(encoder) => encoder.finish()?.send(),

@@ -103,6 +103,16 @@ impl WebConfig {
         !self.users.is_empty()
     }
 
+    /// Whether clients must prove who they are: a password, or a client
+    /// certificate signed by the configured CA.
+    pub fn authenticates(&self) -> bool {
+        self.has_auth()
+            || self
+                .tls
+                .as_ref()
+                .is_some_and(|tls| tls.client_auth == ClientAuth::RequireAndVerify)
+    }
+
     /// Parses the file's text. Relative paths are relative to `dir`, the
     /// file's directory, as in exporter-toolkit. Errors name the key and
     /// what to write instead.
@@ -166,11 +176,13 @@ fn tls_settings(raw: RawTls, dir: &Path) -> Result<Option<TlsSettings>, String> 
             ));
         }
     }
-    for (key, set) in [
-        (
+    if raw.client_allowed_sans.is_some() {
+        return Err(unsupported(
             "tls_server_config.client_allowed_sans",
-            raw.client_allowed_sans.is_some(),
-        ),
+            "remove it and give client_ca_file a CA that signs only the clients you allow",
+        ));
+    }
+    for (key, set) in [
         (
             "tls_server_config.cipher_suites",
             raw.cipher_suites.is_some(),
@@ -340,6 +352,22 @@ mod tests {
             config.headers,
             [("X-Frame-Options".to_string(), "deny".to_string())]
         );
+    }
+
+    #[test]
+    fn a_required_client_certificate_is_authentication_an_optional_one_is_not() {
+        let tls = |auth: &str| {
+            parse(&format!(
+                "tls_server_config:\n  cert_file: a\n  key_file: b\n  client_ca_file: c\n  client_auth_type: {auth}\n"
+            ))
+            .unwrap()
+        };
+        assert!(tls("RequireAndVerifyClientCert").authenticates());
+        assert!(!tls("VerifyClientCertIfGiven").authenticates());
+        assert!(parse(&format!("basic_auth_users:\n  prom: {HASH}\n"))
+            .unwrap()
+            .authenticates());
+        assert!(!parse("").unwrap().authenticates());
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! importer of hyper and http-body-util): TLS when configured, basic auth,
 //! bounded request heads, and the time limits of `connections`.
 
-use std::{convert::Infallible, future::Future, io, sync::Arc, time::Duration};
+use std::{convert::Infallible, future::Future, io, net::SocketAddr, sync::Arc, time::Duration};
 
 use bytes::Bytes;
 use http_body_util::{combinators::BoxBody, BodyExt, Empty, Full, StreamBody};
@@ -21,12 +21,13 @@ use tokio::{
 };
 
 use super::{
+    auth::Users,
     body::{accepts_gzip, BodyWriter, QUEUED_PIECES},
     connections::{Admitted, Connection, Connections, InFlight, Tracked, FIRST_REQUEST},
     settings::{Active, WebSettings},
     Handler, Reply,
 };
-use crate::logging::warning;
+use crate::logging::{debug, warning};
 
 /// Connections open at once (see `connections` for who gives way).
 pub const MAX_CONNECTIONS: usize = 256;
@@ -37,6 +38,7 @@ const PRODUCER_WAIT: Duration = Duration::from_secs(10);
 /// Password checks at once: bcrypt is slow on purpose, and a flood of wrong
 /// passwords must not take every core.
 const MAX_AUTH_CHECKS: usize = 2;
+const AUTH_WAIT: Duration = Duration::from_secs(5);
 /// Larger request heads get 431 (Prometheus sends about 300 bytes; hyper's
 /// smallest buffer is 8 KiB).
 const MAX_REQUEST_HEAD: usize = 16 * 1024;
@@ -81,29 +83,37 @@ pub async fn serve(
             continue;
         };
         let active = settings.current();
-        tokio::spawn(connection(stream, admitted, active, shared.clone()));
+        tokio::spawn(connection(stream, peer, admitted, active, shared.clone()));
     }
 }
 
 async fn connection(
     stream: TcpStream,
+    peer: SocketAddr,
     admitted: Admitted,
     active: Arc<Active>,
     shared: Arc<Shared>,
 ) {
     let _ = stream.set_nodelay(true);
     let connection = admitted.connection.clone();
-    let io = Tracked::new(stream, connection.clone());
     let served = async {
         match &active.tls {
-            // A client that does not speak TLS, or whose certificate is
-            // refused, is told by the TLS alert; nothing more to do.
             Some(acceptor) => {
-                if let Ok(tls) = acceptor.accept(io).await {
-                    http(tls, &connection, &active, &shared).await;
+                if speaks_plain_http(&stream).await {
+                    return answer_plain_http_on_tls(stream).await;
+                }
+                // A client whose certificate is refused is told by the TLS
+                // alert; the log says so at debug level.
+                let io = Tracked::new(stream, connection.clone());
+                match acceptor.accept(io).await {
+                    Ok(tls) => http(tls, peer, &connection, &active, &shared).await,
+                    Err(err) => debug!("metrics: TLS handshake with {peer} failed: {err}"),
                 }
             }
-            None => http(io, &connection, &active, &shared).await,
+            None => {
+                let io = Tracked::new(stream, connection.clone());
+                http(io, peer, &connection, &active, &shared).await
+            }
         }
     };
     tokio::select! {
@@ -113,15 +123,39 @@ async fn connection(
     drop(admitted);
 }
 
-async fn http<S>(io: S, connection: &Arc<Connection>, active: &Arc<Active>, shared: &Arc<Shared>)
-where
+/// Whether a client on the TLS port opened with a plain HTTP request (a
+/// TLS handshake starts with byte 0x16; a request with a method's letter).
+async fn speaks_plain_http(stream: &TcpStream) -> bool {
+    let mut first = [0u8; 1];
+    matches!(stream.peek(&mut first).await, Ok(1) if first[0].is_ascii_uppercase())
+}
+
+/// Tells a plain-HTTP client that this port speaks TLS, in words it reads.
+async fn answer_plain_http_on_tls(mut stream: TcpStream) {
+    use tokio::io::AsyncWriteExt;
+    let body = "this port serves HTTPS (TLS is configured in the web config): use https://\n";
+    let answer = format!(
+        "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = stream.write_all(answer.as_bytes()).await;
+    let _ = stream.shutdown().await;
+}
+
+async fn http<S>(
+    io: S,
+    peer: SocketAddr,
+    connection: &Arc<Connection>,
+    active: &Arc<Active>,
+    shared: &Arc<Shared>,
+) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let service = service_fn(|request| {
         let in_flight = connection.begin();
         let (active, shared) = (active.clone(), shared.clone());
         async move {
-            let mut response = answer(request, in_flight, &active, &shared).await;
+            let mut response = answer(request, peer, in_flight, &active, &shared).await;
             for (name, value) in &active.config.headers {
                 if let (Ok(name), Ok(value)) = (
                     HeaderName::from_bytes(name.as_bytes()),
@@ -145,6 +179,7 @@ where
 
 async fn answer(
     request: Request<Incoming>,
+    peer: SocketAddr,
     in_flight: InFlight,
     active: &Active,
     shared: &Arc<Shared>,
@@ -154,14 +189,10 @@ async fn answer(
             .headers()
             .get(header::AUTHORIZATION)
             .map(|value| value.as_bytes().to_vec());
-        let users = users.clone();
-        let checked = match shared.auth_checks.acquire().await {
-            Ok(_permit) => tokio::task::spawn_blocking(move || users.check(header.as_deref()))
-                .await
-                .unwrap_or(false),
-            Err(_) => false,
-        };
+        let checked = users.passed_before(header.as_deref())
+            || check_password(users.clone(), header, shared).await;
         if !checked {
+            debug!("metrics: 401 for {peer} (no or wrong credentials)");
             let mut response = page(StatusCode::UNAUTHORIZED, "unauthorized\n".into());
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
@@ -211,6 +242,18 @@ async fn answer(
             stream.respond(produce, in_flight, shared).await
         }
     }
+}
+
+/// A bcrypt check, two at a time; one that cannot start within
+/// [`AUTH_WAIT`] (a flood of guesses ahead of it) fails.
+async fn check_password(users: Arc<Users>, header: Option<Vec<u8>>, shared: &Shared) -> bool {
+    let Ok(Ok(_permit)) = tokio::time::timeout(AUTH_WAIT, shared.auth_checks.acquire()).await
+    else {
+        return false;
+    };
+    tokio::task::spawn_blocking(move || users.check(header.as_deref()))
+        .await
+        .unwrap_or(false)
 }
 
 struct Streamed {

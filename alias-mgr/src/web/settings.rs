@@ -32,8 +32,11 @@ impl Active {
     }
 
     fn load(path: &Path) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|err| format!("cannot read the web config {}: {err}", path.display()))?;
+        // The main config's reader: a regular UTF-8 file of at most 16 MiB
+        // that no other user may write (it decides who sees the metrics).
+        let text = crate::config::read_file(path)
+            .map_err(|err| format!("web config: {err}"))?
+            .text;
         let dir = path.parent().unwrap_or(Path::new("."));
         let config = WebConfig::parse(&text, dir)
             .map_err(|err| format!("web config {}: {err}", path.display()))?;
@@ -59,6 +62,36 @@ impl Active {
         }
         files
     }
+}
+
+/// How long a changed file must be still before it is read.
+const SETTLE: std::time::Duration = std::time::Duration::from_secs(1);
+
+fn changed_recently(stamp: &(i64, i64, u64, u64, u64)) -> bool {
+    let modified = std::time::UNIX_EPOCH
+        + std::time::Duration::new(stamp.0.max(0) as u64, stamp.1.clamp(0, 999_999_999) as u32);
+    std::time::SystemTime::now()
+        .duration_since(modified)
+        .map_or(true, |age| age < SETTLE)
+}
+
+/// A running daemon never serves with less than it started with on a file
+/// change: an emptied or half-written file would read as "no TLS, no
+/// password". Turning either off takes a restart.
+fn no_less_secure(current: &Active, next: Active) -> Result<Active, String> {
+    let (was, now) = (&current.config, &next.config);
+    let dropped = match (
+        was.has_tls() && !now.has_tls(),
+        was.authenticates() && !now.authenticates(),
+    ) {
+        (true, true) => "TLS and authentication",
+        (true, false) => "TLS",
+        (false, true) => "authentication",
+        (false, false) => return Ok(next),
+    };
+    Err(format!(
+        "the new web config turns off {dropped}, which a running daemon does not do on a file change (an emptied or half-written file reads the same); restart the daemon to serve without it"
+    ))
 }
 
 /// What identifies one version of a file (None: it is missing).
@@ -118,10 +151,11 @@ impl WebSettings {
         })
     }
 
-    /// Whether TLS and basic auth are on, in the configuration in force.
+    /// Whether TLS and authentication (a password or a required client
+    /// certificate) are on, in the configuration in force.
     pub fn tls_and_auth(&self) -> (bool, bool) {
         let active = self.current();
-        (active.config.has_tls(), active.config.has_auth())
+        (active.config.has_tls(), active.config.authenticates())
     }
 
     /// The configuration to serve the next connection with.
@@ -137,7 +171,12 @@ impl WebSettings {
         if now == state.stamps || state.failed.as_ref() == Some(&now) {
             return state.active.clone();
         }
-        match Active::load(path) {
+        // A file written a moment ago may be half-written: wait until it
+        // has been still for SETTLE (the next connection looks again).
+        if now.values().flatten().any(changed_recently) {
+            return state.active.clone();
+        }
+        match Active::load(path).and_then(|active| no_less_secure(&state.active, active)) {
             Ok(active) => {
                 info!("web config {} re-read", path.display());
                 state.stamps = stamps(active.files(path));

@@ -19,10 +19,18 @@ use super::config::{ClientAuth, TlsSettings, TlsVersion};
 pub fn acceptor(settings: &TlsSettings) -> Result<TlsAcceptor, String> {
     let certs = certificates(&settings.cert_file, "cert_file")?;
     let key = PrivateKeyDer::from_pem_file(&settings.key_file).map_err(|err| {
-        format!(
-            "tls_server_config.key_file {}: {err}; it must hold a PEM private key",
-            settings.key_file.display()
-        )
+        let encrypted = std::fs::read_to_string(&settings.key_file)
+            .is_ok_and(|text| text.contains("ENCRYPTED"));
+        match encrypted {
+            true => format!(
+                "tls_server_config.key_file {}: the key is encrypted, and the daemon has no one to ask for its passphrase; decrypt it (`openssl pkey -in KEY -out PLAIN`) and keep it readable by root only",
+                settings.key_file.display()
+            ),
+            false => format!(
+                "tls_server_config.key_file {}: {err}; it must hold a PEM private key",
+                settings.key_file.display()
+            ),
+        }
     })?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let versions: Vec<&'static rustls::SupportedProtocolVersion> = [
@@ -65,7 +73,7 @@ pub fn acceptor(settings: &TlsSettings) -> Result<TlsAcceptor, String> {
     };
     let mut config = builder.with_single_cert(certs, key).map_err(|err| {
         format!(
-            "tls_server_config: the key in {} does not go with the certificate in {}: {err}",
+            "tls_server_config: the key in {} cannot serve the certificate in {}: {err} (the key must match the certificate; RSA keys need at least 2048 bits)",
             settings.key_file.display(),
             settings.cert_file.display()
         )
