@@ -11,9 +11,10 @@
 //! only the daemon's own counters (reconciles, drift) start at 0 with each
 //! process, like every exporter's.
 //!
-//! Memory stays proportional to one family: [`Scrape::families`](scrape::Scrape::families) builds the
-//! families one at a time and the server writes each before building the next,
-//! so 10,000 tracked addresses never hold five families of 10,000 samples.
+//! Memory stays proportional to one piece: [`Scrape::pieces`](scrape::Scrape::pieces)
+//! builds the families a piece of at most 500 samples at a time and the
+//! endpoint writes each before building the next, so 10,000 tracked
+//! addresses never hold a family of 10,000 samples.
 //!
 //! - `families`: the name, help, type and labels of every family;
 //! - `stats`: the daemon's own counters ([`Trigger`], `DaemonStats`);
