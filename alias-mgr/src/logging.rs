@@ -37,12 +37,18 @@ impl From<Level> for log::Level {
 pub fn init() {
     let journal = std::env::var_os("JOURNAL_STREAM").is_some();
     let mut builder = env_logger::Builder::new();
-    match std::env::var(FILTER_VARIABLE) {
+    match std::env::var(FILTER_VARIABLE).map(|filter| usable_filter(&filter)) {
         // The user's filter alone, so `warn` and `off` are quieter too.
-        Ok(filter) => builder.parse_filters(&filter),
-        Err(_) => builder
-            .filter_level(LevelFilter::Warn)
-            .filter_module("alias_mgr", LevelFilter::Info),
+        Ok(Ok(filter)) => builder.parse_filters(&filter),
+        Ok(Err(bad)) => {
+            // Not a logger yet: the one line goes straight to stderr.
+            let _ = writeln!(
+                std::io::stderr(),
+                "alias-mgr: warning: {FILTER_VARIABLE}={bad:?} is not a log filter (off, error, warn, info, debug, trace, or module=level pairs); using the default"
+            );
+            default_filter(&mut builder)
+        }
+        Err(_) => default_filter(&mut builder),
     };
     let _ = builder
         .format(move |out, record| {
@@ -56,6 +62,42 @@ pub fn init() {
             writeln!(out, "{}{source}{text}", prefix(record.level(), journal))
         })
         .try_init();
+}
+
+fn default_filter(builder: &mut env_logger::Builder) -> &mut env_logger::Builder {
+    builder
+        .filter_level(LevelFilter::Warn)
+        .filter_module("alias_mgr", LevelFilter::Info)
+}
+
+/// The filter with syslog's spelling `warning` (as `journalctl -p` takes
+/// it) read as `warn`; a level word that is no level is refused rather
+/// than silently hiding every line.
+fn usable_filter(filter: &str) -> Result<String, String> {
+    let levels = ["off", "error", "warn", "info", "debug", "trace"];
+    let mut out = Vec::new();
+    for directive in filter.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        let (module, level) = match directive.rsplit_once('=') {
+            Some((module, level)) => (Some(module), level),
+            None => (None, directive),
+        };
+        let level = match level.to_ascii_lowercase().as_str() {
+            "warning" => "warn".to_string(),
+            "err" => "error".to_string(),
+            other if levels.contains(&other) => other.to_string(),
+            // A bare word that is no level names a module (`alias_mgr`).
+            _ if module.is_none() && level.contains(['_', ':']) => {
+                out.push(directive.to_string());
+                continue;
+            }
+            _ => return Err(filter.to_string()),
+        };
+        out.push(match module {
+            Some(module) => format!("{module}={level}"),
+            None => level,
+        });
+    }
+    Ok(out.join(","))
 }
 
 fn prefix(level: log::Level, journal: bool) -> &'static str {
@@ -111,6 +153,22 @@ pub(crate) use {debug, error, info, warning};
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn filters_take_syslog_spellings_and_refuse_what_is_no_level() {
+        assert_eq!(usable_filter("warning").unwrap(), "warn");
+        assert_eq!(usable_filter("WARN").unwrap(), "warn");
+        assert_eq!(
+            usable_filter("alias_mgr=debug, hyper=Warning").unwrap(),
+            "alias_mgr=debug,hyper=warn"
+        );
+        assert_eq!(
+            usable_filter("alias_mgr::daemon").unwrap(),
+            "alias_mgr::daemon"
+        );
+        assert!(usable_filter("bogus").is_err());
+        assert!(usable_filter("alias_mgr=loud").is_err());
+    }
 
     #[test]
     fn lists_join_into_one_line_with_journal_priorities() {

@@ -403,6 +403,43 @@ fn tls_client_certificates_and_basic_auth_follow_the_web_config() {
     );
     // Changes that do not load, and an emptied file (which would read as
     // plain HTTP without a password), leave the last good one serving.
+    // A user removed from the file loses access on a connection already
+    // open too (one keep-alive connection, checked per request).
+    write(
+        &web_config,
+        &format!("{good}  ops: {}\n", htpasswd("ops", "0ps")),
+    );
+    thread::sleep(Duration::from_millis(1100));
+    let script = format!(
+        "import base64,http.client,os,ssl,sys,time\n\
+         ctx=ssl.create_default_context(cafile='{ca}')\n\
+         ctx.load_cert_chain('{cert}','{key}')\n\
+         c=http.client.HTTPSConnection('127.0.0.1',16100,context=ctx)\n\
+         auth={{'Authorization':'Basic '+base64.b64encode(b'ops:0ps').decode()}}\n\
+         def get():\n    c.request('GET','/metrics',headers=auth); r=c.getresponse(); r.read(); return r.status\n\
+         first=get()\n\
+         kept=open('{web}').read().split('  ops:')[0]\n\
+         open('{web}','w').write(kept)\n\
+         time.sleep(1.2)\n\
+         print(first, get())\n",
+        ca = pki.path("ca.crt"),
+        cert = pki.path("client.crt"),
+        key = pki.path("client.key"),
+        web = web_config.display(),
+    );
+    let out = lab
+        .host
+        .command("python3")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        said.trim(),
+        "200 401",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     for (broken, logged) in [
         (
             "tls_server_config:\n  cert_file: [\n",

@@ -47,8 +47,21 @@ type Body = BoxBody<Bytes, io::Error>;
 
 struct Shared {
     handler: Arc<dyn Handler>,
+    /// Read again per request for the users: a password removed from the
+    /// file stops working on connections already open too.
+    settings: Arc<WebSettings>,
     producers: Arc<Semaphore>,
     auth_checks: Semaphore,
+    /// When the bcrypt queue last turned a request away (warned once a minute).
+    auth_busy_warned: std::sync::Mutex<Option<std::time::Instant>>,
+}
+
+/// How a password check came out.
+enum Checked {
+    Passed,
+    Failed,
+    /// Not checked: too many checks waiting (a flood of guesses).
+    Busy,
 }
 
 /// Serves `handler` on `listener` until `shutdown` completes.
@@ -61,8 +74,10 @@ pub async fn serve(
     let connections = Connections::new(MAX_CONNECTIONS);
     let shared = Arc::new(Shared {
         handler,
+        settings: settings.clone(),
         producers: Arc::new(Semaphore::new(MAX_PRODUCERS)),
         auth_checks: Semaphore::new(MAX_AUTH_CHECKS),
+        auth_busy_warned: std::sync::Mutex::new(None),
     });
     tokio::pin!(shutdown);
     loop {
@@ -106,13 +121,13 @@ async fn connection(
                 // alert; the log says so at debug level.
                 let io = Tracked::new(stream, connection.clone());
                 match acceptor.accept(io).await {
-                    Ok(tls) => http(tls, peer, &connection, &active, &shared).await,
+                    Ok(tls) => http(tls, peer, &connection, &shared).await,
                     Err(err) => debug!("metrics: TLS handshake with {peer} failed: {err}"),
                 }
             }
             None => {
                 let io = Tracked::new(stream, connection.clone());
-                http(io, peer, &connection, &active, &shared).await
+                http(io, peer, &connection, &shared).await
             }
         }
     };
@@ -142,21 +157,16 @@ async fn answer_plain_http_on_tls(mut stream: TcpStream) {
     let _ = stream.shutdown().await;
 }
 
-async fn http<S>(
-    io: S,
-    peer: SocketAddr,
-    connection: &Arc<Connection>,
-    active: &Arc<Active>,
-    shared: &Arc<Shared>,
-) where
+async fn http<S>(io: S, peer: SocketAddr, connection: &Arc<Connection>, shared: &Arc<Shared>)
+where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let service = service_fn(|request| {
         let in_flight = connection.begin();
-        let (active, shared) = (active.clone(), shared.clone());
+        let shared = shared.clone();
         async move {
-            let mut response = answer(request, peer, in_flight, &active, &shared).await;
-            for (name, value) in &active.config.headers {
+            let mut response = answer(request, peer, in_flight, &shared).await;
+            for (name, value) in &shared.settings.current().config.headers {
                 if let (Ok(name), Ok(value)) = (
                     HeaderName::from_bytes(name.as_bytes()),
                     HeaderValue::from_str(value),
@@ -181,17 +191,26 @@ async fn answer(
     request: Request<Incoming>,
     peer: SocketAddr,
     in_flight: InFlight,
-    active: &Active,
     shared: &Arc<Shared>,
 ) -> Response<Body> {
-    if let Some(users) = &active.users {
+    let now = shared.settings.current();
+    if let Some(users) = &now.users {
         let header = request
             .headers()
             .get(header::AUTHORIZATION)
             .map(|value| value.as_bytes().to_vec());
-        let checked = users.passed_before(header.as_deref())
-            || check_password(users.clone(), header, shared).await;
-        if !checked {
+        let checked = match users.passed_before(header.as_deref()) {
+            true => Checked::Passed,
+            false => check_password(users.clone(), header, shared).await,
+        };
+        if let Checked::Busy = checked {
+            shared.warn_auth_busy();
+            return page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy checking passwords (too many attempts at once); try again\n".into(),
+            );
+        }
+        if let Checked::Failed = checked {
             debug!("metrics: 401 for {peer} (no or wrong credentials)");
             let mut response = page(StatusCode::UNAUTHORIZED, "unauthorized\n".into());
             response.headers_mut().insert(
@@ -246,14 +265,28 @@ async fn answer(
 
 /// A bcrypt check, two at a time; one that cannot start within
 /// [`AUTH_WAIT`] (a flood of guesses ahead of it) fails.
-async fn check_password(users: Arc<Users>, header: Option<Vec<u8>>, shared: &Shared) -> bool {
+async fn check_password(users: Arc<Users>, header: Option<Vec<u8>>, shared: &Shared) -> Checked {
     let Ok(Ok(_permit)) = tokio::time::timeout(AUTH_WAIT, shared.auth_checks.acquire()).await
     else {
-        return false;
+        return Checked::Busy;
     };
-    tokio::task::spawn_blocking(move || users.check(header.as_deref()))
-        .await
-        .unwrap_or(false)
+    match tokio::task::spawn_blocking(move || users.check(header.as_deref())).await {
+        Ok(true) => Checked::Passed,
+        _ => Checked::Failed,
+    }
+}
+
+impl Shared {
+    fn warn_auth_busy(&self) {
+        let mut last = self
+            .auth_busy_warned
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if last.is_none_or(|at| at.elapsed() >= Duration::from_secs(60)) {
+            warning!("metrics: password checks are queued over {} s (a flood of wrong passwords?); new clients get 503 until it passes, clients checked before are not held up", AUTH_WAIT.as_secs());
+            *last = Some(std::time::Instant::now());
+        }
+    }
 }
 
 struct Streamed {

@@ -18,10 +18,9 @@ use super::config::{ClientAuth, TlsSettings, TlsVersion};
 /// An acceptor for the certificates `settings` names, read now.
 pub fn acceptor(settings: &TlsSettings) -> Result<TlsAcceptor, String> {
     let certs = certificates(&settings.cert_file, "cert_file")?;
-    let key = PrivateKeyDer::from_pem_file(&settings.key_file).map_err(|err| {
-        let encrypted = std::fs::read_to_string(&settings.key_file)
-            .is_ok_and(|text| text.contains("ENCRYPTED"));
-        match encrypted {
+    let key_pem = trusted_bytes(&settings.key_file, "key_file")?;
+    let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|err| {
+        match String::from_utf8_lossy(&key_pem).contains("ENCRYPTED") {
             true => format!(
                 "tls_server_config.key_file {}: the key is encrypted, and the daemon has no one to ask for its passphrase; decrypt it (`openssl pkey -in KEY -out PLAIN`) and keep it readable by root only",
                 settings.key_file.display()
@@ -83,8 +82,9 @@ pub fn acceptor(settings: &TlsSettings) -> Result<TlsAcceptor, String> {
 }
 
 fn certificates(path: &Path, key: &str) -> Result<Vec<CertificateDer<'static>>, String> {
-    let certs = CertificateDer::pem_file_iter(path)
-        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+    let pem = trusted_bytes(path, key)?;
+    let certs = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
         .map_err(|err| format!("tls_server_config.{key} {}: {err}", path.display()))?;
     if certs.is_empty() {
         return Err(format!(
@@ -93,4 +93,12 @@ fn certificates(path: &Path, key: &str) -> Result<Vec<CertificateDer<'static>>, 
         ));
     }
     Ok(certs)
+}
+
+/// A certificate, key or CA file, read with the config's checks: one
+/// another user could write (a CA of their own, their own key) is refused.
+fn trusted_bytes(path: &Path, key: &str) -> Result<Vec<u8>, String> {
+    crate::config::read_file(path)
+        .map(|file| file.text.into_bytes())
+        .map_err(|err| format!("tls_server_config.{key}: {err}"))
 }
