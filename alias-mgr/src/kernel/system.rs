@@ -25,6 +25,69 @@ use crate::{
     },
 };
 
+/// What needs the classifier loaded: the first tracked address (which
+/// creates the counters map) or an attach.
+#[derive(Clone, Copy)]
+enum ClassifierLoad<'a> {
+    Track(IpAddr),
+    Attach(&'a str, LinkLayer),
+}
+
+/// Runs `alias-mgr --pin-dir PINS counters track|attach ...` in a
+/// short-lived child. Loading parses the
+/// kernel's BTF, which aya does eagerly (about 17 MB at its peak): in the
+/// child, the daemon at boot and an `apply` of 10,000 aliases never hold it
+/// next to their plan. What the child creates is pinned, so it is ours once
+/// it exits. A binary that cannot be run again (replaced on disk by an
+/// upgrade) loads in this process instead.
+async fn load_in_child(pins: &PinDir, load: ClassifierLoad<'_>) -> Result<()> {
+    let in_process = || -> Result<()> {
+        match load {
+            ClassifierLoad::Track(ip) => pins.counters()?.track(ip).map(drop)?,
+            ClassifierLoad::Attach(interface, layer) => pins.attach(interface, layer).map(drop)?,
+        }
+        Ok(())
+    };
+    let address;
+    let args: [&str; 3] = match load {
+        ClassifierLoad::Track(ip) => {
+            address = ip.to_string();
+            ["counters", "track", &address]
+        }
+        ClassifierLoad::Attach(interface, _) => ["counters", "attach", interface],
+    };
+    let Ok(exe) = std::env::current_exe() else {
+        return in_process();
+    };
+    let spawned = tokio::process::Command::new(&exe)
+        .arg("--pin-dir")
+        .arg(pins.path())
+        .args(args)
+        .env("ALIAS_MGR_LOG", "error")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await;
+    let out = match spawned {
+        Ok(out) => out,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return in_process(),
+        Err(err) => return Err(err).with_context(|| format!("running {}", exe.display())),
+    };
+    if out.status.success() {
+        return Ok(());
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let reason = stderr
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|line| !line.is_empty())
+        .unwrap_or("no error message");
+    Err(anyhow::anyhow!(
+        "{}",
+        reason.strip_prefix("alias-mgr: error: ").unwrap_or(reason)
+    ))
+}
+
 /// This network namespace, as the process sees it, and a pin directory.
 pub struct System {
     netlink: Netlink,
@@ -158,9 +221,13 @@ impl KernelOps for System {
                     .replace_route(*ifindex, route, *source, *protocol)
                     .await?
             }
-            Action::Track { address } => {
-                self.pins.counters()?.track(*address)?;
-            }
+            Action::Track { address } => match self.pins.existing_counters()? {
+                Some(mut counters) => {
+                    counters.track(*address)?;
+                }
+                // The first one creates the map: by loading the classifier.
+                None => load_in_child(&self.pins, ClassifierLoad::Track(*address)).await?,
+            },
             Action::Untrack { address } => {
                 if let Some(mut counters) = self.pins.existing_counters()? {
                     counters.untrack(*address)?;
@@ -170,12 +237,14 @@ impl KernelOps for System {
                 interface,
                 ethernet,
             } => {
+                // The child's `counters attach` reads the link layer itself;
+                // this one is for loading here when it cannot run.
                 let layer = if *ethernet {
                     LinkLayer::Ethernet
                 } else {
                     LinkLayer::RawIp
                 };
-                self.pins.attach(interface, layer)?;
+                load_in_child(&self.pins, ClassifierLoad::Attach(interface, layer)).await?;
             }
             Action::Detach { interface, .. } | Action::ForgetLink { interface } => {
                 self.pins.detach(interface)?;
