@@ -32,7 +32,8 @@
 //! - `events`: signals, netlink, inotify, `nft monitor`, timers, debounce;
 //! - `reload`: reading the config file, settling, reloads;
 //! - `classifier_log`: following the eBPF classifier's log rings;
-//! - `notify`: readiness and status for systemd.
+//! - `notify`: readiness, status and the watchdog for systemd;
+//! - `serving`: the metrics port, its exposure warning, the web server task.
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
@@ -44,6 +45,7 @@ mod events;
 mod notify;
 mod reload;
 mod service;
+mod serving;
 
 pub use service::run;
 

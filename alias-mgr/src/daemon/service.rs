@@ -3,14 +3,14 @@
 
 use std::{
     collections::{BTreeSet, HashSet},
-    fmt, io,
+    fmt,
     net::{IpAddr, SocketAddr},
     sync::Arc,
     time::Duration,
 };
 
 use anyhow::{anyhow, Result};
-use tokio::{net::TcpListener, sync::watch, task::JoinHandle, time::Instant};
+use tokio::time::Instant;
 
 use super::{
     announcer::Announcer,
@@ -18,6 +18,7 @@ use super::{
     events::{Event, Events, Signals},
     notify::{notify, watchdog_every},
     reload::{LoadedConfig, Reload, SETTLE},
+    serving::{listen, warn_if_exposed, MetricsServer},
     Options,
 };
 use crate::{
@@ -28,10 +29,10 @@ use crate::{
     kernel::{Applied, Kernel},
     lock::RunLock,
     logging::{error, info, warning},
-    metrics::{AddressIndex, Exporter, KernelSources, MetricsEndpoint, Trigger},
+    metrics::{AddressIndex, Exporter, KernelSources, Trigger},
     runtime_state::RuntimeState,
     sys::memory::release_free_memory,
-    web::{self, WebSettings},
+    web::WebSettings,
 };
 
 /// Reloads of the table in a row, each set off by `nft monitor`, after which
@@ -93,75 +94,6 @@ pub async fn run(options: Options) -> Result<()> {
     server.stop().await;
     info!("stopped; addresses, routes, zones and counters stay in place");
     Ok(())
-}
-
-/// Binds the metrics port, with a hint for the usual reasons it fails.
-async fn listen(address: SocketAddr) -> Result<TcpListener> {
-    TcpListener::bind(address).await.map_err(|err| {
-        let hint = match err.kind() {
-            io::ErrorKind::AddrInUse => {
-                "; another process (another alias-mgr daemon?) has the port: stop it or pick another port with --listen ADDR:PORT"
-            }
-            io::ErrorKind::AddrNotAvailable => {
-                "; no interface has that address: use 127.0.0.1 or an address of this host"
-            }
-            _ => "",
-        };
-        anyhow!("cannot listen on {address}: {err}{hint}")
-    })
-}
-
-/// Metrics beyond loopback without TLS or a password are every address of
-/// the host, in clear, for anyone who can reach the port: said at start.
-fn warn_if_exposed(listening: SocketAddr, web: &WebSettings, has_web_config: bool) {
-    if listening.ip().is_loopback() {
-        return;
-    }
-    let (tls, auth) = web.tls_and_auth();
-    let missing = match (tls, auth) {
-        (true, true) => return,
-        (false, false) => "without TLS or authentication",
-        (false, true) => "without TLS (passwords go in clear)",
-        (true, false) => "without authentication",
-    };
-    let fix = if has_web_config {
-        match tls {
-            true => "add basic_auth_users, or client_auth_type: RequireAndVerifyClientCert, to the web config",
-            false => "add tls_server_config to the web config",
-        }
-    } else {
-        "set them up in a web config file and pass it with --web.config.file FILE (README, \"Securing the metrics\")"
-    };
-    warning!("metrics on {listening} are served {missing} to anyone who can reach the port; {fix}");
-}
-
-/// The `/metrics` server, running on its own task until stopped.
-struct MetricsServer {
-    stop: watch::Sender<bool>,
-    task: JoinHandle<()>,
-}
-
-impl MetricsServer {
-    fn start(listener: TcpListener, web: Arc<WebSettings>, exporter: Arc<Exporter>) -> Self {
-        let (stop, stopped) = watch::channel(false);
-        let endpoint = MetricsEndpoint::new(exporter);
-        let task = tokio::spawn(web::serve(listener, web, endpoint, async move {
-            let mut stopped = stopped;
-            // Also resolves when the sender is gone.
-            let _ = stopped.wait_for(|stop| *stop).await;
-        }));
-        Self { stop, task }
-    }
-
-    async fn stop(self) {
-        let _ = self.stop.send(true);
-        if tokio::time::timeout(Duration::from_secs(2), self.task)
-            .await
-            .is_err()
-        {
-            warning!("the metrics server did not stop within 2 s");
-        }
-    }
 }
 
 struct Daemon {
@@ -389,12 +321,12 @@ impl Daemon {
         // Formatted lazily: a first apply of 10,000 aliases is 20,000 actions.
         let count = plan.actions.len() + plan.zone_changes.len();
         self.watch_for_table_fight(trigger, !plan.zone_changes.is_empty());
+        // A config event whose file turned out unchanged (an earlier
+        // reconcile of the burst read it already) repairs drift like any
+        // other trigger; only the start and an explicit SIGHUP never do.
         let drift = count > 0
             && matches!(reload, Reload::Unchanged)
-            && matches!(
-                trigger,
-                Trigger::Netlink | Trigger::Periodic | Trigger::Nftables
-            )
+            && !matches!(trigger, Trigger::Startup | Trigger::Reload)
             && !self.only_interfaces_appeared(&plan)
             && !only_held_back_taken(&plan, held_before);
         self.missing_interfaces = plan.missing_interfaces.clone();
