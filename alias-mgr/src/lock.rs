@@ -96,19 +96,14 @@ pub fn daemon_lock(pins: &Path, config: &Path) -> Result<DaemonLock> {
 /// `/run/alias-mgr/daemon-HASH.pid`, HASH of the absolute path.
 fn daemon_lock_path(absolute: &Path) -> Result<PathBuf> {
     let hash = stable_hash(absolute.as_os_str().as_encoded_bytes());
-    lock_path_named(&format!("daemon-{hash:016x}.pid"))
+    run_file(&format!("daemon-{hash:016x}.pid"))
 }
 
 /// `/run/alias-mgr/net-INODE.lock`. A user who may not create it (a
 /// non-root `import --write` into a file of their own changes no kernel
 /// state) locks in the temporary directory instead.
 fn lock_path(namespace: u64) -> Result<PathBuf> {
-    lock_path_named(&format!("net-{namespace}.lock"))
-}
-
-/// A file of alias-mgr's under /run (see [`lock_path`] for non-root runs).
-pub fn run_file(name: &str) -> Result<PathBuf> {
-    lock_path_named(name)
+    run_file(&format!("net-{namespace}.lock"))
 }
 
 /// The pid of the daemon serving `config`, if one runs: its lock file is
@@ -124,7 +119,8 @@ pub fn daemon_of(config: &Path) -> Option<u32> {
     fs::read_to_string(&path).ok()?.trim().parse().ok()
 }
 
-fn lock_path_named(name: &str) -> Result<PathBuf> {
+/// A file of alias-mgr's under /run (see [`lock_path`] for non-root runs).
+pub fn run_file(name: &str) -> Result<PathBuf> {
     match fs::create_dir_all(RUN_DIR) {
         Ok(()) => Ok(Path::new(RUN_DIR).join(name)),
         // SAFETY: geteuid has no preconditions.

@@ -932,6 +932,28 @@ fn dashboard_queries() -> Vec<String> {
         .collect()
 }
 
+/// A real Prometheus inside `ns` with `config`, its data and log
+/// (`prometheus.log`) in `dir`; its API address.
+pub(crate) fn start_prometheus(ns: &Netns, dir: &Path, config: &Path) -> (Process, SocketAddr) {
+    let web: SocketAddr = "127.0.0.1:9090".parse().unwrap();
+    let log = File::create(dir.join("prometheus.log")).unwrap();
+    let prometheus = Process(
+        ns.command("prometheus")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("data").display()
+            ))
+            .arg(format!("--web.listen-address={web}"))
+            .arg("--log.level=warn")
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("prometheus (Debian package prometheus, installed by cargo xtask setup)"),
+    );
+    (prometheus, web)
+}
+
 #[test]
 fn prometheus_scrapes_the_daemon_and_every_dashboard_query_returns_data() {
     let queries = dashboard_queries();
@@ -973,23 +995,7 @@ fn prometheus_scrapes_the_daemon_and_every_dashboard_query_returns_data() {
             rules.display()
         ),
     );
-    let web: SocketAddr = "127.0.0.1:9090".parse().unwrap();
-    let log = File::create(prometheus_dir.join("prometheus.log")).unwrap();
-    let _prometheus = Process(
-        lab.host
-            .command("prometheus")
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                prometheus_dir.join("data").display()
-            ))
-            .arg(format!("--web.listen-address={web}"))
-            .arg("--log.level=warn")
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("prometheus (Debian package prometheus, installed by cargo xtask setup)"),
-    );
+    let (_prometheus, web) = start_prometheus(&lab.host, &prometheus_dir, &config);
     let prometheus_log =
         || std::fs::read_to_string(prometheus_dir.join("prometheus.log")).unwrap_or_default();
 

@@ -13,7 +13,7 @@ use std::{
 };
 
 use crate::{
-    daemon::{connect_in, Daemon},
+    daemon::{connect_in, start_prometheus, Daemon},
     util::{write, Lab, Netns},
 };
 
@@ -270,18 +270,24 @@ fn htpasswd(user: &str, password: &str) -> String {
     line.trim().split_once(':').unwrap().1.to_string()
 }
 
+/// A web config (beside the lab's `pki/`) requiring a client certificate of
+/// the test CA and user `prom` with password `s3cret`.
+fn mutual_tls_with_password() -> String {
+    format!(
+        "tls_server_config:\n  cert_file: pki/server.crt\n  key_file: pki/server.key\n  \
+         client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: pki/ca.crt\n\
+         basic_auth_users:\n  prom: {}\n",
+        htpasswd("prom", "s3cret")
+    )
+}
+
 #[test]
 fn tls_client_certificates_and_basic_auth_follow_the_web_config() {
     let lab = Lab::new();
     write(&lab.config_path(), ONE_ALIAS);
     let pki = Pki::new(&lab.dir);
     let web_config = lab.dir.join("web.yml");
-    let good = format!(
-        "tls_server_config:\n  cert_file: pki/server.crt\n  key_file: pki/server.key\n  \
-         client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: pki/ca.crt\n\
-         basic_auth_users:\n  prom: {}\n",
-        htpasswd("prom", "s3cret")
-    );
+    let good = mutual_tls_with_password();
     write(&web_config, &good);
     // Prometheus' own checker takes the same file.
     let checked = Command::new("promtool")
@@ -487,15 +493,7 @@ fn a_real_prometheus_scrapes_over_tls_with_a_client_certificate_and_a_password()
     write(&lab.config_path(), ONE_ALIAS);
     let pki = Pki::new(&lab.dir);
     let web_config = lab.dir.join("web.yml");
-    write(
-        &web_config,
-        &format!(
-            "tls_server_config:\n  cert_file: pki/server.crt\n  key_file: pki/server.key\n  \
-             client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: pki/ca.crt\n\
-             basic_auth_users:\n  prom: {}\n",
-            htpasswd("prom", "s3cret")
-        ),
-    );
+    write(&web_config, &mutual_tls_with_password());
     let daemon = Daemon::start(&lab, &["--web.config.file", web_config.to_str().unwrap()]);
     let dir = lab.dir.join("prometheus");
     std::fs::create_dir_all(&dir).unwrap();
@@ -518,23 +516,7 @@ fn a_real_prometheus_scrapes_over_tls_with_a_client_certificate_and_a_password()
             password = password.display(),
         ),
     );
-    let web: SocketAddr = "127.0.0.1:9090".parse().unwrap();
-    let log = std::fs::File::create(dir.join("prometheus.log")).unwrap();
-    let _prometheus = crate::util::Process(
-        lab.host
-            .command("prometheus")
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("data").display()
-            ))
-            .arg(format!("--web.listen-address={web}"))
-            .arg("--log.level=warn")
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap(),
-    );
+    let (_prometheus, web) = start_prometheus(&lab.host, &dir, &config);
     // None until Prometheus answers.
     let try_query = |promql: &str| -> Option<String> {
         let (code, status, _, body, _) = curl(

@@ -59,7 +59,8 @@ pub async fn run(options: Options) -> Result<()> {
     });
     let listener = listen(options.listen).await?;
     let listening = listener.local_addr().unwrap_or(options.listen);
-    warn_if_exposed(listening, &web, options.web_config.is_some());
+    let (tls, auth) = web.tls_and_auth();
+    warn_if_exposed(listening, (tls, auth), options.web_config.is_some());
 
     let config = LoadedConfig::load(&options.config)?;
     let exporter = Arc::new(Exporter::new(Box::new(KernelSources::new(
@@ -68,15 +69,14 @@ pub async fn run(options: Options) -> Result<()> {
     exporter.stats().config_loaded(true);
     // The zone counters as they stand: a table flushed before the first
     // scrape is re-created from these (a previous daemon's scrapes saw no more).
-    if let Ok(counters) = crate::sys::nft::zone_counters() {
-        exporter.saw_zone_counts(&counters);
+    // Without zones there is no table (and nft need not be installed).
+    if !config.file().config().zones.is_empty() {
+        if let Ok(counters) = crate::sys::nft::zone_counters() {
+            exporter.saw_zone_counts(&counters);
+        }
     }
     let mut events = Events::start(signals, &options.config, exporter.clone())?;
-    let scheme = if web.tls_and_auth().0 {
-        "https"
-    } else {
-        "http"
-    };
+    let scheme = if tls { "https" } else { "http" };
     let server = MetricsServer::start(listener, web, exporter.clone());
     info!(
         "daemon started: metrics on {scheme}://{listening}/metrics, config {}, pins {}",

@@ -30,11 +30,14 @@ pub(super) async fn listen(address: SocketAddr) -> Result<TcpListener> {
 
 /// Metrics beyond loopback without TLS or a password are every address of
 /// the host, in clear, for anyone who can reach the port: said at start.
-pub(super) fn warn_if_exposed(listening: SocketAddr, web: &WebSettings, has_web_config: bool) {
+pub(super) fn warn_if_exposed(
+    listening: SocketAddr,
+    (tls, auth): (bool, bool),
+    has_web_config: bool,
+) {
     if listening.ip().is_loopback() {
         return;
     }
-    let (tls, auth) = web.tls_and_auth();
     let missing = match (tls, auth) {
         (true, true) => return,
         (false, false) => "without TLS or authentication",

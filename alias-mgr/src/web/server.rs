@@ -47,8 +47,6 @@ type Body = BoxBody<Bytes, io::Error>;
 
 struct Shared {
     handler: Arc<dyn Handler>,
-    /// Read again per request for the users: a password removed from the
-    /// file stops working on connections already open too.
     settings: Arc<WebSettings>,
     producers: Arc<Semaphore>,
     auth_checks: Semaphore,
@@ -165,8 +163,11 @@ where
         let in_flight = connection.begin();
         let shared = shared.clone();
         async move {
-            let mut response = answer(request, peer, in_flight, &shared).await;
-            for (name, value) in &shared.settings.current().config.headers {
+            // Read again per request: a password removed from the file
+            // stops working on connections already open too.
+            let now = shared.settings.current();
+            let mut response = answer(request, peer, in_flight, &now, &shared).await;
+            for (name, value) in &now.config.headers {
                 if let (Ok(name), Ok(value)) = (
                     HeaderName::from_bytes(name.as_bytes()),
                     HeaderValue::from_str(value),
@@ -191,9 +192,9 @@ async fn answer(
     request: Request<Incoming>,
     peer: SocketAddr,
     in_flight: InFlight,
+    now: &Active,
     shared: &Arc<Shared>,
 ) -> Response<Body> {
-    let now = shared.settings.current();
     if let Some(users) = &now.users {
         let header = request
             .headers()
