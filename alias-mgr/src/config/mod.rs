@@ -52,19 +52,20 @@ impl ConfigFile {
     /// creates it.
     pub fn load(path: &Path) -> Result<ConfigFile, ConfigError> {
         match read_file(path) {
-            Ok(read) => Self::parse(path, &read.text),
+            Ok(read) => Self::parse(path, read.text),
             Err(e) if e.is_not_found() => Self::parse(path, ""),
             Err(e) => Err(e),
         }
     }
 
     /// Validates `text`; `path` is only used in messages and by `save`.
-    pub fn parse(path: &Path, text: &str) -> Result<ConfigFile, ConfigError> {
-        let doc = ImDocument::parse(text).map_err(|e| syntax_error(path, text, &e))?;
-        let config = check::validate(path, text, &doc)?;
+    pub fn parse(path: &Path, text: impl Into<String>) -> Result<ConfigFile, ConfigError> {
+        let text = text.into();
+        let doc = ImDocument::parse(text.as_str()).map_err(|e| syntax_error(path, &text, &e))?;
+        let config = check::validate(path, &text, doc)?;
         Ok(ConfigFile {
             path: path.to_path_buf(),
-            text: text.to_owned(),
+            text,
             config,
         })
     }
@@ -127,7 +128,7 @@ impl ConfigFile {
         let blocks: Vec<String> = aliases.iter().map(alias_block).collect();
         // The file itself was valid: a problem is the new entries', and a
         // line number would point into text that is not on disk.
-        Self::parse(&self.path, &insert_blocks(text, at, &blocks)).map_err(|err| match err {
+        Self::parse(&self.path, insert_blocks(text, at, &blocks)).map_err(|err| match err {
             ConfigError::Invalid { path, message, .. } => ConfigError::NewEntry { path, message },
             other => other,
         })

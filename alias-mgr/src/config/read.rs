@@ -46,7 +46,7 @@ fn read_open(path: &Path, euid: u32) -> Result<FileText, ConfigError> {
     let metadata = file.metadata().map_err(io_error("reading", path))?;
     check_meta(path, &metadata)?;
     trust::check_file(path, &metadata, euid)?;
-    let bytes = read_at_most(file, path)?;
+    let bytes = read_at_most(file, metadata.len(), path)?;
     let text = String::from_utf8(bytes).map_err(|e| {
         let offset = e.utf8_error().valid_up_to();
         let valid = std::str::from_utf8(&e.as_bytes()[..offset]).unwrap_or_default();
@@ -63,8 +63,10 @@ fn read_open(path: &Path, euid: u32) -> Result<FileText, ConfigError> {
 
 /// The file's bytes, refused past the limit (it may have grown since the
 /// stat).
-fn read_at_most(file: File, path: &Path) -> Result<Vec<u8>, ConfigError> {
-    let mut bytes = Vec::new();
+fn read_at_most(file: File, size: u64, path: &Path) -> Result<Vec<u8>, ConfigError> {
+    // Sized from the stat (one more byte to see the end) so a large file is
+    // not read through a doubling buffer.
+    let mut bytes = Vec::with_capacity(size.min(MAX_CONFIG_BYTES) as usize + 1);
     file.take(MAX_CONFIG_BYTES + 1)
         .read_to_end(&mut bytes)
         .map_err(io_error("reading", path))?;

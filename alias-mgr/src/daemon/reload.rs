@@ -141,7 +141,7 @@ fn read_config(path: &Path) -> ConfigText {
 
 fn parse_config(path: &Path, text: Result<String, ConfigError>) -> Result<ConfigFile> {
     match text {
-        Ok(text) => ConfigFile::parse(path, &text).map_err(anyhow::Error::new),
+        Ok(text) => ConfigFile::parse(path, text).map_err(anyhow::Error::new),
         // Read as "no aliases", a moved file or a mistyped path would remove
         // every alias.
         Err(err) if err.is_not_found() => Err(anyhow!(

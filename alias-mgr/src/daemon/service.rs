@@ -62,7 +62,11 @@ pub async fn run(options: Options) -> Result<()> {
     let (tls, auth) = web.tls_and_auth();
     warn_if_exposed(listening, (tls, auth), options.web_config.is_some());
 
+    crate::sys::memory::tune_for_daemon();
     let config = LoadedConfig::load(&options.config)?;
+    // The parser's document is gone: its pages need not stay resident
+    // under the first reconcile.
+    release_free_memory();
     let exporter = Arc::new(Exporter::new(Box::new(KernelSources::new(
         options.pins.clone(),
     ))));
@@ -226,6 +230,9 @@ impl Daemon {
                 Applied::default()
             }
         };
+        // The plan and the kernel's state it was made from are gone; the
+        // index built next need not sit on top of their pages.
+        release_free_memory();
         self.refresh_index(&kernel, &applied).await;
         self.classifier_logs
             .follow(&self.options.pins, &self.exporter);

@@ -159,19 +159,19 @@ impl<K: KernelOps> Kernel<K> {
     /// map full) turns counting off for the rest of the run instead of
     /// undoing the addresses, routes and zones. Returns what was left
     /// undone that way, with why.
-    pub async fn execute_awaiting_dad(
+    pub async fn execute_awaiting_dad<'p>(
         &self,
-        actions: &[Action],
+        actions: &'p [Action],
         await_dad: &[(u32, IpAddr)],
         on_failure: DadFailure,
-    ) -> Result<Leftovers> {
+    ) -> Result<Leftovers<'p>> {
         let mut done: Vec<&Action> = Vec::new();
         let mut awaiting = await_dad;
         let mut duplicates: Vec<(IpAddr, anyhow::Error)> = Vec::new();
         let mut counters_off = None;
-        let steps = actions.iter().map(Some).chain([None]);
-        for step in steps {
-            let past_addresses = step.is_none_or(|action| !action.up_to_addresses());
+        let mut rest = actions;
+        loop {
+            let past_addresses = rest.first().is_none_or(|action| !action.up_to_addresses());
             if past_addresses && !awaiting.is_empty() {
                 for (ifindex, ip) in std::mem::take(&mut awaiting) {
                     // Each wait returns at once when DAD is over; the first
@@ -184,24 +184,40 @@ impl<K: KernelOps> Kernel<K> {
                     }
                 }
             }
-            let Some(action) = step else { break };
-            let from_duplicate = matches!(action, Action::AddRoute { source, .. }
-                if duplicates.iter().any(|(ip, _)| ip == source));
-            if from_duplicate || (counters_off.is_some() && action.is_counters()) {
-                continue;
+            if rest.is_empty() {
+                break;
             }
-            if let Err(err) = self.run(action).await {
-                let err = err.context(format!("`{action}` failed"));
-                if action.is_counters() {
-                    counters_off = Some(err);
-                    continue;
+            // Steps of one kind go to the kernel together (pipelined
+            // netlink requests, one map handle); what ran is known per step.
+            let (group, tail) = rest.split_at(together(rest));
+            rest = tail;
+            let group: Vec<&Action> = group
+                .iter()
+                .filter(|action| {
+                    let from_duplicate = matches!(action, Action::AddRoute { source, .. }
+                        if duplicates.iter().any(|(ip, _)| ip == source));
+                    let counters_stopped = counters_off.is_some() && action.is_counters();
+                    !from_duplicate && !counters_stopped
+                })
+                .collect();
+            let mut failed = None;
+            for (action, result) in group.iter().zip(self.ops.run_together(&group).await) {
+                match result {
+                    Ok(()) => done.push(action),
+                    Err(err) if action.is_counters() => {
+                        counters_off.get_or_insert(err.context(format!("`{action}` failed")));
+                    }
+                    Err(err) => {
+                        failed.get_or_insert(err.context(format!("`{action}` failed")));
+                    }
                 }
+            }
+            if let Some(err) = failed {
                 return Err(self.roll_back(&done, err).await);
             }
-            done.push(action);
         }
         Ok(Leftovers {
-            done: done.into_iter().cloned().collect(),
+            done,
             duplicates,
             counters_off,
         })
@@ -396,9 +412,8 @@ impl<K: KernelOps> Kernel<K> {
             if let Err(err) = self.ops.load_zones(batch, false) {
                 // Only what ran: skipped steps (counters off, routes of a
                 // duplicate) have nothing to undo.
-                let done: Vec<&Action> = leftovers.done.iter().collect();
                 let err = err.context("the zone table was not loaded");
-                return Err(self.roll_back(&done, err).await);
+                return Err(self.roll_back(&leftovers.done, err).await);
             }
         }
         let (_, mut after) = self
@@ -447,11 +462,32 @@ impl<K: KernelOps> Kernel<K> {
     }
 }
 
+/// How many of `actions` (at least one) may go to the kernel together: a
+/// run of netlink requests of one rank, or of counters map updates. They
+/// still go in order: a subnet's first address is its primary.
+fn together(actions: &[Action]) -> usize {
+    let kind = |action: &Action| match action {
+        Action::AddAddress { .. }
+        | Action::RemoveAddress { .. }
+        | Action::AdoptAddress { .. }
+        | Action::AddRoute { .. }
+        | Action::RemoveRoute { .. }
+        | Action::AdoptRoute { .. } => Some((true, action.rank())),
+        Action::Track { .. } | Action::Untrack { .. } => Some((false, action.rank())),
+        _ => None,
+    };
+    match kind(&actions[0]) {
+        None => 1,
+        first => actions.iter().take_while(|a| kind(a) == first).count(),
+    }
+}
+
 /// What a run did, and what it left undone without failing it.
 #[derive(Debug, Default)]
-pub struct Leftovers {
-    /// The steps that ran, in order (what a later rollback undoes).
-    pub done: Vec<Action>,
+pub struct Leftovers<'p> {
+    /// The steps that ran, in order (what a later rollback undoes); the
+    /// plan's own, not copies: at 10,000 aliases a copy is megabytes.
+    pub done: Vec<&'p Action>,
     /// Addresses left in place DAD-failed, their routes held back (drift
     /// healing only), with why.
     pub duplicates: Vec<(IpAddr, anyhow::Error)>,

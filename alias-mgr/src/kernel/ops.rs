@@ -45,6 +45,16 @@ pub trait KernelOps {
     fn load_zones(&self, batch: &Value, check_only: bool) -> Result<()>;
     /// Carries out one plan step.
     async fn run(&self, action: &Action) -> Result<()>;
+    /// Carries out steps of one kind (see `together` in the runner) in
+    /// order, one result each; the real kernel overlaps them. Here: one by
+    /// one.
+    async fn run_together(&self, actions: &[&Action]) -> Vec<Result<()>> {
+        let mut results = Vec::with_capacity(actions.len());
+        for action in actions {
+            results.push(self.run(action).await);
+        }
+        results
+    }
     /// Removes the classifier's pins (links, counters map, directories).
     fn remove_pins(&self) -> Result<()>;
     /// RFC 5227 probes for every IPv4 address of `probes` at once, for the

@@ -6,6 +6,7 @@ use std::{collections::BTreeSet, net::IpAddr};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use futures::StreamExt;
 use serde_json::Value;
 
 use super::KernelOps;
@@ -94,7 +95,47 @@ pub struct System {
     pins: PinDir,
 }
 
+/// Netlink requests a batch keeps in flight: enough to hide the round
+/// trip, within the socket's receive buffer for their acks.
+const IN_FLIGHT: usize = 128;
+
 impl System {
+    /// Counters map updates through one handle on the pinned map (opening
+    /// it costs more than an update); the first track of a new map creates
+    /// it by loading the classifier, in a child.
+    async fn update_counters(&self, actions: &[&Action]) -> Vec<Result<()>> {
+        let mut results = Vec::with_capacity(actions.len());
+        let mut counters = None;
+        for action in actions {
+            if counters.is_none() {
+                match self.pins.existing_counters() {
+                    Ok(Some(opened)) => counters = Some(opened),
+                    Ok(None) => {
+                        results.push(self.run(action).await);
+                        continue;
+                    }
+                    Err(err) => {
+                        results.push(Err(err.into()));
+                        continue;
+                    }
+                }
+            }
+            let Some(map) = counters.as_mut() else {
+                continue;
+            };
+            let result = match action {
+                Action::Track { address } => map.track(*address).map(drop),
+                Action::Untrack { address } => map.untrack(*address).map(drop),
+                other => {
+                    results.push(self.run(other).await);
+                    continue;
+                }
+            };
+            results.push(result.map_err(Into::into));
+        }
+        results
+    }
+
     pub fn new(pins: PinDir) -> Result<Self> {
         Ok(Self {
             netlink: Netlink::connect()?,
@@ -161,6 +202,19 @@ impl KernelOps for System {
 
     fn load_zones(&self, batch: &Value, check_only: bool) -> Result<()> {
         Ok(nft::load(batch, check_only)?)
+    }
+
+    async fn run_together(&self, actions: &[&Action]) -> Vec<Result<()>> {
+        let counters = |a: &&Action| matches!(a, Action::Track { .. } | Action::Untrack { .. });
+        if actions.iter().all(counters) {
+            return self.update_counters(actions).await;
+        }
+        // `buffered` polls them in order, so the requests leave in order.
+        futures::stream::iter(actions)
+            .map(|action| self.run(action))
+            .buffered(IN_FLIGHT)
+            .collect()
+            .await
     }
 
     async fn run(&self, action: &Action) -> Result<()> {

@@ -449,3 +449,31 @@ async fn reset_removes_what_alias_mgr_owns_and_nothing_else() {
         Some("- pins")
     );
 }
+
+/// Steps of one kind go to the kernel together: one failing in the middle
+/// of the group does not stop the later ones, so those are undone as well.
+#[tokio::test]
+async fn a_failure_inside_a_group_undoes_the_later_steps_of_the_group_too() {
+    let faults = Faults {
+        failing: vec!["+ route 10.1.0.0/16@192.168.0.254 dev eth1 src 192.168.0.1".into()],
+        ..Default::default()
+    };
+    let kernel = kernel(eth1(), faults);
+    let before = kernel.system().snapshot();
+    let aliases = two_aliases();
+    let err = apply(&kernel, &desired(&aliases, &[])).await.unwrap_err();
+    let message = format!("{err:#}");
+    assert!(message.contains("10.1.0.0/16"), "{message}");
+    assert_eq!(kernel.system().snapshot(), before);
+    let log = kernel.system().log.borrow();
+    assert_eq!(
+        log[2..],
+        [
+            "+ route 10.1.0.0/16@192.168.0.254 dev eth1 src 192.168.0.1",
+            "+ route 10.5.0.0/16@192.168.5.254 dev eth1 src 192.168.5.1",
+            "- route 10.5.0.0/16@192.168.5.254 dev eth1",
+            "- address 192.168.5.1/24 dev eth1",
+            "- address 192.168.0.1/24 dev eth1",
+        ]
+    );
+}

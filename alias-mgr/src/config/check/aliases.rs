@@ -53,8 +53,8 @@ impl Checker<'_> {
                 ),
             ));
         };
-        let mut aliases = Vec::new();
-        let mut at = Vec::new();
+        let mut aliases = Vec::with_capacity(tables.len());
+        let mut at = Vec::with_capacity(tables.len());
         for table in tables.iter() {
             let (alias, where_) = self.alias(table, zones)?;
             aliases.push(alias);

@@ -248,7 +248,7 @@ impl Action {
     }
 
     /// Execution order: see the module docs.
-    pub(super) fn rank(&self) -> u8 {
+    pub(crate) fn rank(&self) -> u8 {
         match self {
             Action::ForgetLink { .. } | Action::MoveLink { .. } => 0,
             Action::SetPromoteSecondaries { .. } => 0,

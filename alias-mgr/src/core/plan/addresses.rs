@@ -62,7 +62,7 @@ impl Planner<'_> {
             in_conflict: false,
             dad: DadState::Done,
         };
-        let on_ip = self.live_by_ip.get(&ip).cloned().unwrap_or_default();
+        let on_ip: Vec<&LiveAddress> = self.live_by_ip.get(&ip).collect();
         for live in on_ip {
             let exact = live.ifindex == iface.index
                 && live.address.prefix_len() == alias.address.prefix_len()
@@ -164,10 +164,9 @@ impl Planner<'_> {
     }
 
     fn note_secondary(&mut self, ip: IpAddr, alias: &AliasSpec, iface: &Interface) {
-        let in_subnet = self.live_by_subnet.get(&alias.address.trunc());
-        if let Some(primary) = in_subnet
-            .into_iter()
-            .flatten()
+        if let Some(primary) = self
+            .live_by_subnet
+            .get(&alias.address.trunc())
             .find(|a| a.ifindex == iface.index && a.address.addr() != ip)
         {
             self.out.notes.push(format!(
@@ -189,8 +188,6 @@ impl Planner<'_> {
         let live_elsewhere = self
             .live_by_subnet
             .get(&subnet)
-            .into_iter()
-            .flatten()
             .filter(|a| a.ifindex != iface.index)
             .map(|a| (a.interface.as_str(), a.address.addr()));
         let wanted_elsewhere = self

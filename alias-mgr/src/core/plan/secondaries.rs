@@ -81,8 +81,6 @@ impl Planner<'_> {
             let staying: Vec<String> = self
                 .live_by_subnet
                 .get(&address.trunc())
-                .into_iter()
-                .flatten()
                 .filter(|a| {
                     a.ifindex == *ifindex
                         && a.secondary

@@ -11,6 +11,10 @@ use super::{aya_error, io_error, BpfError, PinDir, Result};
 /// BPF_NOEXIST: insert only if the key is absent.
 const BPF_NOEXIST: u64 = 1;
 
+fn possible_cpus() -> Result<usize> {
+    aya::util::nr_cpus().map_err(|(what, err)| io_error(what)(err))
+}
+
 impl PinDir {
     /// The counters map, creating it (by loading the object) when absent.
     pub fn counters(&self) -> Result<Counters> {
@@ -39,19 +43,25 @@ impl PinDir {
 /// The per-address counters map.
 pub struct Counters {
     map: PerCpuHashMap<MapData, AddrKey, TrafficCounters>,
+    /// Possible CPUs (a new key gets a zero for each), read once: a batch
+    /// of tracks shares it.
+    cpus: Option<usize>,
 }
 
 impl Counters {
     fn from_map(map: Map) -> Result<Self> {
         let map =
             PerCpuHashMap::try_from(map).map_err(|err| aya_error("counters map type", err))?;
-        Ok(Self { map })
+        Ok(Self { map, cpus: None })
     }
 
     /// Starts counting `ip` (from zero unless it is already tracked).
     /// Returns whether it was newly added.
     pub fn track(&mut self, ip: IpAddr) -> Result<bool> {
-        let cpus = aya::util::nr_cpus().map_err(|(what, err)| io_error(what)(err))?;
+        let cpus = match self.cpus {
+            Some(cpus) => cpus,
+            None => *self.cpus.insert(possible_cpus()?),
+        };
         let zeros =
             PerCpuValues::try_from(vec![TrafficCounters::default(); cpus]).map_err(|err| {
                 BpfError::Io {

@@ -13,13 +13,15 @@ use ipnet::IpNet;
 use netlink_packet_route::{
     address::{AddressAttribute, AddressMessage, AddressProtocol},
     link::LinkMessage,
-    route::{RouteMessage, RouteProtocol, RouteScope, RouteType},
+    route::{RouteProtocol, RouteScope, RouteType},
 };
+use netlink_sys::AsyncSocket;
 use rtnetlink::{Handle, RouteMessageBuilder};
 
 use crate::core::model::{DadState, Interface, LiveAddress, LiveRoute, RouteSpec};
 
 mod messages;
+mod paced;
 mod watch;
 
 use messages::{address_from, dad_state_of, family, interface_from, route_from, route_message};
@@ -83,8 +85,15 @@ pub struct Netlink {
 impl Netlink {
     /// Opens the socket and spawns its driver on the current tokio runtime.
     pub fn connect() -> Result<Self> {
-        let (connection, handle, _) =
-            rtnetlink::new_connection_with_strict_check().map_err(NetlinkError::Connect)?;
+        let (mut connection, handle, _) =
+            rtnetlink::new_connection_with_socket::<paced::PacedSocket>()
+                .map_err(NetlinkError::Connect)?;
+        // Strict checking: a dump request's header is a filter.
+        connection
+            .socket_mut()
+            .socket_mut()
+            .set_netlink_get_strict_chk(true)
+            .map_err(NetlinkError::Connect)?;
         tokio::spawn(connection);
         Ok(Self { handle })
     }
@@ -120,26 +129,23 @@ impl Netlink {
     }
 
     /// Every IPv4 and IPv6 address on every interface.
+    /// Converted as they arrive: a dump's messages, held all at once, cost
+    /// several times what they say (about 400 bytes an address).
     pub async fn addresses(&self, interfaces: &[Interface]) -> Result<Vec<LiveAddress>> {
-        let messages: Vec<AddressMessage> = self
-            .handle
+        self.handle
             .address()
             .get()
             .execute()
+            .try_filter_map(|msg| {
+                let live = interfaces
+                    .iter()
+                    .find(|i| i.index == msg.header.index)
+                    .and_then(|interface| address_from(&msg, interface.name.clone()));
+                std::future::ready(Ok(live))
+            })
             .try_collect()
             .await
-            .map_err(kernel_error("listing addresses"))?;
-        Ok(messages
-            .iter()
-            .filter_map(|msg| {
-                let name = interfaces
-                    .iter()
-                    .find(|i| i.index == msg.header.index)?
-                    .name
-                    .clone();
-                address_from(msg, name)
-            })
-            .collect())
+            .map_err(kernel_error("listing addresses"))
     }
 
     /// Adds `address` on the interface, marked with `protocol` (IFA_PROTO):
@@ -240,15 +246,14 @@ impl Netlink {
             request.header.protocol = RouteProtocol::Unspec;
             request.header.kind = RouteType::Unspec;
             request.header.scope = RouteScope::Universe;
-            let messages: Vec<RouteMessage> = self
-                .handle
-                .route()
-                .get(request)
-                .execute()
-                .try_collect()
+            let mut messages = self.handle.route().get(request).execute();
+            while let Some(message) = messages
+                .try_next()
                 .await
-                .map_err(kernel_error("listing routes"))?;
-            routes.extend(messages.iter().filter_map(route_from));
+                .map_err(kernel_error("listing routes"))?
+            {
+                routes.extend(route_from(&message));
+            }
         }
         Ok(routes)
     }
