@@ -1,6 +1,13 @@
 //! Counts RX traffic to, and TX traffic from, every address userspace put in
 //! `COUNTERS`. Packets always pass unchanged: the programs return TCX_NEXT, so
 //! they never decide a packet's fate and other TC programs still run.
+//!
+//! RX counts what reaches this host: frames for its MAC, broadcast and
+//! multicast (the IP stack takes a unicast packet from those too), not
+//! frames for another host's MAC that a promiscuous or bridged port sees
+//! (PACKET_OTHERHOST), which the IP stack drops. TC ingress runs before
+//! netfilter, so a packet the firewall drops later is counted, as in
+//! `ip -s link`; egress runs after it, so TX is what left.
 
 use core::mem::size_of;
 
@@ -15,6 +22,9 @@ use aya_log_ebpf::warn;
 
 /// TCX_NEXT (also TC_ACT_UNSPEC for classic tc): no verdict.
 const TC_NEXT: i32 = -1;
+
+/// skb->pkt_type of a frame addressed to another host's MAC.
+const PACKET_OTHERHOST: u32 = 3;
 
 const ETH_P_IP: u16 = 0x0800;
 const ETH_P_IPV6: u16 = 0x86dd;
@@ -74,6 +84,13 @@ pub fn ingress_eth(ctx: TcContext) -> i32 {
 #[classifier]
 pub fn egress_eth(ctx: TcContext) -> i32 {
     count(&ctx, true, Direction::Tx);
+    TC_NEXT
+}
+
+/// Does nothing: the benchmark's baseline (`cargo xtask bench`), so the
+/// classifier's own cost per packet can be told from the hook's.
+#[classifier]
+pub fn bench_nothing(_ctx: TcContext) -> i32 {
     TC_NEXT
 }
 
@@ -140,6 +157,10 @@ fn network_header(ctx: &TcContext, has_eth: bool) -> Option<(usize, u16)> {
 
 #[inline(always)]
 fn count(ctx: &TcContext, has_eth: bool, direction: Direction) -> Option<()> {
+    // SAFETY: ctx.skb.skb is the program's own __sk_buff context.
+    if direction == Direction::Rx && unsafe { (*ctx.skb.skb).pkt_type } == PACKET_OTHERHOST {
+        return None;
+    }
     let (l3, ethertype) = network_header(ctx, has_eth)?;
     let (key, l3_len, l4_proto) = match ethertype {
         ETH_P_IP => {

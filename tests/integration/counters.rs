@@ -375,7 +375,10 @@ pub(crate) fn ip_frame(
     l4: &[u8],
     payload: usize,
 ) -> Vec<u8> {
-    let mut frame = vec![0x02, 0, 0, 0, 0, 1, 0x02, 0, 0, 0, 0, 2];
+    // To the all-zero MAC: BPF_PROG_TEST_RUN takes the frame in on
+    // loopback, whose MAC that is, so it is this host's (PACKET_HOST); any
+    // other would be PACKET_OTHERHOST, which RX leaves out.
+    let mut frame = vec![0, 0, 0, 0, 0, 0, 0x02, 0, 0, 0, 0, 2];
     for (n, tpid) in tpids.iter().enumerate() {
         frame.extend_from_slice(&tpid.to_be_bytes());
         frame.extend_from_slice(&(100 + n as u16).to_be_bytes());

@@ -11,6 +11,7 @@ mod crash;
 mod daemon;
 mod foreign;
 mod lan;
+mod semantics;
 mod service;
 mod tcx;
 mod util;

@@ -22,6 +22,11 @@ pub struct Settings {
     /// Whether alias-mgr counts each alias's traffic with its TC classifier
     /// (needs Linux >= 6.6 for TCX and a bpffs).
     pub counters: bool,
+    /// Whether the classifier runs on every interface but loopback, so an
+    /// alias's traffic is counted whichever interface it comes in or goes
+    /// out by (Linux accepts a packet for any local address on any
+    /// interface), not only on the interfaces that carry aliases.
+    pub count_on_every_interface: bool,
     /// RFC 5227 conflict detection before an IPv4 alias goes up: how long
     /// a run waits for an answer to its ARP probes (all probed at once);
     /// 0 turns it off. An alias's own `arp_probe_ms` overrides it.
@@ -44,6 +49,7 @@ impl Default for Settings {
         Settings {
             promote_secondaries: true,
             counters: true,
+            count_on_every_interface: false,
             // systemd-networkd and NetworkManager probe for 200 ms too.
             arp_probe_ms: 200,
             announce_count: 3,

@@ -24,6 +24,7 @@ fn desired(aliases: &[AliasSpec], keep_runtime: bool, adopt: bool) -> Desired<'_
         keep_runtime,
         keep_counting: &[],
         counters: true,
+        count_everywhere: false,
         arp_probe_ms: 200,
         adopt,
         announce: true,

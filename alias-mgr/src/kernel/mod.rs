@@ -342,6 +342,7 @@ impl<K: KernelOps> Kernel<K> {
             keep_runtime: false,
             keep_counting: &[],
             counters: false,
+            count_everywhere: false,
             arp_probe_ms: 0,
             adopt: false,
             announce: false,

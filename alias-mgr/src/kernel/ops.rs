@@ -46,12 +46,18 @@ pub trait KernelOps {
     /// Carries out one plan step.
     async fn run(&self, action: &Action) -> Result<()>;
     /// Carries out steps of one kind (see `together` in the runner) in
-    /// order, one result each; the real kernel overlaps them. Here: one by
-    /// one.
+    /// order, one result each; the real kernel overlaps them. Counters
+    /// steps stop at the first failure (counting is off from there): the
+    /// steps after it have no result and did not run. Here: one by one.
     async fn run_together(&self, actions: &[&Action]) -> Vec<Result<()>> {
         let mut results = Vec::with_capacity(actions.len());
         for action in actions {
-            results.push(self.run(action).await);
+            let result = self.run(action).await;
+            let stop = result.is_err() && action.is_counters();
+            results.push(result);
+            if stop {
+                break;
+            }
         }
         results
     }

@@ -19,7 +19,7 @@ use crate::{
     },
     sys::{
         arp,
-        bpf::{LinkLayer, PinDir},
+        bpf::{Counters, LinkLayer, PinDir},
         ndisc,
         netlink::Netlink,
         nft, sysctl,
@@ -107,33 +107,34 @@ impl System {
         let mut results = Vec::with_capacity(actions.len());
         let mut counters = None;
         for action in actions {
-            if counters.is_none() {
-                match self.pins.existing_counters() {
-                    Ok(Some(opened)) => counters = Some(opened),
-                    Ok(None) => {
-                        results.push(self.run(action).await);
-                        continue;
-                    }
-                    Err(err) => {
-                        results.push(Err(err.into()));
-                        continue;
-                    }
-                }
+            let result = self.update_counter(action, &mut counters).await;
+            let failed = result.is_err();
+            results.push(result);
+            if failed {
+                break;
             }
-            let Some(map) = counters.as_mut() else {
-                continue;
-            };
-            let result = match action {
-                Action::Track { address } => map.track(*address).map(drop),
-                Action::Untrack { address } => map.untrack(*address).map(drop),
-                other => {
-                    results.push(self.run(other).await);
-                    continue;
-                }
-            };
-            results.push(result.map_err(Into::into));
         }
         results
+    }
+
+    /// One track or untrack through `counters`, opened on first use.
+    async fn update_counter(&self, action: &Action, counters: &mut Option<Counters>) -> Result<()> {
+        if counters.is_none() {
+            match self.pins.existing_counters()? {
+                Some(opened) => *counters = Some(opened),
+                // No map yet: this step makes it (loading the classifier).
+                None => return self.run(action).await,
+            }
+        }
+        let Some(map) = counters.as_mut() else {
+            return self.run(action).await;
+        };
+        match action {
+            Action::Track { address } => map.track(*address).map(drop)?,
+            Action::Untrack { address } => map.untrack(*address).map(drop)?,
+            other => return self.run(other).await,
+        }
+        Ok(())
     }
 
     pub fn new(pins: PinDir) -> Result<Self> {

@@ -32,6 +32,7 @@ fn desired<'a>(aliases: &'a [AliasSpec], zones: &'a [ZoneSpec]) -> Desired<'a> {
         keep_runtime: false,
         keep_counting: &[],
         counters: true,
+        count_everywhere: false,
         arp_probe_ms: 200,
         adopt: false,
         announce: true,

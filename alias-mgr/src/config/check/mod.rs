@@ -502,7 +502,7 @@ mod tests {
         let (_, _, message) = invalid("[settings]\nmtu = 1500\n");
         assert!(!message.contains("did you mean"), "{message}");
         assert!(
-            message.ends_with("valid keys are: promote_secondaries, counters, arp_probe_ms, announce_count, announce_interval_ms, announce_refresh_s"),
+            message.ends_with("valid keys are: promote_secondaries, counters, count_on_every_interface, arp_probe_ms, announce_count, announce_interval_ms, announce_refresh_s"),
             "{message}"
         );
     }

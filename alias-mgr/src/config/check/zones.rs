@@ -19,6 +19,7 @@ use crate::core::{
 const SETTINGS_KEYS: &[&str] = &[
     "promote_secondaries",
     "counters",
+    "count_on_every_interface",
     "arp_probe_ms",
     "announce_count",
     "announce_interval_ms",
@@ -52,6 +53,10 @@ impl Checker<'_> {
         };
         settings.promote_secondaries = flag("promote_secondaries", settings.promote_secondaries)?;
         settings.counters = flag("counters", settings.counters)?;
+        settings.count_on_every_interface = flag(
+            "count_on_every_interface",
+            settings.count_on_every_interface,
+        )?;
         let number = |key, range, unit, default| -> Result<u32, ConfigError> {
             Ok(self.integer(table, key, range, unit)?.unwrap_or(default))
         };

@@ -2,7 +2,20 @@
 //! interface that carries one; keys and classifiers nobody needs go, and
 //! link pins of vanished interfaces are forgotten.
 
-use super::{push_unique, Action, Planner, Scope};
+use std::collections::BTreeMap;
+
+use super::{Action, Planner, Scope};
+use crate::core::model::Interface;
+
+/// Loopback: local traffic between the host's own addresses, not the
+/// LAN's; an Ethernet-framed link whose MAC is all zero.
+fn is_loopback(iface: &Interface) -> bool {
+    iface.ethernet
+        && iface
+            .mac
+            .as_deref()
+            .is_none_or(|mac| mac.split(':').all(|b| b == "00"))
+}
 
 impl Planner<'_> {
     pub(super) fn plan_counters(&mut self) {
@@ -23,22 +36,35 @@ impl Planner<'_> {
     }
 
     fn attach_where_wanted(&mut self) {
+        if !self.counting {
+            return;
+        }
+        let mut to_attach: BTreeMap<&str, bool> = BTreeMap::new();
         let wanted = self
             .wanted
             .iter()
-            .filter(|(ip, _)| !self.conflicted.contains(ip));
-        for (ip, (_, iface)) in wanted {
-            if self.counting && self.in_scope(*ip) && !self.observed.attached.contains(&iface.name)
-            {
-                push_unique(
-                    &mut self.out.actions,
-                    Action::Attach {
-                        interface: iface.name.clone(),
-                        ethernet: iface.ethernet,
-                    },
-                );
+            .filter(|(ip, _)| !self.conflicted.contains(ip) && self.in_scope(**ip));
+        for (_, (_, iface)) in wanted {
+            to_attach.insert(&iface.name, iface.ethernet);
+        }
+        if self.counts_everywhere() {
+            for iface in self.observed.interfaces.iter().filter(|i| !is_loopback(i)) {
+                to_attach.insert(&iface.name, iface.ethernet);
             }
         }
+        for (name, ethernet) in to_attach {
+            if !self.observed.attached.contains(name) {
+                self.out.actions.push(Action::Attach {
+                    interface: name.to_string(),
+                    ethernet,
+                });
+            }
+        }
+    }
+
+    /// `count_on_every_interface`, while there is an alias to count.
+    fn counts_everywhere(&self) -> bool {
+        self.desired.count_everywhere && self.counting && !self.wanted.is_empty()
     }
 
     fn untrack_unwanted(&mut self) {
@@ -75,7 +101,9 @@ impl Planner<'_> {
                         || self.wanted.contains_key(&a.ip()))
             }) || self.kept.values().any(|iface| iface == name)
                 || desired.keep_counting.iter().any(|a| &a.interface == name)
-                || self.counts_pending_aliases(name);
+                || self.counts_pending_aliases(name)
+                || (self.counts_everywhere()
+                    && self.interface(name).is_some_and(|i| !is_loopback(i)));
             let relevant = scope == Scope::All || self.interfaces_touched.contains(name.as_str());
             if relevant && (!still_needed || !desired.counters) {
                 let ethernet = self.interface(name).map(|i| i.ethernet).unwrap_or(true);

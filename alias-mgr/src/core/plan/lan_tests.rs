@@ -25,6 +25,7 @@ fn desired(aliases: &[AliasSpec], adopt: bool) -> Desired<'_> {
         keep_runtime: false,
         keep_counting: &[],
         counters: false,
+        count_everywhere: false,
         arp_probe_ms: 200,
         adopt,
         announce: true,
@@ -243,6 +244,7 @@ fn the_links_of_a_renamed_interface_follow_it_and_keep_counting_its_aliases() {
     };
     let counting = Desired {
         counters: true,
+        count_everywhere: false,
         ..desired(&aliases, false)
     };
     let plan = plan(&counting, &observed, Scope::All);

@@ -80,6 +80,10 @@ pub struct Desired<'a> {
     pub keep_counting: &'a [AliasSpec],
     /// Count each alias's traffic (`[settings] counters`).
     pub counters: bool,
+    /// Count on every interface but loopback, not only those carrying
+    /// aliases (`[settings] count_on_every_interface`): traffic for an
+    /// alias may arrive anywhere (Linux is a weak host).
+    pub count_everywhere: bool,
     /// `[settings] arp_probe_ms`: IPv4 conflict detection before an add.
     pub arp_probe_ms: u32,
     /// Take over live addresses (and their routes) that match a declared
@@ -122,6 +126,7 @@ impl<'a> Desired<'a> {
             keep_runtime: false,
             keep_counting: &[],
             counters: settings.counters,
+            count_everywhere: settings.count_on_every_interface,
             arp_probe_ms: settings.arp_probe_ms,
             adopt: false,
             announce: settings.announce_count > 0,
@@ -433,6 +438,7 @@ mod tests {
             keep_runtime: false,
             keep_counting: &[],
             counters: true,
+            count_everywhere: false,
             arp_probe_ms: 200,
             adopt: false,
             announce: true,
@@ -588,6 +594,7 @@ mod tests {
             keep_runtime: false,
             keep_counting: &[],
             counters: true,
+            count_everywhere: false,
             arp_probe_ms: 200,
             adopt: false,
             announce: true,
@@ -768,6 +775,7 @@ mod tests {
         let aliases = [alias("eth1", "192.168.0.1/24")];
         let off = Desired {
             counters: false,
+            count_everywhere: false,
             ..desired(&aliases)
         };
         let text: Vec<String> = plan(&off, &observed, Scope::All)
