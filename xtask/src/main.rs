@@ -54,6 +54,23 @@ enum Task {
         #[arg(long)]
         service: bool,
     },
+    /// (For `bench` itself.) Loads benchmark programs in this namespace and
+    /// holds them: copies of a program attached, or one pinned.
+    #[command(hide = true)]
+    BenchPrograms {
+        #[arg(long)]
+        object: PathBuf,
+        #[arg(long)]
+        pins: PathBuf,
+        #[arg(long)]
+        iface: String,
+        #[arg(long)]
+        program: String,
+        #[arg(long, default_value_t = 1)]
+        copies: usize,
+        #[arg(long)]
+        pin: Option<PathBuf>,
+    },
     /// Build (release) and install the binary, systemd units and config directory.
     Install {
         /// Stage under this directory instead of / (for packaging).
@@ -84,6 +101,14 @@ fn main() -> ExitCode {
                     false => bench::run(&binary, aliases, rounds),
                 }
             }),
+        Task::BenchPrograms {
+            object,
+            pins,
+            iface,
+            program,
+            copies,
+            pin,
+        } => bench::programs::serve(&object, &pins, &iface, &program, copies, pin.as_deref()),
         Task::Install { destdir } => setup()
             .and_then(|()| cargo(&["build", "--release", "-p", "alias-mgr"]))
             .and_then(|()| install(destdir.as_deref())),

@@ -42,6 +42,14 @@ impl Planner<'_> {
             }
             if found.need_add {
                 found.dad = self.add_address(ip, alias, iface, protocol);
+            } else if found.dad == DadState::Tentative
+                && iface.up
+                && iface.carrier
+                && !alias.routes.is_empty()
+            {
+                // Up already, DAD running again (the link just got carrier):
+                // its routes need the source past DAD, so the run waits.
+                self.out.await_dad.push((iface.index, ip));
             }
             self.plan_routes_of(ip, alias, iface, protocol, &found);
             if self.counting && !self.observed.tracked.contains(&ip) {
