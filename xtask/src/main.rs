@@ -47,12 +47,16 @@ enum Task {
     Bench {
         #[arg(long, default_value_t = 10_000)]
         aliases: usize,
-        #[arg(long, default_value_t = 3)]
+        #[arg(long, default_value_t = 5)]
         rounds: usize,
         /// Only the daemon's service edges: scrapes against idle and slow
         /// clients, gzip, healing latency.
         #[arg(long)]
         service: bool,
+        /// One part of the main benchmark only (control, memory,
+        /// data-plane, nft); printed, BENCHMARKS.md left as it is.
+        #[arg(long)]
+        only: Option<String>,
     },
     /// (For `bench` itself.) Loads benchmark programs in this namespace and
     /// holds them: copies of a program attached, or one pinned.
@@ -92,13 +96,14 @@ fn main() -> ExitCode {
             aliases,
             rounds,
             service,
+            only,
         } => setup()
             .and_then(|()| cargo(&["build", "--release", "-p", "alias-mgr"]))
             .and_then(|()| {
                 let binary = workspace_root().join("target/release/alias-mgr");
                 match service {
                     true => bench_service::run(&binary, aliases, rounds),
-                    false => bench::run(&binary, aliases, rounds),
+                    false => bench::run(&binary, aliases, rounds, only.as_deref()),
                 }
             }),
         Task::BenchPrograms {

@@ -310,7 +310,15 @@ pub(super) fn iperf3_to(target: &str, udp: bool) -> Result<f64> {
         args.extend(["-u", "-b", "0", "-l", "64"].map(String::from));
     }
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let report: serde_json::Value = serde_json::from_str(&sh(&args)?)?;
+    let mut report: serde_json::Value = serde_json::from_str(&sh(&args)?)?;
+    if report["error"].is_string() {
+        // Once more: the server may still be closing the previous test.
+        thread::sleep(Duration::from_millis(500));
+        report = serde_json::from_str(&sh(&args)?)?;
+        if let Some(error) = report["error"].as_str() {
+            bail!("iperf3 to {target}: {error}");
+        }
+    }
     let end = &report["end"];
     let value = if udp {
         let sum = &end["sum"];

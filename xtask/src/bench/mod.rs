@@ -135,7 +135,14 @@ fn machine() -> String {
     format!("{os}, kernel {}, {cores} cores ({cpu})", kernel.trim())
 }
 
-pub fn run(alias_mgr: &Path, aliases: usize, rounds: usize) -> Result<()> {
+/// The parts, by the name `--only` takes.
+pub const PARTS: [&str; 4] = ["control", "memory", "data-plane", "nft"];
+
+pub fn run(alias_mgr: &Path, aliases: usize, rounds: usize, only: Option<&str>) -> Result<()> {
+    if let Some(part) = only.filter(|p| !PARTS.contains(p)) {
+        bail!("no bench part {part:?}; the parts are {}", PARTS.join(", "));
+    }
+    let wanted = |part: &str| only.is_none_or(|p| p == part);
     let rounds = rounds.max(5);
     let root = crate::workspace_root();
     let object = programs::object(&root)?;
@@ -152,13 +159,24 @@ pub fn run(alias_mgr: &Path, aliases: usize, rounds: usize) -> Result<()> {
         machine()
     ));
     let lab = lab()?;
-    control::run(alias_mgr, &lab, &mut report, aliases, rounds)?;
-    memory::run(alias_mgr, &lab, &mut report, aliases, rounds)?;
-    data_plane::run(alias_mgr, &lab, &object, &mut report, aliases, rounds)?;
-    nft_baseline::run(alias_mgr, &lab, &object, &mut report, aliases, rounds)?;
+    if wanted("control") {
+        control::run(alias_mgr, &lab, &mut report, aliases, rounds)?;
+    }
+    if wanted("memory") {
+        memory::run(alias_mgr, &lab, &mut report, aliases, rounds)?;
+    }
+    if wanted("data-plane") {
+        data_plane::run(alias_mgr, &lab, &object, &mut report, aliases, rounds)?;
+    }
+    if wanted("nft") {
+        nft_baseline::run(alias_mgr, &lab, &object, &mut report, aliases, rounds)?;
+    }
     drop(lab);
-    report.write_into(&root.join("BENCHMARKS.md"))?;
-    println!("xtask: bench: written into BENCHMARKS.md");
+    // A partial run is printed only: the file keeps whole runs.
+    if only.is_none() {
+        report.write_into(&root.join("BENCHMARKS.md"))?;
+        println!("xtask: bench: written into BENCHMARKS.md");
+    }
     Ok(())
 }
 

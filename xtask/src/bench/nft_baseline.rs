@@ -113,6 +113,8 @@ pub(super) fn run(
         PEER,
         &["ip", "route", "replace", "10.100.0.0/16", "dev", "eth0"],
     )?;
+    // iperf3's control connection answers the peer's 10.99.0.2.
+    in_ns(&["ip", "route", "replace", "10.99.0.0/16", "dev", "eth1"])?;
     nft_set(lab, aliases)?;
     let _server = Process(
         std::process::Command::new("nsenter")
