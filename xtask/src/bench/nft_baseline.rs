@@ -167,10 +167,10 @@ pub(super) fn run(
         ratio.median,
         if hi < 1.0 {
             "met"
-        } else if ratio.median < 1.0 {
-            "likely, the interval reaches 1"
-        } else {
+        } else if lo > 1.0 {
             "NOT met"
+        } else {
+            "not shown: the interval spans 1"
         }
     ));
     Ok(())

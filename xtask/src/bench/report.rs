@@ -38,7 +38,7 @@ impl Report {
         let new = match (old.find(BEGIN), old.find(END)) {
             (Some(start), Some(end)) if start < end => {
                 format!(
-                    "{}{block}{}",
+                    "{}{block}\n{}",
                     &old[..start],
                     &old[end + END.len()..].trim_start_matches('\n')
                 )
@@ -49,5 +49,29 @@ impl Report {
             },
         };
         std::fs::write(path, new).with_context(|| format!("writing {}", path.display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_replaces_only_the_generated_block() {
+        let path = std::env::temp_dir().join(format!("report-test-{}.md", std::process::id()));
+        std::fs::write(
+            &path,
+            format!("# B\n\nintro\n\n{BEGIN}\nold\n{END}\n\n# History\nkept\n"),
+        )
+        .unwrap();
+        let mut report = Report::default();
+        report.line("new figures");
+        report.write_into(&path).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(
+            text,
+            format!("# B\n\nintro\n\n{BEGIN}\nnew figures\n{END}\n\n# History\nkept\n")
+        );
     }
 }
