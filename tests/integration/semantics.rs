@@ -7,6 +7,7 @@ use std::process::Output;
 
 use crate::{
     counters::{counting_lab, HOST4, PEER4},
+    daemon::Daemon,
     util::{delta, write, Counts, Lab},
 };
 
@@ -193,4 +194,23 @@ fn an_alias_reached_by_another_interface_is_counted_only_with_count_on_every_int
     write(&lab.config_path(), &config(false));
     lab.ok(&["apply"]);
     assert_eq!(attached(&lab), ["eth1"]);
+}
+
+#[test]
+fn counting_everywhere_follows_an_interface_that_appears_and_is_no_drift() {
+    let lab = Lab::new();
+    lab.address_peer();
+    write(&lab.config_path(), &config(true));
+    let daemon = Daemon::start(&lab, &[]);
+    assert_eq!(attached(&lab), ["eth1"]);
+    second_link(&lab);
+    let metrics = daemon.wait_for("the classifier on the new eth2", |_| {
+        attached(&lab) == ["eth1", "eth2"]
+    });
+    assert_eq!(metrics.value("alias_mgr_drift_events_total", &[]), 0.0);
+    let before = lab.counters(HOST4);
+    assert!(ping(&lab.peer, &["-I", "198.51.100.2", HOST4])
+        .status
+        .success());
+    assert_eq!(packets(delta(lab.counters(HOST4), before)), (5, 5));
 }

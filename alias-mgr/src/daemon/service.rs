@@ -335,7 +335,8 @@ impl Daemon {
             && matches!(reload, Reload::Unchanged)
             && !matches!(trigger, Trigger::Startup | Trigger::Reload)
             && !self.only_interfaces_appeared(&plan)
-            && !only_held_back_taken(&plan, held_before);
+            && !only_held_back_taken(&plan, held_before)
+            && !self.only_counting_followed_interfaces(&plan);
         self.missing_interfaces = plan.missing_interfaces.clone();
         self.exporter.stats().reconciled(trigger, count, drift);
         self.plan_conflicts = plan.conflicts.len();
@@ -363,6 +364,21 @@ impl Daemon {
             log_capped(actions.chain(zones), count);
         }
         self.log_pending(plan.pending);
+    }
+
+    /// With `count_on_every_interface`, an interface that comes or goes
+    /// gets or loses the classifier: what the config asked for, not drift.
+    fn only_counting_followed_interfaces(&self, plan: &Plan) -> bool {
+        self.config
+            .file()
+            .config()
+            .settings
+            .count_on_every_interface
+            && plan.zone_changes.is_empty()
+            && plan
+                .actions
+                .iter()
+                .all(|a| matches!(a, Action::Attach { .. } | Action::Detach { .. }))
     }
 
     /// Whether the plan only adds the aliases of interfaces that were
