@@ -119,15 +119,13 @@ impl System {
 
     /// One track or untrack through `counters`, opened on first use.
     async fn update_counter(&self, action: &Action, counters: &mut Option<Counters>) -> Result<()> {
-        if counters.is_none() {
-            match self.pins.existing_counters()? {
-                Some(opened) => *counters = Some(opened),
+        let map = match counters {
+            Some(map) => map,
+            None => match self.pins.existing_counters()? {
+                Some(opened) => counters.insert(opened),
                 // No map yet: this step makes it (loading the classifier).
                 None => return self.run(action).await,
-            }
-        }
-        let Some(map) = counters.as_mut() else {
-            return self.run(action).await;
+            },
         };
         match action {
             Action::Track { address } => map.track(*address).map(drop)?,

@@ -8,15 +8,17 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use super::{alias_mgr_command, report::Report, stats::Summary, timed, Lab, NS};
+use super::{
+    alias_ip, alias_mgr_command, report::Report, stats::Summary, timed, Lab, NS, QUIET_SETTINGS,
+};
 
 /// IPv4 /32 aliases as config entries, in `zones` zones (none: 0).
 fn aliases_text(count: usize, zones: usize) -> String {
-    let mut text = String::from("[settings]\narp_probe_ms = 0\nannounce_count = 0\n\n");
+    let mut text = String::from(QUIET_SETTINGS);
     for i in 0..count {
-        let (a, b, c) = (100 + i / 62_500, (i / 250) % 250, i % 250 + 1);
+        let ip = alias_ip(i);
         text.push_str(&format!(
-            "[[alias]]\ninterface = \"eth1\"\naddress = \"10.{a}.{b}.{c}/32\"\n"
+            "[[alias]]\ninterface = \"eth1\"\naddress = \"{ip}/32\"\n"
         ));
         if zones > 0 {
             text.push_str(&format!("zone = \"z{}\"\n", i % zones));
@@ -30,8 +32,7 @@ fn ip_batch(lab: &Lab, count: usize, verb: &str) -> Result<std::path::PathBuf> {
     let path = lab.dir.join(format!("ip-{verb}-{count}.batch"));
     let mut text = String::new();
     for i in 0..count {
-        let (a, b, c) = (100 + i / 62_500, (i / 250) % 250, i % 250 + 1);
-        text.push_str(&format!("addr {verb} 10.{a}.{b}.{c}/32 dev eth1\n"));
+        text.push_str(&format!("addr {verb} {}/32 dev eth1\n", alias_ip(i)));
     }
     std::fs::write(&path, text)?;
     Ok(path)

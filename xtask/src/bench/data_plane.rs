@@ -3,23 +3,17 @@
 //! with N keys in the map; under real traffic spread over 250 keys against
 //! 1 (bpf_stats); and end to end, iperf3 with against without it.
 
-use std::{
-    net::IpAddr,
-    path::Path,
-    process::{Command, Stdio},
-    thread,
-    time::Duration,
-};
+use std::{net::IpAddr, path::Path, thread, time::Duration};
 
 use anyhow::{bail, Context, Result};
 
 use super::{
-    alias_mgr_run, in_ns, many_aliases, programs,
+    alias_mgr_run, in_ns, iperf3_server, many_aliases, peer_reaches_aliases, programs,
     report::Report,
     stats::{bootstrap_median_95, Summary},
-    Lab, NS, PEER,
+    Lab, PEER, QUIET_SETTINGS,
 };
-use crate::netns::{self, sh, Process};
+use crate::netns::{self, sh};
 
 /// Test runs per measurement: about 0.1 s each.
 const REPEAT: &str = "2000000";
@@ -113,7 +107,7 @@ fn ingress_program(lab: &Lab) -> Result<String> {
 fn tracked_config(lab: &Lab, aliases: usize) -> Result<std::path::PathBuf> {
     let config = lab.dir.join("data-plane.toml");
     let text = format!(
-        "[settings]\narp_probe_ms = 0\nannounce_count = 0\n\n[[alias]]\ninterface = \"eth1\"\naddress = \"2001:db8::1/128\"\n\n{}",
+        "{QUIET_SETTINGS}[[alias]]\ninterface = \"eth1\"\naddress = \"2001:db8::1/128\"\n\n{}",
         many_aliases(aliases)
     );
     std::fs::write(&config, text)?;
@@ -214,14 +208,7 @@ fn spread_cost(keys: usize) -> Result<f64> {
 }
 
 fn spread(report: &mut Report, rounds: usize) -> Result<()> {
-    netns::in_ns(
-        PEER,
-        &["ip", "addr", "replace", "10.99.0.2/16", "dev", "eth0"],
-    )?;
-    netns::in_ns(
-        PEER,
-        &["ip", "route", "replace", "10.100.0.0/16", "dev", "eth0"],
-    )?;
+    peer_reaches_aliases()?;
     let _stats = BpfStats::enable()?;
     let (mut one, mut many, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
     for round in 0..rounds {
@@ -347,15 +334,7 @@ fn throughput(alias_mgr: &Path, lab: &Lab, report: &mut Report, pairs: usize) ->
         &["ip", "addr", "replace", "192.0.2.2/24", "dev", "eth0"],
     )?;
     manage(&["counters", "track", "192.0.2.1"])?;
-    let _server = Process(
-        Command::new("nsenter")
-            .arg(format!("--net=/run/netns/{NS}"))
-            .args(["iperf3", "-s", "-B", "192.0.2.1"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()?,
-    );
-    thread::sleep(Duration::from_millis(500));
+    let _server = iperf3_server("192.0.2.1")?;
     let mut rows = Vec::new();
     for (name, udp, scale, pairs) in [
         ("TCP, one stream (Gbit/s)", false, 1e9, pairs),

@@ -13,29 +13,20 @@ use std::path::Path;
 use anyhow::Result;
 
 use super::{
-    alias_mgr_run,
+    alias_ip, alias_mgr_run,
     data_plane::iperf3_to,
-    in_ns, programs,
+    in_ns, iperf3_server, peer_reaches_aliases, programs,
     report::Report,
     stats::{bootstrap_median_95, Summary},
-    Lab, PEER,
+    Lab, QUIET_SETTINGS,
 };
-use crate::netns::{self, Process};
 
 const K: usize = 8;
 const TARGET: &str = "10.100.0.1";
 
 /// The set, loaded once (a set alone costs packets nothing).
 fn nft_set(lab: &Lab, aliases: usize) -> Result<()> {
-    let mut elements = Vec::with_capacity(aliases);
-    for i in 0..aliases {
-        elements.push(format!(
-            "10.{}.{}.{}",
-            100 + i / 62_500,
-            (i / 250) % 250,
-            i % 250 + 1
-        ));
-    }
+    let elements: Vec<String> = (0..aliases).map(alias_ip).collect();
     let text = format!(
         "table netdev ambench {{\n set accounting {{ type ipv4_addr; counter; elements = {{ {} }} }}\n}}\n",
         elements.join(", ")
@@ -97,34 +88,14 @@ pub(super) fn run(
     let config = lab.dir.join("nft-baseline.toml");
     std::fs::write(
         &config,
-        format!(
-            "[settings]\narp_probe_ms = 0\nannounce_count = 0\n\n{}",
-            super::many_aliases(aliases)
-        ),
+        format!("{QUIET_SETTINGS}{}", super::many_aliases(aliases)),
     )?;
     alias_mgr_run(alias_mgr, lab, &config, &["apply"])?;
     // The copies alone: alias-mgr's own attachment would be in every side.
     alias_mgr_run(alias_mgr, lab, &config, &["counters", "detach", "eth1"])?;
-    netns::in_ns(
-        PEER,
-        &["ip", "addr", "replace", "10.99.0.2/16", "dev", "eth0"],
-    )?;
-    netns::in_ns(
-        PEER,
-        &["ip", "route", "replace", "10.100.0.0/16", "dev", "eth0"],
-    )?;
-    // iperf3's control connection answers the peer's 10.99.0.2.
-    in_ns(&["ip", "route", "replace", "10.99.0.0/16", "dev", "eth1"])?;
+    peer_reaches_aliases()?;
     nft_set(lab, aliases)?;
-    let _server = Process(
-        std::process::Command::new("nsenter")
-            .arg(format!("--net=/run/netns/{}", super::NS))
-            .args(["iperf3", "-s", "-B", TARGET])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()?,
-    );
-    std::thread::sleep(std::time::Duration::from_millis(500));
+    let _server = iperf3_server(TARGET)?;
     let (mut bpf, mut nft, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
     for round in 0..rounds.max(10) {
         let mut pps = [0.0; 3];
