@@ -122,9 +122,11 @@ fn read<T: Copy>(ctx: &TcContext, offset: usize) -> Option<T> {
 /// Reads one byte. It reads two: for a one-byte read LLVM turns the bounds
 /// check into `data + off < data_end`, which the verifier does not accept
 /// for a variable offset. Every byte read here has a header byte after it.
+/// Reads are of whole words (never byte arrays): the copy on the stack the
+/// fallback makes must be aligned, which the verifier insists on.
 #[inline(always)]
 fn read_byte(ctx: &TcContext, offset: usize) -> Option<u8> {
-    read::<[u8; 2]>(ctx, offset).map(|pair| pair[0])
+    read::<u16>(ctx, offset).map(|pair| pair.to_ne_bytes()[0])
 }
 
 /// Offset of the network header and its ethertype, past up to two VLAN tags.
@@ -162,25 +164,15 @@ fn count(ctx: &TcContext, has_eth: bool, direction: Direction) -> Option<()> {
         return None;
     }
     let (l3, ethertype) = network_header(ctx, has_eth)?;
-    let (key, l3_len, l4_proto) = match ethertype {
+    // Only what the lookup needs is read before it: most packets miss.
+    let key = match ethertype {
         ETH_P_IP => {
-            let ihl = (read_byte(ctx, l3)? & 0x0f) as usize * 4;
             let at = if direction == Direction::Rx { 16 } else { 12 };
-            let addr = read::<[u8; 4]>(ctx, l3 + at)?;
-            (
-                AddrKey::from_ipv4_octets(addr),
-                ihl,
-                read_byte(ctx, l3 + 9)?,
-            )
+            AddrKey::from_ipv4_octets(read::<u32>(ctx, l3 + at)?.to_ne_bytes())
         }
         ETH_P_IPV6 => {
             let at = if direction == Direction::Rx { 24 } else { 8 };
-            let addr = read::<[u8; 16]>(ctx, l3 + at)?;
-            (
-                AddrKey::from_ipv6_octets(addr),
-                IPV6_HLEN,
-                read_byte(ctx, l3 + 6)?,
-            )
+            AddrKey::from_words(read::<[u64; 2]>(ctx, l3 + at)?)
         }
         _ => return None,
     };
@@ -188,42 +180,16 @@ fn count(ctx: &TcContext, has_eth: bool, direction: Direction) -> Option<()> {
 
     // SAFETY: ctx.skb.skb is the program's own __sk_buff context.
     let gso_segs = unsafe { (*ctx.skb.skb).gso_segs };
-    let segments = if gso_segs > 1 { gso_segs as u64 } else { 1 };
-    let mut bytes = ctx.len() as u64;
-    if segments > 1 {
-        // On the wire every segment repeats the L2..L4 headers. Where the L4
-        // header cannot be sized, the packets still count and the bytes of
-        // the repeated L4 headers are left out, with a warning.
-        let l4 = l3 + l3_len;
-        let l4_len = match l4_proto {
-            IPPROTO_TCP => match read_byte(ctx, l4 + 12) {
-                Some(data_offset) => ((data_offset >> 4) as usize) * 4,
-                None => {
-                    if warning_allowed() {
-                        warn!(
-                            ctx,
-                            "GSO packet of {} segments: TCP header unreadable, the per-segment copies of the TCP header are not counted in bytes",
-                            segments
-                        );
-                    }
-                    0
-                }
-            },
-            IPPROTO_UDP => UDP_HLEN,
-            other => {
-                if warning_allowed() {
-                    warn!(
-                        ctx,
-                        "GSO packet of {} segments over IP protocol {} (a tunnel or IPv6 extension header): per-segment headers past the IP header are not counted in bytes",
-                        segments,
-                        other
-                    );
-                }
-                0
-            }
-        };
-        bytes += (segments - 1) * (l4 + l4_len) as u64;
-    }
+    let (segments, bytes) = if gso_segs > 1 {
+        let segments = gso_segs as u64;
+        let repeated = repeated_header_bytes(ctx, l3, ethertype == ETH_P_IPV6, segments);
+        (
+            segments,
+            ctx.len() as u64 + (segments - 1) * repeated as u64,
+        )
+    } else {
+        (1, ctx.len() as u64)
+    };
 
     // SAFETY: a per-CPU value; this program is the only writer on this CPU
     // and BPF programs are not migrated mid-run.
@@ -240,6 +206,52 @@ fn count(ctx: &TcContext, has_eth: bool, direction: Direction) -> Option<()> {
         }
     }
     Some(())
+}
+
+/// For a GSO/GRO super-packet: the header bytes every segment repeats on
+/// the wire (link layer to L4). Where the L4 header cannot be sized, its
+/// bytes are left out, with a warning; the packets still count.
+#[inline(always)]
+fn repeated_header_bytes(ctx: &TcContext, l3: usize, ipv6: bool, segments: u64) -> usize {
+    let (l3_len, l4_proto) = if ipv6 {
+        (IPV6_HLEN, read_byte(ctx, l3 + 6))
+    } else {
+        let ihl = read_byte(ctx, l3).map_or(0, |b| (b & 0x0f) as usize * 4);
+        (ihl, read_byte(ctx, l3 + 9))
+    };
+    // Unreadable only in a packet cut short within its IP header.
+    let Some(l4_proto) = l4_proto else {
+        return l3 + l3_len;
+    };
+    let l4 = l3 + l3_len;
+    let l4_len = match l4_proto {
+        IPPROTO_TCP => match read_byte(ctx, l4 + 12) {
+            Some(data_offset) => ((data_offset >> 4) as usize) * 4,
+            None => {
+                if warning_allowed() {
+                    warn!(
+                        ctx,
+                        "GSO packet of {} segments: TCP header unreadable, the per-segment copies of the TCP header are not counted in bytes",
+                        segments
+                    );
+                }
+                0
+            }
+        },
+        IPPROTO_UDP => UDP_HLEN,
+        other => {
+            if warning_allowed() {
+                warn!(
+                    ctx,
+                    "GSO packet of {} segments over IP protocol {} (a tunnel or IPv6 extension header): per-segment headers past the IP header are not counted in bytes",
+                    segments,
+                    other
+                );
+            }
+            0
+        }
+    };
+    l4 + l4_len
 }
 
 #[cfg(not(test))]

@@ -54,7 +54,7 @@ enum Task {
         #[arg(long)]
         service: bool,
         /// One part of the main benchmark only (control, memory,
-        /// data-plane, nft); printed, BENCHMARKS.md left as it is.
+        /// classifier, throughput, nft); printed, BENCHMARKS.md left as it is.
         #[arg(long)]
         only: Option<String>,
     },

@@ -76,17 +76,26 @@ async fn load_in_child(pins: &PinDir, load: ClassifierLoad<'_>) -> Result<()> {
     if out.status.success() {
         return Ok(());
     }
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let reason = stderr
-        .lines()
-        .rev()
-        .map(str::trim)
-        .find(|line| !line.is_empty())
-        .unwrap_or("no error message");
     Err(anyhow::anyhow!(
         "{}",
-        reason.strip_prefix("alias-mgr: error: ").unwrap_or(reason)
+        child_error(&String::from_utf8_lossy(&out.stderr))
     ))
+}
+
+/// The child's error from its stderr: from its `alias-mgr: error:` line on,
+/// so a multi-line error (a verifier log) keeps its first line, which says
+/// what failed.
+fn child_error(stderr: &str) -> &str {
+    const PREFIX: &str = "alias-mgr: error: ";
+    match stderr.find(PREFIX) {
+        Some(at) => stderr[at + PREFIX.len()..].trim(),
+        None => stderr
+            .lines()
+            .rev()
+            .map(str::trim)
+            .find(|line| !line.is_empty())
+            .unwrap_or("no error message"),
+    }
 }
 
 /// This network namespace, as the process sees it, and a pin directory.
@@ -386,5 +395,34 @@ fn arp_target(on: &OnLink) -> Option<arp::Target> {
             ip,
         }),
         IpAddr::V6(_) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::child_error;
+
+    #[test]
+    fn a_childs_multi_line_error_keeps_the_line_that_says_what_failed() {
+        let stderr = "alias-mgr: error: loading the classifier: Verifier output: 0: r6 = r1\n\
+                      260: R1 !read_ok\n: Permission denied (os error 13)\n";
+        let error = child_error(stderr);
+        assert!(
+            error.starts_with("loading the classifier: Verifier output"),
+            "{error}"
+        );
+        assert!(
+            error.ends_with("Permission denied (os error 13)"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn without_the_error_prefix_the_last_line_is_the_reason() {
+        assert_eq!(
+            child_error("warning: x\nsomething broke\n\n"),
+            "something broke"
+        );
+        assert_eq!(child_error(""), "no error message");
     }
 }

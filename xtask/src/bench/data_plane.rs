@@ -256,7 +256,9 @@ fn spread(report: &mut Report, rounds: usize) -> Result<()> {
     Ok(())
 }
 
-pub(super) fn run(
+/// The classifier's own cost: BPF_PROG_TEST_RUN against the do-nothing
+/// program, and real frames spread over 250 keys against 1.
+pub(super) fn classifier(
     alias_mgr: &Path,
     lab: &Lab,
     object: &Path,
@@ -270,8 +272,14 @@ pub(super) fn run(
     spread(report, rounds)?;
     std::fs::write(&config, "# empty\n")?;
     alias_mgr_run(alias_mgr, lab, &config, &["apply"])?;
+    println!("xtask: bench: classifier done");
+    Ok(())
+}
+
+/// End to end: iperf3 with and without the classifier, 30 pairs.
+pub(super) fn end_to_end(alias_mgr: &Path, lab: &Lab, report: &mut Report) -> Result<()> {
     throughput(alias_mgr, lab, report, 30)?;
-    println!("xtask: bench: data plane done");
+    println!("xtask: bench: throughput done");
     Ok(())
 }
 

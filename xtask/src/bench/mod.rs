@@ -179,7 +179,7 @@ fn machine() -> String {
 }
 
 /// The parts, by the name `--only` takes.
-pub const PARTS: [&str; 4] = ["control", "memory", "data-plane", "nft"];
+pub const PARTS: [&str; 5] = ["control", "memory", "classifier", "throughput", "nft"];
 
 pub fn run(alias_mgr: &Path, aliases: usize, rounds: usize, only: Option<&str>) -> Result<()> {
     if let Some(part) = only.filter(|p| !PARTS.contains(p)) {
@@ -208,8 +208,11 @@ pub fn run(alias_mgr: &Path, aliases: usize, rounds: usize, only: Option<&str>) 
     if wanted("memory") {
         memory::run(alias_mgr, &lab, &mut report, aliases, rounds)?;
     }
-    if wanted("data-plane") {
-        data_plane::run(alias_mgr, &lab, &object, &mut report, aliases, rounds)?;
+    if wanted("classifier") {
+        data_plane::classifier(alias_mgr, &lab, &object, &mut report, aliases, rounds)?;
+    }
+    if wanted("throughput") {
+        data_plane::end_to_end(alias_mgr, &lab, &mut report)?;
     }
     if wanted("nft") {
         nft_baseline::run(alias_mgr, &lab, &object, &mut report, aliases, rounds)?;
