@@ -10,6 +10,7 @@ mod counters;
 mod crash;
 mod daemon;
 mod foreign;
+mod forwarding;
 mod lan;
 mod semantics;
 mod service;

@@ -56,6 +56,8 @@ pub struct FakeKernel {
     pub log: RefCell<Vec<String>>,
     /// Every nft load, as its check_only flag.
     pub zone_loads: RefCell<Vec<bool>>,
+    /// alias-mgr's nft table as the last load left it.
+    zone_table: RefCell<LiveTable>,
     /// Every ARP probe run, as the addresses probed.
     pub probes: RefCell<Vec<Vec<IpAddr>>>,
     /// Every announcement round, as the addresses announced.
@@ -273,13 +275,16 @@ impl KernelOps for FakeKernel {
     }
 
     fn zone_table(&self) -> Result<LiveTable> {
-        Ok(LiveTable::default())
+        Ok(self.zone_table.borrow().clone())
     }
 
-    fn load_zones(&self, _: &Value, check_only: bool) -> Result<()> {
+    fn load_zones(&self, batch: &Value, check_only: bool) -> Result<()> {
         self.zone_loads.borrow_mut().push(check_only);
         if self.faults.refuse_zone_load && !check_only {
             return Err(anyhow!("nft refused the zone ruleset"));
+        }
+        if !check_only {
+            *self.zone_table.borrow_mut() = crate::core::zones::table_loaded_by(batch);
         }
         Ok(())
     }

@@ -1,7 +1,8 @@
 //! The kernel runner: observes the kernel and carries out plans, the bridge
 //! between the pure planner (`core`) and the outside systems (`sys`). A
 //! failed step rolls back every step this run made, in reverse order, so a
-//! run changes all or nothing; every apply ends by re-planning to verify.
+//! run changes all or nothing (`execute.rs`); every apply ends by
+//! re-planning to verify.
 //!
 //! It reaches the kernel only through [`KernelOps`] (`ops.rs`): [`System`]
 //! is the real one, `fake.rs` an in-memory one for the unit tests. It may use
@@ -14,8 +15,8 @@ use anyhow::{Context, Result};
 use crate::{
     config::ConfigFile,
     core::{
-        model::{AliasSpec, DadState, Interface, LiveAddress},
-        plan::{self, Action, Desired, Observed, Plan, Scope, Seen},
+        model::{AliasSpec, Interface, LiveAddress},
+        plan::{self, Desired, Observed, Plan, Scope, Seen},
         resolve,
         zones::{self, LiveTable},
     },
@@ -23,6 +24,7 @@ use crate::{
     sys::bpf::PinDir,
 };
 
+mod execute;
 #[cfg(test)]
 mod fake;
 #[cfg(test)]
@@ -34,6 +36,7 @@ mod system;
 mod tests;
 mod wire;
 
+pub use execute::DadFailure;
 pub use ops::KernelOps;
 pub use system::System;
 pub use wire::Applied;
@@ -102,6 +105,18 @@ impl<K: KernelOps> Kernel<K> {
         observed: &Observed,
         scope: Scope,
     ) -> Result<Plan> {
+        self.plan_against_table(desired, observed, scope, None)
+    }
+
+    /// [`Kernel::plan_observed`], with the zone table as `known` says it
+    /// is (None: as nft lists it).
+    fn plan_against_table(
+        &self,
+        desired: &Desired<'_>,
+        observed: &Observed,
+        scope: Scope,
+        known: Option<LiveTable>,
+    ) -> Result<Plan> {
         let desired_file_aliases = desired.aliases;
         // Aliases whose interface is written as an altname or a MAC, under
         // the live name: the planner, the zones and the notes see that.
@@ -130,7 +145,7 @@ impl<K: KernelOps> Kernel<K> {
         if ruleset.is_none() && scope != Scope::All {
             return Ok(plan);
         }
-        let live = match self.ops.zone_table() {
+        let live = match known.map_or_else(|| self.ops.zone_table(), Ok) {
             Ok(live) => live,
             // No zones wanted and no nft to ask: there is no table to remove.
             Err(_) if ruleset.is_none() && desired.zones.is_empty() => LiveTable::default(),
@@ -145,136 +160,6 @@ impl<K: KernelOps> Kernel<K> {
             ));
         }
         Ok(plan)
-    }
-
-    /// Runs `actions` in order; on the first failure undoes the ones done and
-    /// returns the failure (with the rollback's own failures, if any). Once
-    /// the addresses are in, waits for the duplicate address detection of
-    /// `await_dad`. A duplicate either fails
-    /// the run and rolls it back (the CLI: nothing half-done), or (drift
-    /// healing) is left in place, DAD-failed, with its routes held back,
-    /// while the rest goes ahead: rolled back, it would be re-added and
-    /// fail again at every reconcile, holding every other change back too.
-    /// Counters are optional: a counters step that fails (no bpffs, the
-    /// map full) turns counting off for the rest of the run instead of
-    /// undoing the addresses, routes and zones. Returns what was left
-    /// undone that way, with why.
-    pub async fn execute_awaiting_dad<'p>(
-        &self,
-        actions: &'p [Action],
-        await_dad: &[(u32, IpAddr)],
-        on_failure: DadFailure,
-    ) -> Result<Leftovers<'p>> {
-        let mut done: Vec<&Action> = Vec::new();
-        let mut awaiting = await_dad;
-        let mut duplicates: Vec<(IpAddr, anyhow::Error)> = Vec::new();
-        let mut counters_off = None;
-        let mut rest = actions;
-        loop {
-            let past_addresses = rest.first().is_none_or(|action| !action.up_to_addresses());
-            if past_addresses && !awaiting.is_empty() {
-                for (ifindex, ip) in std::mem::take(&mut awaiting) {
-                    // Each wait returns at once when DAD is over; the first
-                    // covers the time they all need, as they started together.
-                    if let Err(err) = self.wait_for_dad(*ifindex, *ip).await {
-                        if on_failure == DadFailure::RollBack {
-                            return Err(self.roll_back(&done, err).await);
-                        }
-                        duplicates.push((*ip, err));
-                    }
-                }
-            }
-            if rest.is_empty() {
-                break;
-            }
-            // Steps of one kind go to the kernel together (pipelined
-            // netlink requests, one map handle); what ran is known per step.
-            let (group, tail) = rest.split_at(together(rest));
-            rest = tail;
-            let group: Vec<&Action> = group
-                .iter()
-                .filter(|action| {
-                    let from_duplicate = matches!(action, Action::AddRoute { source, .. }
-                        if duplicates.iter().any(|(ip, _)| ip == source));
-                    let counters_stopped = counters_off.is_some() && action.is_counters();
-                    !from_duplicate && !counters_stopped
-                })
-                .collect();
-            let mut failed = None;
-            for (action, result) in group.iter().zip(self.ops.run_together(&group).await) {
-                match result {
-                    Ok(()) => done.push(action),
-                    Err(err) if action.is_counters() => {
-                        counters_off.get_or_insert(err.context(format!("`{action}` failed")));
-                    }
-                    Err(err) => {
-                        failed.get_or_insert(err.context(format!("`{action}` failed")));
-                    }
-                }
-            }
-            if let Some(err) = failed {
-                return Err(self.roll_back(&done, err).await);
-            }
-        }
-        Ok(Leftovers {
-            done,
-            duplicates,
-            counters_off,
-        })
-    }
-
-    /// Undoes `done` in reverse and returns `err` with what happened.
-    async fn roll_back(&self, done: &[&Action], err: anyhow::Error) -> anyhow::Error {
-        let mut rollback_failures = Vec::new();
-        for earlier in done.iter().rev() {
-            if let Err(undo) = self.run(&earlier.inverse()).await {
-                rollback_failures.push(format!("undoing `{earlier}`: {undo:#}"));
-            }
-        }
-        if rollback_failures.is_empty() {
-            return err.context(format!(
-                "rolled back {} earlier step(s); nothing changed",
-                done.len()
-            ));
-        }
-        err.context(format!(
-            "rollback was incomplete, run `alias-mgr plan` to see the state: {}",
-            rollback_failures.join("; ")
-        ))
-    }
-
-    /// One step; a route from an IPv6 alias waits for its DAD first (the
-    /// kernel refuses a tentative address as a route's source).
-    async fn run(&self, action: &Action) -> Result<()> {
-        if let Action::AddRoute {
-            ifindex, source, ..
-        } = action
-        {
-            if source.is_ipv6() {
-                self.wait_for_dad(*ifindex, *source).await?;
-            }
-        }
-        self.ops.run(action).await
-    }
-
-    /// Waits until IPv6 duplicate address detection for `ip` is over: the
-    /// kernel refuses a tentative address as a route's preferred source.
-    /// A failed detection means another host uses the address.
-    async fn wait_for_dad(&self, ifindex: u32, ip: IpAddr) -> Result<()> {
-        let deadline = tokio::time::Instant::now() + DAD_TIMEOUT;
-        loop {
-            match self.ops.dad_state(ifindex, ip).await? {
-                Some(DadState::Done) | None => return Ok(()),
-                Some(DadState::Failed) => anyhow::bail!(
-                    "{ip} failed duplicate address detection: another host on the link uses it; pick another address"
-                ),
-                Some(DadState::Tentative) if tokio::time::Instant::now() >= deadline => anyhow::bail!(
-                    "{ip} is still tentative (duplicate address detection) after {} s; is the link up, with carrier?",
-                    DAD_TIMEOUT.as_secs()
-                ),
-                Some(DadState::Tentative) => tokio::time::sleep(Duration::from_millis(100)).await,
-            }
-        }
     }
 
     /// The whole `apply`: plans against the config and carries the plan out,
@@ -394,8 +279,14 @@ impl<K: KernelOps> Kernel<K> {
                 plan.conflicts.join("\n  ")
             );
         }
-        // nft checks the batch against the live ruleset before anything changes.
-        if let Some(batch) = &plan.zone_batch {
+        // nft checks the batch against the live ruleset before anything
+        // changes. Alone in the plan it needs no check: the load is one
+        // transaction, refused whole or taken whole.
+        if let Some(batch) = plan
+            .zone_batch
+            .as_ref()
+            .filter(|_| !plan.actions.is_empty())
+        {
             self.ops.load_zones(batch, true)?;
         }
         // Drift healing (keep_runtime) goes around a duplicate address.
@@ -417,9 +308,15 @@ impl<K: KernelOps> Kernel<K> {
                 return Err(self.roll_back(&leftovers.done, err).await);
             }
         }
-        let (_, mut after) = self
-            .plan(desired, scope)
+        // nft took the batch in one transaction, whole: the table is what
+        // it says, so the check lists it no second time.
+        let loaded = plan.zone_batch.as_ref().map(zones::table_loaded_by);
+        let observed = self
+            .observe(desired.aliases.iter().map(|a| a.interface.as_str()))
             .await
+            .context("verifying the result")?;
+        let mut after = self
+            .plan_against_table(desired, &observed, scope, loaded)
             .context("verifying the result")?;
         // Held back on purpose: the re-plan wants them again.
         after
@@ -461,46 +358,4 @@ impl<K: KernelOps> Kernel<K> {
             announced,
         })
     }
-}
-
-/// How many of `actions` (at least one) may go to the kernel together: a
-/// run of netlink requests of one rank, or of counters map updates. They
-/// still go in order: a subnet's first address is its primary.
-fn together(actions: &[Action]) -> usize {
-    let kind = |action: &Action| match action {
-        Action::AddAddress { .. }
-        | Action::RemoveAddress { .. }
-        | Action::AdoptAddress { .. }
-        | Action::AddRoute { .. }
-        | Action::RemoveRoute { .. }
-        | Action::AdoptRoute { .. } => Some((true, action.rank())),
-        Action::Track { .. } | Action::Untrack { .. } => Some((false, action.rank())),
-        _ => None,
-    };
-    match kind(&actions[0]) {
-        None => 1,
-        first => actions.iter().take_while(|a| kind(a) == first).count(),
-    }
-}
-
-/// What a run did, and what it left undone without failing it.
-#[derive(Debug, Default)]
-pub struct Leftovers<'p> {
-    /// The steps that ran, in order (what a later rollback undoes); the
-    /// plan's own, not copies: at 10,000 aliases a copy is megabytes.
-    pub done: Vec<&'p Action>,
-    /// Addresses left in place DAD-failed, their routes held back (drift
-    /// healing only), with why.
-    pub duplicates: Vec<(IpAddr, anyhow::Error)>,
-    /// Why counting stopped part-way, when a counters step failed.
-    pub counters_off: Option<anyhow::Error>,
-}
-
-/// What a failed duplicate address detection does to a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DadFailure {
-    /// Undo the whole run (the CLI: all or nothing).
-    RollBack,
-    /// Keep the address (DAD-failed) and go on without its routes.
-    LeaveInPlace,
 }

@@ -193,6 +193,21 @@ async fn a_refused_zone_load_rolls_the_address_changes_back() {
     assert_eq!(kernel.system().snapshot(), before);
 }
 
+#[tokio::test]
+async fn a_zone_only_change_is_loaded_without_a_separate_check() {
+    let kernel = kernel(eth1(), Faults::default());
+    let aliases = [alias("eth1", "192.168.0.1/24").zone("lab")];
+    apply(&kernel, &desired(&aliases, &[zone("lab", Verdict::Drop)]))
+        .await
+        .unwrap();
+    assert_eq!(*kernel.system().zone_loads.borrow(), [true, false]);
+    // Only the zone's policy changes: one load, which is all or nothing.
+    apply(&kernel, &desired(&aliases, &[zone("lab", Verdict::Accept)]))
+        .await
+        .unwrap();
+    assert_eq!(*kernel.system().zone_loads.borrow(), [true, false, false]);
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_refused_zone_load_in_drift_healing_undoes_no_route_that_never_went_in() {
     // The duplicate's route is skipped; undoing it would fail (ESRCH).

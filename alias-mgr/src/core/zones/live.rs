@@ -82,6 +82,32 @@ fn parse_elem(elem: &Value) -> Option<IpNet> {
     Some(IpNet::from(addr))
 }
 
+/// The table a batch leaves once nft has taken it (counters at 0), as
+/// `nft -j list table` would show it: every batch flushes the table and
+/// adds all it should hold.
+pub fn table_loaded_by(batch: &Value) -> LiveTable {
+    let mut listing: Vec<Value> = Vec::new();
+    for command in batch["nftables"].as_array().into_iter().flatten() {
+        if command.pointer("/delete/table").is_some() {
+            listing.clear();
+        }
+        let Some(added) = command.get("add").and_then(Value::as_object) else {
+            continue;
+        };
+        if let Some(element) = added.get("element") {
+            let set = listing
+                .iter_mut()
+                .find(|o| o.pointer("/set/name") == element.get("name"));
+            if let Some(set) = set {
+                set["set"]["elem"] = element["elem"].clone();
+            }
+        } else if !added.contains_key("table") || listing.is_empty() {
+            listing.push(Value::Object(added.clone()));
+        }
+    }
+    parse_live(&serde_json::json!({ "nftables": listing }))
+}
+
 /// Whether the live table still holds what `desired` loaded: the fingerprint
 /// only says which ruleset was loaded, not that nobody edited it since. Every
 /// chain with its number of rules, every set with its elements and every
