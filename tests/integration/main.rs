@@ -12,6 +12,7 @@ mod daemon;
 mod foreign;
 mod forwarding;
 mod lan;
+mod scale;
 mod semantics;
 mod service;
 mod tcx;

@@ -8,7 +8,10 @@ use std::{
 
 use prometheus::TextEncoder;
 
-use super::{collector::Exporter, scrape::Scrape};
+use super::{
+    collector::Exporter,
+    scrape::{Piece, Scrape},
+};
 use crate::{
     sys::memory::release_free_memory,
     web::{BodyWriter, Handler, Reply},
@@ -71,34 +74,26 @@ impl Handler for MetricsEndpoint {
 }
 
 /// Encodes the families piece by piece, so the samples and text of only
-/// one piece are in memory. A family's later pieces are sent without the
-/// `# HELP` and `# TYPE` lines its first one had.
+/// one piece are in memory.
 fn write_families(out: &mut BodyWriter, scrape: &Scrape) -> io::Result<()> {
     let encoder = TextEncoder::new();
     let mut text = String::with_capacity(64 * 1024);
-    for (piece, first) in scrape.pieces() {
+    for piece in scrape.pieces() {
         text.clear();
-        if let Err(err) = encoder.encode_utf8(std::slice::from_ref(&piece), &mut text) {
-            // Cannot happen with the families built here; say so in the
-            // text rather than cut the whole response.
-            text = format!("# alias-mgr: could not encode {}: {err}\n", piece.name());
+        match &piece {
+            Piece::Whole(family) => {
+                if let Err(err) = encoder.encode_utf8(std::slice::from_ref(family), &mut text) {
+                    // Cannot happen with the families built here; say so in
+                    // the text rather than cut the whole response.
+                    text = format!("# alias-mgr: could not encode {}: {err}\n", family.name());
+                }
+            }
+            Piece::Addresses { .. } => scrape.write_piece(&piece, &mut text),
         }
         drop(piece);
-        out.write_all(samples_only(&text, first).as_bytes())?;
+        out.write_all(text.as_bytes())?;
     }
     Ok(())
-}
-
-/// The encoded text of a piece without its header lines unless `first`.
-fn samples_only(text: &str, first: bool) -> &str {
-    if first {
-        return text;
-    }
-    let mut rest = text;
-    while rest.starts_with("# HELP ") || rest.starts_with("# TYPE ") {
-        rest = rest.split_once('\n').map_or("", |(_, after)| after);
-    }
-    rest
 }
 
 #[cfg(test)]
@@ -150,7 +145,8 @@ mod tests {
             .map(|i| {
                 (
                     std::net::IpAddr::from([10, 0, (i / 250) as u8, (i % 250) as u8]),
-                    counters(1),
+                    // Up to 2^51: values f64 still holds exactly.
+                    counters(u64::from(i) << 40),
                 )
             })
             .collect();

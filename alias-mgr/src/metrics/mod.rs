@@ -24,6 +24,7 @@
 //! - `process`: this process's resource use from /proc/self;
 //! - `endpoint`: what the web server answers for `/metrics` and `/`.
 
+mod address_text;
 mod collector;
 mod endpoint;
 mod families;

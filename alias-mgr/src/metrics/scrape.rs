@@ -44,6 +44,19 @@ pub struct Scrape {
 /// 6 MB of label strings each).
 pub const PIECE_SAMPLES: usize = 500;
 
+/// A part of the exposition, as [`Scrape::pieces`] yields them.
+pub(super) enum Piece {
+    /// A whole family, through the prometheus crate's model.
+    Whole(MetricFamily),
+    /// Samples `range` of a per-address family, written as text directly;
+    /// `first` adds the family's header lines.
+    Addresses {
+        family: Family,
+        range: Range<usize>,
+        first: bool,
+    },
+}
+
 /// Collects one family's samples.
 struct Builder {
     def: Def,
@@ -100,7 +113,7 @@ impl Builder {
 }
 
 /// `range` of `items`, cut to what there is.
-fn clamp<T>(items: &[T], range: Range<usize>) -> &[T] {
+pub(super) fn clamp<T>(items: &[T], range: Range<usize>) -> &[T] {
     let end = range.end.min(items.len());
     &items[range.start.min(end)..end]
 }
@@ -121,24 +134,37 @@ impl Scrape {
             .filter_map(|family| self.build(family))
     }
 
-    /// The families in pieces of at most [`PIECE_SAMPLES`] samples (only
-    /// the per-address ones are ever split), each built when the iterator
-    /// reaches it; `true` marks a family's first piece.
-    pub fn pieces(&self) -> impl Iterator<Item = (MetricFamily, bool)> + '_ {
+    /// The families in pieces, each built when the iterator reaches it:
+    /// the per-address ones [`PIECE_SAMPLES`] samples at a time, as text
+    /// ([`Scrape::write_piece`]), the rest whole.
+    pub(super) fn pieces(&self) -> impl Iterator<Item = Piece> + '_ {
         Family::ALL.into_iter().flat_map(move |family| {
             let samples = self.per_address_samples(family);
             let count = samples.map_or(1, |n| n.div_ceil(PIECE_SAMPLES).max(1));
-            (0..count).filter_map(move |piece| {
-                let built = match samples {
-                    None => self.build(family),
-                    Some(_) => {
-                        let start = piece * PIECE_SAMPLES;
-                        self.build_part(family, start..start + PIECE_SAMPLES)
-                    }
-                };
-                built.map(|family| (family, piece == 0))
+            (0..count).filter_map(move |piece| match samples {
+                None => self.build(family).map(Piece::Whole),
+                Some(_) => {
+                    let start = piece * PIECE_SAMPLES;
+                    Some(Piece::Addresses {
+                        family,
+                        range: start..start + PIECE_SAMPLES,
+                        first: piece == 0,
+                    })
+                }
             })
         })
+    }
+
+    /// Appends the text of an [`Piece::Addresses`] piece to `out`.
+    pub(super) fn write_piece(&self, piece: &Piece, out: &mut String) {
+        if let Piece::Addresses {
+            family,
+            range,
+            first,
+        } = piece
+        {
+            self.write_address_piece(*family, range.clone(), *first, out);
+        }
     }
 
     /// How many samples a per-address family has (None: another family).
@@ -151,16 +177,6 @@ impl Scrape {
             | Family::TransmitPackets => Some(self.traffic.as_ref().map_or(0, Vec::len)),
             _ => None,
         }
-    }
-
-    /// Samples `range` of a per-address family.
-    fn build_part(&self, family: Family, range: Range<usize>) -> Option<MetricFamily> {
-        let mut out = Builder::new(family);
-        match family {
-            Family::AddressInfo => self.address_info(&mut out, range),
-            _ => self.traffic_family(family, &mut out, range),
-        }
-        out.finish()
     }
 
     fn build(&self, family: Family) -> Option<MetricFamily> {
@@ -218,7 +234,7 @@ impl Scrape {
     }
 
     /// Every address alias-mgr declares or owns, in address order.
-    fn info_order(&self) -> &[IpAddr] {
+    pub(super) fn info_order(&self) -> &[IpAddr] {
         self.info_order.get_or_init(|| {
             let mut order: Vec<IpAddr> = self
                 .index
@@ -384,104 +400,5 @@ impl Scrape {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::core::fixtures::ip;
-    use crate::metrics::fixtures::{counters, exporter, text};
-
-    #[test]
-    fn traffic_families_carry_device_label_and_zone() {
-        let exporter = exporter(Some(vec![
-            (ip("192.0.2.1"), counters(10)),
-            (ip("2001:db8::1"), counters(3)),
-            (ip("203.0.113.9"), counters(1)),
-            (ip("198.18.0.1"), counters(0)),
-        ]));
-        let text = text(&exporter);
-        for line in [
-            r#"alias_mgr_receive_packets_total{device="eth1",address="192.0.2.1",label="eth1:0",zone="lab"} 10"#,
-            r#"alias_mgr_receive_bytes_total{device="eth1",address="192.0.2.1",label="eth1:0",zone="lab"} 1000"#,
-            r#"alias_mgr_transmit_packets_total{device="eth1",address="192.0.2.1",label="eth1:0",zone="lab"} 11"#,
-            r#"alias_mgr_transmit_bytes_total{device="eth1",address="192.0.2.1",label="eth1:0",zone="lab"} 1100"#,
-            // IPv6: the label comes from the config.
-            r#"alias_mgr_receive_packets_total{device="eth1",address="2001:db8::1",label="eth1:v6",zone="lab"} 3"#,
-            // A tracked foreign address: device and kernel label, no zone.
-            r#"alias_mgr_receive_packets_total{device="eth1",address="203.0.113.9",label="eth1",zone=""} 1"#,
-            // Tracked but on no interface.
-            r#"alias_mgr_receive_packets_total{device="",address="198.18.0.1",label="",zone=""} 0"#,
-            r#"alias_mgr_address_info{device="eth9",address="198.51.100.1",prefix="24",label="",zone="",state="pending"} 1"#,
-            r#"alias_mgr_address_info{device="eth1",address="192.0.2.1",prefix="24",label="eth1:0",zone="lab",state="applied"} 1"#,
-            r#"alias_mgr_address_info{device="eth1",address="192.0.2.50",prefix="24",label="eth1:5",zone="",state="runtime"} 1"#,
-            r#"alias_mgr_zone_packets_total{zone="lab",direction="input",verdict="accept"} 7"#,
-            r#"alias_mgr_zone_bytes_total{zone="lab",direction="input",verdict="drop"} 120"#,
-            "alias_mgr_tracked_addresses 4",
-            "alias_mgr_tracked_addresses_limit 16384",
-            r#"alias_mgr_scrape_collector_success{collector="counters"} 1"#,
-            r#"alias_mgr_reconciles_total{trigger="netlink"} 0"#,
-            "alias_mgr_drift_events_total 0",
-            &format!(
-                r#"alias_mgr_build_info{{version="{}"}} 1"#,
-                env!("CARGO_PKG_VERSION")
-            ),
-        ] {
-            assert!(
-                text.lines().any(|l| l == line),
-                "no line {line} in:\n{text}"
-            );
-        }
-        assert!(
-            !text.contains("address=\"203.0.113.9\",prefix"),
-            "foreign in info: {text}"
-        );
-        // Every family has HELP and TYPE lines.
-        for family in Family::ALL {
-            let name = family.def().name;
-            let sampled = text.lines().any(|l| {
-                l.strip_prefix(name)
-                    .is_some_and(|rest| rest.starts_with([' ', '{']))
-            });
-            if sampled {
-                assert!(text.contains(&format!("# HELP {name} ")), "{name}");
-                assert!(text.contains(&format!("# TYPE {name} ")), "{name}");
-            }
-        }
-    }
-
-    #[test]
-    fn a_failing_source_is_reported_not_fatal() {
-        let exporter = exporter(None);
-        let text = text(&exporter);
-        assert!(text.contains(r#"alias_mgr_scrape_collector_success{collector="counters"} 0"#));
-        assert!(!text.contains("alias_mgr_receive_bytes_total{"), "{text}");
-        assert!(!text.contains("alias_mgr_tracked_addresses "), "{text}");
-        // Everything else is still there.
-        assert!(text.contains("alias_mgr_zone_packets_total{"));
-        assert!(text.contains("alias_mgr_address_info{"));
-    }
-
-    #[test]
-    fn counters_that_cannot_work_say_why() {
-        struct NoTcx;
-        impl crate::metrics::collector::Sources for NoTcx {
-            fn traffic(&self) -> anyhow::Result<Vec<(std::net::IpAddr, TrafficCounters)>> {
-                Ok(Vec::new())
-            }
-            fn zones(&self) -> anyhow::Result<Vec<crate::sys::nft::ZoneCounter>> {
-                Ok(Vec::new())
-            }
-            fn counters_unavailable(&self) -> Option<String> {
-                Some("kernel 6.1 has no TCX".into())
-            }
-        }
-        let off = text(&crate::metrics::Exporter::new(Box::new(NoTcx)));
-        assert!(
-            off.contains(r#"alias_mgr_counters_available{reason="kernel 6.1 has no TCX"} 0"#),
-            "{off}"
-        );
-        let on = text(&exporter(Some(vec![(ip("192.0.2.1"), counters(1))])));
-        assert!(
-            on.contains(r#"alias_mgr_counters_available{reason=""} 1"#),
-            "{on}"
-        );
-    }
-}
+#[path = "scrape_tests.rs"]
+mod tests;

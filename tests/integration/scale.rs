@@ -1,0 +1,52 @@
+//! Counting at scale: more tracked addresses than one batch read of the
+//! counters map returns (1,024), read whole and right.
+
+use serde_json::Value;
+
+use crate::util::{write, Lab};
+
+const ALIASES: usize = 2600;
+
+fn alias_ip(i: usize) -> String {
+    format!("10.100.{}.{}", i / 250, i % 250 + 1)
+}
+
+#[test]
+fn thousands_of_tracked_addresses_are_all_read_with_their_counts() {
+    let lab = Lab::new();
+    let mut config = String::from("[settings]\narp_probe_ms = 0\nannounce_count = 0\n\n");
+    for i in 0..ALIASES {
+        let ip = alias_ip(i);
+        config.push_str(&format!(
+            "[[alias]]\ninterface = \"eth1\"\naddress = \"{ip}/32\"\n\n"
+        ));
+    }
+    write(&lab.config_path(), &config);
+    lab.ok(&["apply"]);
+    lab.peer.add_address("eth0", "10.99.0.2/16");
+    lab.peer
+        .sh(&["ip", "route", "add", "10.100.0.0/16", "dev", "eth0"]);
+    lab.host
+        .sh(&["ip", "route", "add", "10.99.0.0/16", "dev", "eth1"]);
+    let last = alias_ip(ALIASES - 1);
+    lab.peer
+        .sh(&["ping", "-c", "3", "-i", "0.2", "-I", "10.99.0.2", &last]);
+
+    let shown: Value = serde_json::from_str(&lab.ok(&["counters", "show", "--json"])).unwrap();
+    let rows = shown.as_array().unwrap();
+    assert_eq!(rows.len(), ALIASES);
+    let row = rows.iter().find(|r| r["address"] == last.as_str()).unwrap();
+    assert_eq!(row["rx_packets"], 3, "{row}");
+    assert_eq!(row["tx_packets"], 3, "{row}");
+    // The kernel's own view: bpftool lists as many keys.
+    let pin = lab.pin_dir.join("COUNTERS");
+    let dump = lab.host.json(&[
+        "bpftool",
+        "-j",
+        "map",
+        "dump",
+        "pinned",
+        pin.to_str().unwrap(),
+    ]);
+    assert_eq!(dump.as_array().unwrap().len(), ALIASES);
+}
