@@ -2,6 +2,7 @@
 //! bpffs pin directory and removes them on drop, also when it fails.
 mod aliases;
 mod bad_input;
+mod check;
 mod cli_safety;
 mod concurrency;
 mod config_safety;

@@ -1,4 +1,4 @@
-//! Project automation: `cargo xtask setup|build|test|demo`.
+//! Project automation: `cargo xtask setup|build|test|demo|bench|deb|install`.
 //!
 //! Every command first runs `setup`, which installs what a fresh machine of
 //! this image lacks (Debian packages, bpf-linker, the rustup link to Debian's
@@ -16,6 +16,7 @@ use clap::{Parser, Subcommand};
 
 mod bench;
 mod bench_service;
+mod deb;
 mod demo;
 mod netns;
 mod setup;
@@ -75,6 +76,13 @@ enum Task {
         #[arg(long)]
         pin: Option<PathBuf>,
     },
+    /// Build (release) the Debian package into DIR, check its contents and
+    /// unpack it into a scratch root, and run lintian on it.
+    Deb {
+        /// Where the .deb goes.
+        #[arg(long, default_value = "target/debian")]
+        out: PathBuf,
+    },
     /// Build (release) and install the binary, systemd units and config directory.
     Install {
         /// Stage under this directory instead of / (for packaging).
@@ -114,6 +122,9 @@ fn main() -> ExitCode {
             copies,
             pin,
         } => bench::programs::serve(&object, &pins, &iface, &program, copies, pin.as_deref()),
+        Task::Deb { out } => setup()
+            .and_then(|()| cargo(&["build", "--release", "-p", "alias-mgr"]))
+            .and_then(|()| package(&workspace_root().join(out))),
         Task::Install { destdir } => setup()
             .and_then(|()| cargo(&["build", "--release", "-p", "alias-mgr"]))
             .and_then(|()| install(destdir.as_deref())),
@@ -281,8 +292,26 @@ fn test(extra: &[String]) -> Result<()> {
     });
     let _ = std::fs::remove_dir_all(&stage);
     staged?;
+    step("the Debian package: built, checked, unpacked into a scratch root, lintian");
+    let out = env::temp_dir().join(format!("alias-mgr-deb-out-{}", std::process::id()));
+    let packaged = package(&out);
+    let _ = std::fs::remove_dir_all(&out);
+    packaged?;
     // One closing line for the whole suite (cargo prints one per test binary).
     println!("tests: {passed} passed, {failed} failed");
+    Ok(())
+}
+
+/// Builds the package into `out`, checks it and runs lintian (errors fail;
+/// warnings are printed).
+fn package(out: &Path) -> Result<()> {
+    let deb = deb::build(out)?;
+    deb::inspect(&deb)?;
+    run(Command::new("lintian")
+        .args(["--fail-on", "error", "--suppress-tags"])
+        .arg(deb::ACCEPTED_LINTIAN_TAGS.join(","))
+        .arg(&deb))?;
+    step("lintian: no errors");
     Ok(())
 }
 

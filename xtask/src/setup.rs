@@ -34,6 +34,8 @@ const APT_PACKAGES: &[&str] = &[
     "apache2-utils",
     "openssl",
     "curl",
+    // The Debian package's check (`cargo xtask deb`).
+    "lintian",
 ];
 const BPF_LINKER_VERSION: &str = "0.13.0";
 /// The rustup name alias-mgr's build.rs uses for Debian's /usr toolchain.

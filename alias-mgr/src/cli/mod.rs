@@ -1,5 +1,5 @@
 //! The command line: the clap definitions, `main` and the dispatch; one
-//! file per command (`add`, `del`, `list`, `plan`, `apply`, `import`,
+//! file per command (`add`, `del`, `list`, `check`, `plan`, `apply`, `import`,
 //! `zones`, `counters`; `daemon` runs [`crate::daemon`]), and `common` for
 //! what several share. Each command is a short reconcile: read the config,
 //! observe, plan, apply. Commands use the kernel, config, import, daemon,
@@ -8,9 +8,11 @@
 mod add;
 mod announce;
 mod apply;
+mod check;
 mod common;
 mod counters;
 mod del;
+mod docs;
 mod import;
 mod list;
 mod new_file;
@@ -103,6 +105,32 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Validate a config file; changes nothing.
+    ///
+    /// Every rule the loader applies and, where the host can be read,
+    /// conflicts with it (what `apply` would refuse), as FILE:LINE:COLUMN
+    /// diagnostics. For config management's validate hooks: Ansible's
+    /// `validate: 'alias-mgr check --config %s'`, Puppet's `validate_cmd`.
+    /// Exit status: 0 valid, 1 invalid, 2 usage error.
+    Check {
+        /// The findings as JSON: {file, valid, host_checked, diagnostics}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a shell completion script: `alias-mgr completions bash >
+    /// /etc/bash_completion.d/alias-mgr` (zsh: a `_alias-mgr` file on
+    /// $fpath; fish: ~/.config/fish/completions/alias-mgr.fish).
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Write the man pages (alias-mgr(8), one per command, and
+    /// alias-mgr.toml(5)) into DIR; for packaging.
+    #[command(hide = true)]
+    Man {
+        /// Where the pages go (created if missing).
+        dir: PathBuf,
+    },
     /// Show what `apply` would change; changes nothing.
     Plan {
         /// The actions, conflicts, pending items and notes as JSON.
@@ -192,7 +220,11 @@ impl Command {
     /// result, so output that cannot be written fails them.
     fn only_reads(&self) -> bool {
         match self {
-            Command::List { .. } | Command::Plan { .. } | Command::Zones { .. } => true,
+            Command::List { .. }
+            | Command::Check { .. }
+            | Command::Completions { .. }
+            | Command::Plan { .. }
+            | Command::Zones { .. } => true,
             Command::Apply { dry_run, .. } => *dry_run,
             Command::Import { write, .. } => !write,
             Command::Counters(CountersCommand::Show { .. }) => true,
@@ -308,6 +340,9 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::List { interface, json } => {
             list::list(&cli.config, pins, interface.as_deref(), json).await
         }
+        Command::Check { json } => check::check_command(&cli.config, pins, json).await,
+        Command::Completions { shell } => docs::print_completions(shell),
+        Command::Man { dir } => docs::write_man_pages(&dir),
         Command::Plan { json, adopt } => plan::plan_command(&cli.config, pins, json, adopt).await,
         Command::Apply { dry_run, adopt } => {
             apply::apply_command(&cli.config, pins, dry_run, adopt).await

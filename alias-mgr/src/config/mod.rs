@@ -10,7 +10,9 @@
 //!
 //! Here: `error` (ConfigError, positions), `read` (reading only a regular,
 //! bounded UTF-8 file) and `trust` (as root, only one no other user can
-//! change), `check` (the validator), `edit` (the comment-keeping text
+//! change), `check` (the validator), `reference` (every key, its type,
+//! default and meaning: the validator's key lists and alias-mgr.toml(5)),
+//! `edit` (the comment-keeping text
 //! edits), `merge` (imported entries) and `write` (the atomic save); this
 //! file holds [`ConfigFile`], the entry points that tie them together.
 //! Uses only `core`.
@@ -20,6 +22,7 @@ mod edit;
 mod error;
 mod merge;
 mod read;
+pub mod reference;
 mod trust;
 mod write;
 

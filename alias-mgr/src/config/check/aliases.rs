@@ -7,7 +7,11 @@ use ipnet::IpNet;
 use toml_edit::{Item, Table};
 
 use super::{Checker, Span};
-use crate::config::{error::shown, ConfigError};
+use crate::config::{
+    error::shown,
+    reference::{key_names, Section},
+    ConfigError,
+};
 use crate::core::{
     desired::ARP_PROBE_MS,
     model::{
@@ -19,15 +23,6 @@ use crate::core::{
     wire::Mac,
     zones::ZoneSpec,
 };
-
-const ALIAS_KEYS: &[&str] = &[
-    "interface",
-    "address",
-    "label",
-    "zone",
-    "routes",
-    "arp_probe_ms",
-];
 
 /// Where an alias's parts are, for errors found after parsing all of them.
 pub(super) struct AliasAt {
@@ -68,7 +63,7 @@ impl Checker<'_> {
         table: &Table,
         zones: &[ZoneSpec],
     ) -> Result<(AliasSpec, AliasAt), ConfigError> {
-        self.check_keys(table, ALIAS_KEYS, "in [[alias]]")?;
+        self.check_keys(table, &key_names(Section::Alias), "in [[alias]]")?;
         let Some((interface, span)) = self.string(table, "interface", "\"eth1\"")? else {
             return Err(self.error(
                 &table.span(),

@@ -16,9 +16,8 @@ use std::{ops::Range, path::Path};
 use toml_edit::{ImDocument, Item, Key, TableLike};
 
 use super::error::{line_col, shown, ConfigError};
+use super::reference::{key_names, Section};
 use crate::core::desired::{Config, Settings};
-
-const TOP_KEYS: &[&str] = &["settings", "alias", "zone"];
 
 /// No value of this file is near this long (an IPv6 route with its
 /// gateway is under 100 bytes); a longer one is refused before the parsers,
@@ -62,7 +61,7 @@ impl Checker<'_> {
 
     fn config(&self, doc: ImDocument<&str>) -> Result<Config, ConfigError> {
         let root = doc.as_table();
-        self.check_keys(root, TOP_KEYS, "at the top level")?;
+        self.check_keys(root, &key_names(Section::Top), "at the top level")?;
         let settings = match root.get("settings") {
             None => Settings::default(),
             Some(item) => self.settings(item, value_span(root, "settings"))?,

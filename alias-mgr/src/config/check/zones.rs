@@ -7,7 +7,11 @@ use ipnet::IpNet;
 use toml_edit::Item;
 
 use super::{aliases::AliasAt, key_span, value_span, Checker, Span};
-use crate::config::{error::shown, ConfigError};
+use crate::config::{
+    error::shown,
+    reference::{key_names, Section},
+    ConfigError,
+};
 use crate::core::{
     desired::{Settings, ARP_PROBE_MS},
     model::AliasSpec,
@@ -15,17 +19,6 @@ use crate::core::{
     parse::max_prefix,
     zones::{Service, Verdict, ZoneSpec},
 };
-
-const SETTINGS_KEYS: &[&str] = &[
-    "promote_secondaries",
-    "counters",
-    "count_on_every_interface",
-    "arp_probe_ms",
-    "announce_count",
-    "announce_interval_ms",
-    "announce_refresh_s",
-];
-const ZONE_KEYS: &[&str] = &["subnets", "input", "allow", "forward"];
 
 impl Checker<'_> {
     pub(super) fn settings(&self, item: &Item, span: Span) -> Result<Settings, ConfigError> {
@@ -38,7 +31,7 @@ impl Checker<'_> {
                 ),
             ));
         };
-        self.check_keys(table, SETTINGS_KEYS, "in [settings]")?;
+        self.check_keys(table, &key_names(Section::Settings), "in [settings]")?;
         let mut settings = Settings::default();
         let flag = |key: &str, default: bool| -> Result<bool, ConfigError> {
             match table.get(key) {
@@ -112,7 +105,11 @@ impl Checker<'_> {
                     ),
                 ));
             };
-            self.check_keys(table, ZONE_KEYS, &format!("in [zone.{name}]"))?;
+            self.check_keys(
+                table,
+                &key_names(Section::Zone),
+                &format!("in [zone.{name}]"),
+            )?;
             let mut subnets = Vec::new();
             let mut subnet_spans = Vec::new();
             for (text, span) in self.strings(table, "subnets", "[\"10.50.0.0/16\"]")? {
