@@ -878,6 +878,12 @@ fn counters_never_go_backwards_across_a_restart_under_traffic() {
 /// Every PromQL expression of the dashboard (panels, nested rows, variable
 /// queries), with Grafana's variables replaced as the "All" option does.
 fn dashboard_queries() -> Vec<String> {
+    dashboard_queries_for(".*")
+}
+
+/// The dashboard's queries with `$instance` set to `instance` (a regex, as
+/// Grafana's multi-value variable makes it) and the other variables to all.
+pub(crate) fn dashboard_queries_for(instance: &str) -> Vec<String> {
     let path =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/grafana/dashboards/alias-mgr.json");
     let dashboard: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap())
@@ -922,8 +928,8 @@ fn dashboard_queries() -> Vec<String> {
             q.replace("$__rate_interval", "5s")
                 .replace("$__interval", "5s")
                 .replace("$__range", "1m")
-                .replace("${instance}", ".*")
-                .replace("$instance", ".*")
+                .replace("${instance}", instance)
+                .replace("$instance", instance)
                 .replace("${device}", ".*")
                 .replace("$device", ".*")
                 .replace("${zone}", ".*")

@@ -50,3 +50,48 @@ fn thousands_of_tracked_addresses_are_all_read_with_their_counts() {
     ]);
     assert_eq!(dump.as_array().unwrap().len(), ALIASES);
 }
+
+#[test]
+fn a_long_apply_shows_its_progress_on_a_terminal_and_never_on_a_pipe() {
+    let lab = Lab::new();
+    let mut config = String::from("[settings]\narp_probe_ms = 0\nannounce_count = 0\n\n");
+    for i in 0..10_000 {
+        let ip = format!(
+            "10.{}.{}.{}",
+            100 + i / 62_500,
+            (i / 250) % 250,
+            i % 250 + 1
+        );
+        config.push_str(&format!(
+            "[[alias]]\ninterface = \"eth1\"\naddress = \"{ip}/32\"\n\n"
+        ));
+    }
+    write(&lab.config_path(), &config);
+    // A pipe: only the result, no progress line.
+    let piped = lab.alias_mgr(&["apply"]);
+    assert!(piped.status.success());
+    assert!(!String::from_utf8_lossy(&piped.stderr).contains("applying:"));
+    // A terminal (script(1) runs it on a pty): the same 10,000 put back
+    // after a hand flush take over a second, and the progress shows.
+    lab.host.sh(&["ip", "-4", "addr", "flush", "dev", "eth1"]);
+    let command = format!(
+        "{} --config {} --pin-dir {} apply",
+        env!("CARGO_BIN_EXE_alias-mgr"),
+        lab.config_path().display(),
+        lab.pin_dir.display()
+    );
+    let out = lab
+        .host
+        .command("script")
+        .args(["-qefc", &command, "/dev/null"])
+        .output()
+        .unwrap();
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{screen}");
+    assert!(
+        screen.contains("alias-mgr: applying: ") && screen.contains(" of 10000 steps"),
+        "{screen}"
+    );
+    assert!(screen.contains("\x1b[2K"), "the line is wiped at the end");
+    assert!(screen.contains("applied "), "{screen}");
+}

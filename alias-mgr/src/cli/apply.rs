@@ -10,6 +10,7 @@ use super::{
     announce,
     common::{desired, in_sync_message, print_plan, require_config},
     output::{say, say_warning},
+    progress::ProgressLine,
 };
 use crate::{
     config::ConfigFile,
@@ -79,7 +80,10 @@ pub(super) async fn apply_command(
         }
         return Ok(());
     }
-    let (plan, applied) = kernel.reconcile(&file, adopt).await?;
+    let progress = ProgressLine::start(kernel.progress());
+    let reconciled = kernel.reconcile(&file, adopt).await;
+    progress.finish();
+    let (plan, applied) = reconciled?;
     // The file is in force again: `del --runtime` removals are over.
     if let Err(err) = RuntimeState::default().save(config) {
         say!("warning: {err:#}");

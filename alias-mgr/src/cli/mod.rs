@@ -18,6 +18,7 @@ mod list;
 mod new_file;
 mod output;
 mod plan;
+mod progress;
 mod reset;
 mod usage;
 mod zones;

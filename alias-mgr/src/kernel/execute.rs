@@ -33,6 +33,7 @@ impl<K: KernelOps> Kernel<K> {
         let mut duplicates: Vec<(IpAddr, anyhow::Error)> = Vec::new();
         let mut counters_off = None;
         let mut rest = actions;
+        self.progress.start(actions.len());
         loop {
             let past_addresses = rest.first().is_none_or(|action| !action.up_to_addresses());
             if past_addresses && !awaiting.is_empty() {
@@ -52,9 +53,9 @@ impl<K: KernelOps> Kernel<K> {
             }
             // Steps of one kind go to the kernel together (pipelined
             // netlink requests, one map handle); what ran is known per step.
-            let (group, tail) = rest.split_at(together(rest));
+            let (chunk, tail) = rest.split_at(together(rest).min(STEPS_BETWEEN_PROGRESS));
             rest = tail;
-            let group: Vec<&Action> = group
+            let group: Vec<&Action> = chunk
                 .iter()
                 .filter(|action| {
                     let from_duplicate = matches!(action, Action::AddRoute { source, .. }
@@ -78,6 +79,7 @@ impl<K: KernelOps> Kernel<K> {
             if let Some(err) = failed {
                 return Err(self.roll_back(&done, err).await);
             }
+            self.progress.advance(chunk.len());
         }
         Ok(Leftovers {
             done,
@@ -140,6 +142,10 @@ impl<K: KernelOps> Kernel<K> {
         }
     }
 }
+
+/// The most steps sent together before the progress moves on (the
+/// pipeline refills within a round trip, so this costs next to nothing).
+const STEPS_BETWEEN_PROGRESS: usize = 1000;
 
 /// How many of `actions` (at least one) may go to the kernel together: a
 /// run of netlink requests of one rank, or of counters map updates. They

@@ -8,7 +8,14 @@
 //! is the real one, `fake.rs` an in-memory one for the unit tests. It may use
 //! `core`, `config` (the file it converges to) and, in `system.rs`, `sys`.
 
-use std::{net::IpAddr, time::Duration};
+use std::{
+    net::IpAddr,
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
 
 use anyhow::{Context, Result};
 
@@ -49,12 +56,40 @@ const DAD_TIMEOUT: Duration = Duration::from_secs(10);
 /// hands it a fake.
 pub struct Kernel<K = System> {
     ops: K,
+    progress: Arc<Progress>,
+}
+
+/// How far the steps of the run under way are: for a progress line.
+#[derive(Debug, Default)]
+pub struct Progress {
+    done: AtomicUsize,
+    total: AtomicUsize,
+}
+
+impl Progress {
+    /// (steps done, steps in the run); (0, 0) before any run.
+    pub fn now(&self) -> (usize, usize) {
+        (
+            self.done.load(Ordering::Relaxed),
+            self.total.load(Ordering::Relaxed),
+        )
+    }
+
+    fn start(&self, total: usize) {
+        self.done.store(0, Ordering::Relaxed);
+        self.total.store(total, Ordering::Relaxed);
+    }
+
+    fn advance(&self, steps: usize) {
+        self.done.fetch_add(steps, Ordering::Relaxed);
+    }
 }
 
 impl Kernel<System> {
     pub fn new(pins: PinDir) -> Result<Self> {
         Ok(Self {
             ops: System::new(pins)?,
+            progress: Arc::default(),
         })
     }
 }
@@ -62,7 +97,15 @@ impl Kernel<System> {
 impl<K: KernelOps> Kernel<K> {
     #[cfg(test)]
     pub fn with(ops: K) -> Self {
-        Self { ops }
+        Self {
+            ops,
+            progress: Arc::default(),
+        }
+    }
+
+    /// How far the run under way is, for a caller that shows it.
+    pub fn progress(&self) -> Arc<Progress> {
+        Arc::clone(&self.progress)
     }
 
     /// The kernel itself, for what is no plan step (listing, `counters`).
