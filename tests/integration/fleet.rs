@@ -242,12 +242,20 @@ fn one_prometheus_tells_three_hosts_apart_and_alerts_name_the_one_in_trouble() {
         .into_iter()
         .find(|q| q.contains("alias_mgr_receive_bytes_total") && q.starts_with("sum by"))
         .expect("the RX panel");
-    let shared = query(&monitor, &shared_rx)
-        .unwrap()
-        .into_iter()
-        .filter(|s| s["metric"]["address"] == SHARED)
-        .count();
-    assert_eq!(shared, 2, "{shared_rx}");
+    let shared_series = || {
+        query(&monitor, &shared_rx)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|s| s["metric"]["address"] == SHARED)
+            .count()
+    };
+    // A rate needs two scrapes of each host in its window: wait for them.
+    wait_for(
+        &format!("two series of {SHARED} from {shared_rx}"),
+        || shared_series() == 2,
+        prometheus_log,
+    );
+    assert_eq!(shared_series(), 2, "{shared_rx}");
     // The shipped rules' own unit tests, with promtool.
     let tests = rules_file().with_file_name("alias-mgr-rules.test.yml");
     let out = std::process::Command::new("promtool")

@@ -10,6 +10,7 @@ mod continuity;
 mod counters;
 mod crash;
 mod daemon;
+mod dropins;
 mod fleet;
 mod foreign;
 mod forwarding;

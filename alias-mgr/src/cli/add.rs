@@ -1,7 +1,7 @@
 //! `alias-mgr add`: observe the interface, let [`crate::core::admit`]
 //! decide, apply the plan, then save the config or roll the live change back.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::runtime_state::RuntimeState;
 use anyhow::{anyhow, bail, Result};
@@ -29,6 +29,8 @@ pub(super) struct AddRequest {
     pub label: Option<String>,
     pub zone: Option<String>,
     pub routes: Vec<RouteSpec>,
+    /// The drop-in to record the entry in (None: the main file).
+    pub file: Option<PathBuf>,
     pub runtime: bool,
 }
 
@@ -99,13 +101,14 @@ pub(super) async fn add(config: &Path, pins: PinDir, request: AddRequest) -> Res
     let Admission { alias, adopted } =
         admit::admit(&seen, address, alias_request).map_err(|e| anyhow!(e))?;
 
-    apply_and_record(&kernel, &mut file, &observed, &alias, runtime).await?;
+    let record_in = request.file.as_deref();
+    apply_and_record(&kernel, &mut file, &observed, &alias, (runtime, record_in)).await?;
     if let Some(existing) = adopted {
         mark_as_owned(&kernel, existing).await;
     }
     say!(
         "{}",
-        added_message(config, &alias, adopted.is_some(), runtime)
+        added_message(file.edited_path(), &alias, adopted.is_some(), runtime)
     );
     // Back in: a `del --runtime` of it no longer holds.
     let mut state = RuntimeState::load(config);
@@ -128,13 +131,16 @@ async fn apply_and_record(
     file: &mut ConfigFile,
     observed: &Observed,
     alias: &AliasSpec,
-    runtime: bool,
+    (runtime, record_in): (bool, Option<&Path>),
 ) -> Result<()> {
     let ip = alias.ip();
     // Validates zone names, duplicates and the rest before any change.
     let original = file.clone();
     let before = file.config().aliases.clone();
-    file.add_alias(alias)?;
+    match record_in {
+        Some(drop_in) => file.add_alias_to(alias, drop_in)?,
+        None => file.add_alias(alias)?,
+    }
     let mut aliases = before;
     aliases.push(alias.clone());
     let runtime_ips = [ip];
@@ -203,6 +209,7 @@ mod tests {
             label: label.map(Into::into),
             zone: None,
             routes: vec![],
+            file: None,
             runtime: false,
         }
     }

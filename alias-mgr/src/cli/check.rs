@@ -51,6 +51,8 @@ struct Report {
     valid: bool,
     /// Whether the file was also planned against this host.
     host_checked: bool,
+    /// The conf.d files merged after it, in order.
+    drop_ins: Vec<String>,
     diagnostics: Vec<Diagnostic>,
 }
 
@@ -60,6 +62,7 @@ pub(super) async fn check_command(config: &Path, pins: PinDir, json: bool) -> Re
         file: file_name.clone(),
         valid: true,
         host_checked: false,
+        drop_ins: Vec::new(),
         diagnostics: Vec::new(),
     };
     let finding = |severity, message: String| Diagnostic {
@@ -74,20 +77,26 @@ pub(super) async fn check_command(config: &Path, pins: PinDir, json: bool) -> Re
         .and_then(|()| ConfigFile::load(config).map_err(|err| from_config_error(&file_name, &err)));
     match loaded {
         Err(diagnostic) => report.diagnostics.push(diagnostic),
-        Ok(file) => match host_findings(&file, pins).await {
-            Ok(findings) => {
-                report.host_checked = true;
-                report.diagnostics.extend(
-                    findings
-                        .into_iter()
-                        .map(|(severity, message)| finding(severity, message)),
-                );
+        Ok(file) => {
+            report.drop_ins = file
+                .drop_in_paths()
+                .map(|p| p.display().to_string())
+                .collect();
+            match host_findings(&file, pins).await {
+                Ok(findings) => {
+                    report.host_checked = true;
+                    report.diagnostics.extend(
+                        findings
+                            .into_iter()
+                            .map(|(severity, message)| finding(severity, message)),
+                    );
+                }
+                Err(why) => report.diagnostics.push(finding(
+                    "note",
+                    format!("not checked against this host ({why:#}); the file itself is valid"),
+                )),
             }
-            Err(why) => report.diagnostics.push(finding(
-                "note",
-                format!("not checked against this host ({why:#}); the file itself is valid"),
-            )),
-        },
+        }
     }
     report.valid = !report.diagnostics.iter().any(|d| d.severity == "error");
     if json {
@@ -96,8 +105,10 @@ pub(super) async fn check_command(config: &Path, pins: PinDir, json: bool) -> Re
         for diagnostic in &report.diagnostics {
             say!("{diagnostic}");
         }
-        if report.valid {
+        if report.valid && report.drop_ins.is_empty() {
             say!("{file_name}: valid");
+        } else if report.valid {
+            say!("{file_name}: valid, with {}", report.drop_ins.join(", "));
         }
     }
     let errors = report

@@ -77,9 +77,11 @@ pub(super) async fn del(
     say!(
         "removed {ip} from {interface:?}{}",
         if runtime {
-            " (live only, --runtime)"
+            " (live only, --runtime)".to_string()
+        } else if declared && edited.edited_path() != config {
+            format!(" and its entry from {}", edited.edited_path().display())
         } else {
-            ""
+            String::new()
         }
     );
     if runtime && declared {

@@ -120,7 +120,7 @@ fn config_page() -> String {
     )]);
     page.control("SH", ["DESCRIPTION"]);
     page.text([clap_mangen::roff::roman(
-        "One TOML file (default /etc/alias-mgr/alias-mgr.toml) declares the alias addresses, their routes and firewall zones; alias-mgr apply and the daemon make the kernel match it. Every error names the file, line and column; alias-mgr check validates a file without changing anything. Keys not listed here are refused.",
+        "One TOML file (default /etc/alias-mgr/alias-mgr.toml) declares the alias addresses, their routes and firewall zones; alias-mgr apply and the daemon make the kernel match it. Drop-in files, conf.d/*.toml next to it, are merged after it in lexical order: each uses table headers only, [settings] and each zone may be in one file only, and a clash across files names both files and lines; add --file records an entry in a drop-in, del edits the file that declares the entry. Every error names the file, line and column; alias-mgr check validates a file without changing anything. Keys not listed here are refused.",
     )]);
     for section in [
         Section::Top,

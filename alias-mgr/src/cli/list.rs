@@ -40,6 +40,8 @@ struct ListRow {
     /// The interface as the config writes it (a name, an altname or a
     /// MAC), when the address is declared.
     config_interface: Option<String>,
+    /// FILE:LINE of its `[[alias]]`: the main file or a conf.d drop-in.
+    declared_in: Option<String>,
     /// Added with --runtime (live only).
     runtime: bool,
     secondary: bool,
@@ -88,10 +90,17 @@ pub(super) async fn list(
             BTreeMap::new()
         }
     };
+    let declared_in: Vec<Option<String>> = (0..file.config().aliases.len())
+        .map(|i| {
+            file.declared_at(i)
+                .map(|(path, line)| format!("{}:{line}", path.display()))
+        })
+        .collect();
     let observed = Listed {
         interfaces: &interfaces,
         addresses: &addresses,
         declared: &file.config().aliases,
+        declared_in: &declared_in,
         counters: &counters,
     };
     let rows = observed.rows(only, label);
@@ -113,6 +122,8 @@ struct Listed<'a> {
     interfaces: &'a [Interface],
     addresses: &'a [LiveAddress],
     declared: &'a [AliasSpec],
+    /// Where each of `declared` is written (FILE:LINE), when known.
+    declared_in: &'a [Option<String>],
     counters: &'a BTreeMap<IpAddr, TrafficCounters>,
 }
 
@@ -140,11 +151,12 @@ impl Listed<'_> {
 
     fn row(&self, live: &LiveAddress) -> ListRow {
         let ip = live.address.addr();
-        let entry = self.declared.iter().find(|a| {
+        let index = self.declared.iter().position(|a| {
             a.ip() == ip
                 && find_interface(&a.interface, self.interfaces)
                     .is_some_and(|i| i.index == live.ifindex)
         });
+        let entry = index.map(|i| &self.declared[i]);
         let count = self.counters.get(&ip);
         let mac = self
             .interfaces
@@ -166,6 +178,7 @@ impl Listed<'_> {
             owned: live.owned(),
             declared: entry.is_some(),
             config_interface: entry.map(|e| e.interface.clone()),
+            declared_in: index.and_then(|i| self.declared_in.get(i).cloned().flatten()),
             runtime: live.runtime(),
             secondary: live.secondary,
             dad: live.dad,
@@ -286,6 +299,7 @@ mod tests {
             interfaces: &interfaces,
             addresses: &addresses,
             declared: &declared,
+            declared_in: &[],
             counters: &counters,
         };
         let rows = listed.rows(None, None);
@@ -329,6 +343,7 @@ mod tests {
             interfaces: &interfaces,
             addresses: &addresses,
             declared: &declared,
+            declared_in: &[],
             counters: &counters,
         };
         let mut out = Vec::new();

@@ -83,6 +83,10 @@ pub enum Command {
         /// ifconfig's `netmask MASK`, accepted after the address.
         #[arg(hide = true, num_args = 0..)]
         ifconfig_words: Vec<String>,
+        /// Record the entry in this drop-in (a NAME.toml in conf.d next to
+        /// the config, created if new) instead of the main file.
+        #[arg(long, value_name = "DROP_IN")]
+        file: Option<PathBuf>,
         /// Change the live system only; the config file is left as it is.
         #[arg(long)]
         runtime: bool,
@@ -320,6 +324,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             zone,
             routes,
             ifconfig_words,
+            file,
             runtime,
         } => {
             let address = with_ifconfig_netmask(address, &ifconfig_words)?;
@@ -329,6 +334,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                 label,
                 zone,
                 routes,
+                file,
                 runtime,
             };
             add::add(&cli.config, pins, request).await

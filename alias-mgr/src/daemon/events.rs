@@ -102,7 +102,7 @@ impl Events {
         let changes = Some(subscribe()?);
         // Both only make healing faster; without them, the periodic reconcile
         // and SIGHUP still work.
-        let config_watch = FileWatch::new(config)
+        let config_watch = FileWatch::new(config, &crate::config::dropins::dir(config))
             .map_err(|err| {
                 warning!(
                     "not watching {} ({err}); edits are read at the next reconcile, or at once on SIGHUP",

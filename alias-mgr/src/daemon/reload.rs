@@ -12,7 +12,10 @@ use std::{
 use anyhow::{anyhow, Context, Result};
 
 use crate::{
-    config::{read_file, ConfigError, ConfigFile, FileText},
+    config::{
+        dropins::{self, Part},
+        read_file, ConfigError, ConfigFile, FileText,
+    },
     logging::info,
 };
 
@@ -47,7 +50,7 @@ impl LoadedConfig {
     pub(super) fn load(path: &Path) -> Result<Self> {
         let read = read_config(path);
         let (fingerprint, identity) = (read.fingerprint, read.identity);
-        let file = parse_config(path, read.text).context("loading the config")?;
+        let file = parse_config(path, read).context("loading the config")?;
         Ok(Self {
             file,
             fingerprint,
@@ -77,7 +80,7 @@ impl LoadedConfig {
         }
         self.fingerprint = read.fingerprint;
         self.identity = read.identity;
-        match parse_config(path, read.text) {
+        match parse_config(path, read) {
             Ok(file) => {
                 self.file = file;
                 info!("loaded {}", path.display());
@@ -94,6 +97,8 @@ impl LoadedConfig {
 struct ConfigText {
     fingerprint: u64,
     text: Result<String, ConfigError>,
+    /// The conf.d drop-ins, read with it (part of the fingerprint).
+    drop_ins: Result<Vec<Part>, ConfigError>,
     /// Device and inode: `alias-mgr add` and most editors replace the file
     /// with a rename (a new inode, complete at once); a write in place keeps it.
     identity: Option<(u64, u64)>,
@@ -126,22 +131,31 @@ fn read_config(path: &Path) -> ConfigText {
         Ok(FileText { text, metadata }) => (Some(metadata), Ok(text)),
         Err(err) => (None, Err(err)),
     };
+    let drop_ins = dropins::read(path);
     let mut hasher = DefaultHasher::new();
     match &text {
         Ok(text) => text.hash(&mut hasher),
         Err(err) => err.to_string().hash(&mut hasher),
     }
+    match &drop_ins {
+        Ok(parts) => parts
+            .iter()
+            .for_each(|p| (&p.path, &p.text).hash(&mut hasher)),
+        Err(err) => err.to_string().hash(&mut hasher),
+    }
     ConfigText {
         fingerprint: hasher.finish(),
         text,
+        drop_ins,
         identity: metadata.as_ref().map(|m| (m.dev(), m.ino())),
         modified: metadata.and_then(|m| m.modified().ok()),
     }
 }
 
-fn parse_config(path: &Path, text: Result<String, ConfigError>) -> Result<ConfigFile> {
-    match text {
-        Ok(text) => ConfigFile::parse(path, text).map_err(anyhow::Error::new),
+fn parse_config(path: &Path, read: ConfigText) -> Result<ConfigFile> {
+    match read.text {
+        Ok(text) => ConfigFile::parse_with_drop_ins(path, text, read.drop_ins?)
+            .map_err(anyhow::Error::new),
         // Read as "no aliases", a moved file or a mistyped path would remove
         // every alias.
         Err(err) if err.is_not_found() => Err(anyhow!(
@@ -162,6 +176,7 @@ mod tests {
         let text = |identity, age: u64| ConfigText {
             fingerprint: 0,
             text: Ok(String::new()),
+            drop_ins: Ok(Vec::new()),
             identity,
             modified: SystemTime::now().checked_sub(Duration::from_millis(age)),
         };
@@ -186,12 +201,13 @@ mod tests {
 
         // Missing: an error naming the file and the fix, never "no aliases".
         let missing = read_config(&path);
-        let err = format!("{:#}", parse_config(&path, missing.text).unwrap_err());
+        let missing_fingerprint = missing.fingerprint;
+        let err = format!("{:#}", parse_config(&path, missing).unwrap_err());
         assert!(
             err.contains("alias-mgr.toml") && err.contains("does not exist"),
             "{err}"
         );
-        assert_eq!(read_config(&path).fingerprint, missing.fingerprint);
+        assert_eq!(read_config(&path).fingerprint, missing_fingerprint);
 
         std::fs::write(
             &path,
@@ -199,20 +215,14 @@ mod tests {
         )
         .unwrap();
         let good = read_config(&path);
-        assert_ne!(good.fingerprint, missing.fingerprint);
-        assert_eq!(
-            parse_config(&path, good.text)
-                .unwrap()
-                .config()
-                .aliases
-                .len(),
-            1
-        );
+        let good_fingerprint = good.fingerprint;
+        assert_ne!(good_fingerprint, missing_fingerprint);
+        assert_eq!(parse_config(&path, good).unwrap().config().aliases.len(), 1);
 
         std::fs::write(&path, "[[alias]]\ninterface = 3\n").unwrap();
         let bad = read_config(&path);
-        assert_ne!(bad.fingerprint, good.fingerprint);
-        let err = format!("{:#}", parse_config(&path, bad.text).unwrap_err());
+        assert_ne!(bad.fingerprint, good_fingerprint);
+        let err = format!("{:#}", parse_config(&path, bad).unwrap_err());
         assert!(err.contains("alias-mgr.toml:2:"), "{err}");
 
         // The daemon reads through the config module's checks: as root a
@@ -221,7 +231,7 @@ mod tests {
         std::fs::write(&path, "").unwrap();
         let mode = |m| std::fs::set_permissions(&path, std::fs::Permissions::from_mode(m));
         mode(0o664).unwrap();
-        let read = parse_config(&path, read_config(&path).text);
+        let read = parse_config(&path, read_config(&path));
         // SAFETY: geteuid has no preconditions.
         if unsafe { libc::geteuid() } == 0 {
             let err = format!("{:#}", read.unwrap_err());
@@ -237,10 +247,7 @@ mod tests {
         // A directory where the file should be: refused, naming it.
         std::fs::remove_file(&path).unwrap();
         std::fs::create_dir(&path).unwrap();
-        let err = format!(
-            "{:#}",
-            parse_config(&path, read_config(&path).text).unwrap_err()
-        );
+        let err = format!("{:#}", parse_config(&path, read_config(&path)).unwrap_err());
         assert!(
             err.contains("alias-mgr.toml is a directory, not a regular file"),
             "{err}"

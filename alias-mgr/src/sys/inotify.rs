@@ -4,16 +4,17 @@
 //!
 //! The watch is on the file's directory, not the file: `alias-mgr add` and
 //! most editors save by renaming a new file over the old one, which a watch
-//! on the old inode would never see.
+//! on the old inode would never see. The drop-in directory (`conf.d`) is
+//! watched too, from when it exists.
 
 use std::{
     ffi::{OsStr, OsString},
     io,
-    path::Path,
+    path::{Path, PathBuf},
 };
 
 use futures::StreamExt;
-use inotify::{EventMask, EventStream, Inotify, WatchMask};
+use inotify::{EventMask, EventStream, Inotify, WatchDescriptor, WatchMask};
 
 /// What changes the file: written, replaced by a rename, created, removed.
 fn events() -> WatchMask {
@@ -29,12 +30,17 @@ pub struct FileWatch {
     events: EventStream<Vec<u8>>,
     /// The config's file name, and its target's when it is a symlink.
     names: Vec<OsString>,
+    /// The drop-in directory (`conf.d` next to the file) and its watch,
+    /// once it exists: any `*.toml` in it is part of the config.
+    drop_ins: PathBuf,
+    drop_in_watch: Option<WatchDescriptor>,
 }
 
 impl FileWatch {
-    /// Watches `path` (its directory must exist). A symlinked config is
-    /// saved into its target's directory, so that one is watched too.
-    pub fn new(path: &Path) -> io::Result<Self> {
+    /// Watches `path` (its directory must exist) and the directory of its
+    /// drop-ins. A symlinked config is saved into its target's directory,
+    /// so that one is watched too.
+    pub fn new(path: &Path, drop_ins: &Path) -> io::Result<Self> {
         let inotify = Inotify::init()?;
         let mut names = Vec::new();
         let target = std::fs::canonicalize(path).ok();
@@ -50,8 +56,17 @@ impl FileWatch {
             inotify.watches().add(dir, events())?;
             names.push(name.to_os_string());
         }
+        let drop_ins = drop_ins.to_path_buf();
+        // Its appearing or going is a change of the config too.
+        names.extend(drop_ins.file_name().map(OsStr::to_os_string));
+        let drop_in_watch = inotify.watches().add(&drop_ins, events()).ok();
         let events = inotify.into_event_stream(vec![0u8; 4096])?;
-        Ok(Self { events, names })
+        Ok(Self {
+            events,
+            names,
+            drop_ins,
+            drop_in_watch,
+        })
     }
 
     /// Waits until the watched file is written, replaced, created or
@@ -61,12 +76,28 @@ impl FileWatch {
     pub async fn changed(&mut self) -> io::Result<()> {
         while let Some(event) = self.events.next().await {
             let event = event?;
+            let name: Option<&OsStr> = event.name.as_deref();
+            let in_drop_ins = self.drop_in_watch.as_ref() == Some(&event.wd);
+            if in_drop_ins {
+                if event.mask.contains(EventMask::IGNORED) {
+                    // conf.d went away: the main file's directory says so.
+                    self.drop_in_watch = None;
+                    continue;
+                }
+                if name.is_some_and(|n| n.to_string_lossy().ends_with(".toml")) {
+                    return Ok(());
+                }
+                continue;
+            }
             if event.mask.contains(EventMask::IGNORED) {
                 return Err(io::Error::other(
                     "the config's directory was removed or unmounted",
                 ));
             }
-            let name: Option<&OsStr> = event.name.as_deref();
+            if name.is_some() && name == self.drop_ins.file_name() && self.drop_in_watch.is_none() {
+                // Made after the daemon started: watched from now on.
+                self.drop_in_watch = self.events.watches().add(&self.drop_ins, events()).ok();
+            }
             if event.mask.contains(EventMask::Q_OVERFLOW)
                 || name.is_some_and(|name| self.names.iter().any(|watched| watched == name))
             {
@@ -87,7 +118,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("alias-mgr.toml");
         std::fs::write(&path, "").unwrap();
-        let mut watch = FileWatch::new(&path).unwrap();
+        let mut watch = FileWatch::new(&path, &dir.join("conf.d")).unwrap();
 
         std::fs::write(dir.join("other.toml"), "x").unwrap();
         let quiet =
@@ -100,6 +131,21 @@ mod tests {
             .await
             .expect("the rename is seen")
             .unwrap();
+
+        // conf.d made after the watch started: its making is a change, and
+        // from then on a drop-in written there is one; other files are not.
+        std::fs::create_dir(dir.join("conf.d")).unwrap();
+        within(&mut watch, "conf.d appearing is seen").await;
+        std::fs::write(dir.join("conf.d/README"), "x").unwrap();
+        std::fs::write(dir.join("conf.d/10-web.toml"), "# web").unwrap();
+        within(&mut watch, "a drop-in written is seen").await;
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    async fn within(watch: &mut FileWatch, what: &str) {
+        tokio::time::timeout(std::time::Duration::from_secs(2), watch.changed())
+            .await
+            .expect(what)
+            .unwrap();
     }
 }

@@ -186,9 +186,9 @@ impl Checker<'_> {
                 return Err(self.error(
                     &at[i].address,
                     format!(
-                        "address {} is already declared at line {} (on {}); an address can be declared only once: remove one of them",
+                        "address {} is already declared at {} (on {}); an address can be declared only once: remove one of them",
                         alias.ip(),
-                        self.line(&at[first].address),
+                        self.place(&at[first].address),
                         aliases[first].interface
                     ),
                 ));
@@ -199,11 +199,11 @@ impl Checker<'_> {
                     return Err(self.error(
                         &at[i].label,
                         format!(
-                            "label {} is already used on {} by {} at line {}; labels must be unique per interface: pick another one",
+                            "label {} is already used on {} by {} at {}; labels must be unique per interface: pick another one",
                             shown(label),
                             alias.interface,
                             aliases[first].ip(),
-                            self.line(&at[first].label)
+                            self.place(&at[first].label)
                         ),
                     ));
                 }
@@ -243,12 +243,12 @@ impl Checker<'_> {
                 return Err(self.error(
                     &at[i].routes[r],
                     format!(
-                        "route {} of {} is also declared by {} on {} at line {} (as {}); the kernel holds one route per destination, so it would move between them at every run: keep it under one alias",
+                        "route {} of {} is also declared by {} on {} at {} (as {}); the kernel holds one route per destination, so it would move between them at every run: keep it under one alias",
                         route.destination,
                         alias.address,
                         earlier.address,
                         earlier.interface,
-                        self.line(&at[first].routes[first_route]),
+                        self.place(&at[first].routes[first_route]),
                         earlier.routes[first_route],
                     ),
                 ));

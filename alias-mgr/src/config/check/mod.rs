@@ -15,6 +15,7 @@ use std::{ops::Range, path::Path};
 
 use toml_edit::{ImDocument, Item, Key, TableLike};
 
+use super::dropins::Segments;
 use super::error::{line_col, shown, ConfigError};
 use super::reference::{key_names, Section};
 use crate::core::desired::{Config, Settings};
@@ -30,9 +31,15 @@ const MAX_VALUE_BYTES: usize = 256;
 pub(super) fn validate(
     path: &Path,
     text: &str,
+    segments: &Segments,
     doc: ImDocument<&str>,
 ) -> Result<Config, ConfigError> {
-    Checker { path, text }.config(doc)
+    Checker {
+        path,
+        text,
+        segments,
+    }
+    .config(doc)
 }
 
 /// A byte range in the text; None where toml_edit keeps none (implicit
@@ -41,22 +48,37 @@ pub(super) type Span = Option<Range<usize>>;
 
 struct Checker<'a> {
     path: &'a Path,
+    /// The main file's text, then the drop-ins' (see `segments`).
     text: &'a str,
+    segments: &'a Segments,
 }
 
 impl Checker<'_> {
     pub(super) fn error(&self, span: &Span, message: impl Into<String>) -> ConfigError {
-        let (line, column) = line_col(self.text, span.as_ref().map_or(0, |s| s.start));
+        let offset = span.as_ref().map_or(0, |s| s.start);
+        let (path, line, column) = if self.segments.several() {
+            self.segments.place(self.text, offset)
+        } else {
+            let (line, column) = line_col(self.text, offset);
+            (self.path, line, column)
+        };
         ConfigError::Invalid {
-            path: self.path.to_path_buf(),
+            path: path.to_path_buf(),
             line,
             column,
             message: message.into(),
         }
     }
 
-    pub(super) fn line(&self, span: &Span) -> usize {
-        line_col(self.text, span.as_ref().map_or(0, |s| s.start)).0
+    /// Where `span` is, for a message about another entry: `line N`, or
+    /// `FILE line N` when drop-ins are in play.
+    pub(super) fn place(&self, span: &Span) -> String {
+        let offset = span.as_ref().map_or(0, |s| s.start);
+        if !self.segments.several() {
+            return format!("line {}", line_col(self.text, offset).0);
+        }
+        let (path, line, _) = self.segments.place(self.text, offset);
+        format!("{} line {line}", path.display())
     }
 
     fn config(&self, doc: ImDocument<&str>) -> Result<Config, ConfigError> {

@@ -241,12 +241,12 @@ impl Checker<'_> {
                 return Err(self.error(
                     &second.span,
                     format!(
-                        "zone {} {} overlaps zone {} {} at line {}; a subnet can belong to one zone only: change one of them or put both in the same zone",
+                        "zone {} {} overlaps zone {} {} at {}; a subnet can belong to one zone only: change one of them or put both in the same zone",
                         shown(second.zone),
                         second.what,
                         shown(first.zone),
                         first.what,
-                        self.line(&first.span)
+                        self.place(&first.span)
                     ),
                 ));
             }
