@@ -41,6 +41,13 @@ fn drop_ins_are_merged_edited_where_declared_and_clashes_name_both_files() {
     let web = conf_d.join("10-web.toml");
     assert_eq!(row["declared_in"], format!("{}:2", web.display()));
 
+    let plan: Value = serde_json::from_str(&lab.ok(&["plan", "--json"])).unwrap();
+    assert_eq!(
+        plan["declared_in"][0]["declared_in"],
+        format!("{}:2", web.display()),
+        "{plan}"
+    );
+
     // add --file records in that drop-in (new here), the main file untouched.
     let new = conf_d.join("20-db.toml");
     let out = lab.ok(&[
@@ -99,7 +106,30 @@ fn drop_ins_are_merged_edited_where_declared_and_clashes_name_both_files() {
     );
     let checked = lab.alias_mgr(&["check"]);
     assert_eq!(checked.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&checked.stdout);
+    assert!(said.starts_with(&format!("{}:3:", dup.display())), "{said}");
     std::fs::remove_file(&dup).unwrap();
+
+    // A candidate checked elsewhere (Ansible's temporary copy) against
+    // the real drop-ins: without --drop-ins it sees none, with it the clash.
+    let candidate = lab.dir.join("tmp").join("candidate.toml");
+    std::fs::create_dir_all(candidate.parent().unwrap()).unwrap();
+    write(
+        &candidate,
+        &format!("{MAIN}\n[[alias]]\ninterface = \"eth1\"\naddress = \"192.0.2.20/24\"\n"),
+    );
+    let alone = lab.alias_mgr(&["check", "--config", candidate.to_str().unwrap()]);
+    assert_eq!(alone.status.code(), Some(0));
+    let with_real = lab.alias_mgr(&[
+        "check",
+        "--config",
+        candidate.to_str().unwrap(),
+        "--drop-ins",
+        conf_d.to_str().unwrap(),
+    ]);
+    assert_eq!(with_real.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&with_real.stdout);
+    assert!(said.contains("already declared"), "{said}");
 }
 
 #[test]

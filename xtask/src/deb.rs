@@ -172,7 +172,22 @@ fn stage_tree(repo: &Path, binary: &Path, stage: &Path) -> Result<()> {
         let to = format!("/usr/share/alias-mgr/grafana/{}", relative.display());
         put(stage, &to, &fs::read(&entry)?, 0o644)?;
     }
-    stage_docs(repo, binary, stage)
+    stage_docs(repo, binary, stage)?;
+    directories_0755(stage)
+}
+
+/// Every directory under `dir` 0755, whatever the builder's umask: a
+/// group-writable /etc/alias-mgr would make the daemon, as root, refuse
+/// its own config, and dpkg keeps the modes it is given.
+fn directories_0755(dir: &Path) -> Result<()> {
+    fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
+    for entry in fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            directories_0755(&path)?;
+        }
+    }
+    Ok(())
 }
 
 /// Man pages, completions, README, copyright and changelog.

@@ -16,7 +16,7 @@ use super::{
     output::say,
 };
 use crate::{
-    config::{ConfigError, ConfigFile},
+    config::{dropins, ConfigError, ConfigFile},
     core::plan::Scope,
     kernel::Kernel,
     sys::bpf::PinDir,
@@ -56,7 +56,12 @@ struct Report {
     diagnostics: Vec<Diagnostic>,
 }
 
-pub(super) async fn check_command(config: &Path, pins: PinDir, json: bool) -> Result<()> {
+pub(super) async fn check_command(
+    config: &Path,
+    drop_ins: Option<&Path>,
+    pins: PinDir,
+    json: bool,
+) -> Result<()> {
     let file_name = config.display().to_string();
     let mut report = Report {
         file: file_name.clone(),
@@ -74,7 +79,11 @@ pub(super) async fn check_command(config: &Path, pins: PinDir, json: bool) -> Re
     };
     let loaded = require_config(config)
         .map_err(|err| finding("error", format!("{err:#}")))
-        .and_then(|()| ConfigFile::load(config).map_err(|err| from_config_error(&file_name, &err)));
+        .and_then(|()| {
+            let dir = drop_ins.map_or_else(|| dropins::dir(config), Path::to_path_buf);
+            ConfigFile::load_with_drop_ins_in(config, &dir)
+                .map_err(|err| from_config_error(&file_name, &err))
+        });
     match loaded {
         Err(diagnostic) => report.diagnostics.push(diagnostic),
         Ok(file) => {
@@ -123,40 +132,44 @@ pub(super) async fn check_command(config: &Path, pins: PinDir, json: bool) -> Re
 }
 
 /// The loader's error, with its position where it has one.
+/// The file is the error's own: a drop-in's problem is in the drop-in.
 fn from_config_error(file: &str, err: &ConfigError) -> Diagnostic {
-    let (line, column, message) = match err {
+    let in_file = |path: &std::path::Path| path.display().to_string();
+    let (file, line, column, message) = match err {
         ConfigError::Syntax {
+            path,
             line,
             column,
             message,
-            ..
         } => (
+            in_file(path),
             Some(*line),
             Some(*column),
             format!("TOML syntax error: {message}"),
         ),
         ConfigError::Invalid {
+            path,
             line,
             column,
             message,
-            ..
-        } => (Some(*line), Some(*column), message.clone()),
+        } => (in_file(path), Some(*line), Some(*column), message.clone()),
         ConfigError::NotUtf8 {
+            path,
             line,
             column,
             offset,
-            ..
         } => (
+            in_file(path),
             Some(*line),
             Some(*column),
             format!("the byte at offset {offset} is not UTF-8; the config must be UTF-8 text: remove that byte or convert the file (e.g. with iconv)"),
         ),
         // The rest are about the whole file and name it themselves.
-        other => (None, None, other.to_string()),
+        other => (file.to_string(), None, None, other.to_string()),
     };
     Diagnostic {
         severity: "error",
-        file: file.to_string(),
+        file,
         line,
         column,
         message,

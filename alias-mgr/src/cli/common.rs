@@ -15,6 +15,22 @@ use crate::{
     kernel::Kernel,
 };
 
+/// Where each declared alias is written, for `--json` output: the main file
+/// or a conf.d drop-in, with the line of its `[[alias]]`.
+pub(super) fn declarations(file: &ConfigFile) -> serde_json::Value {
+    let entries = file.config().aliases.iter().enumerate().map(|(i, alias)| {
+        let declared_in = file
+            .declared_at(i)
+            .map(|(path, line)| format!("{}:{line}", path.display()));
+        serde_json::json!({
+            "interface": alias.interface,
+            "address": alias.address.to_string(),
+            "declared_in": declared_in,
+        })
+    });
+    serde_json::Value::Array(entries.collect())
+}
+
 /// The desired state the config file asks for, with `aliases` in place of
 /// its own list (commands pass the list as it will be after their edit).
 pub(super) fn desired<'a>(file: &'a ConfigFile, aliases: &'a [AliasSpec]) -> Desired<'a> {

@@ -118,9 +118,15 @@ pub enum Command {
     /// `validate: 'alias-mgr check --config %s'`, Puppet's `validate_cmd`.
     /// Exit status: 0 valid, 1 invalid, 2 usage error.
     Check {
-        /// The findings as JSON: {file, valid, host_checked, diagnostics}.
+        /// The findings as JSON: {file, valid, host_checked, drop_ins,
+        /// diagnostics}.
         #[arg(long)]
         json: bool,
+        /// Merge the drop-ins of this directory instead of the conf.d next
+        /// to the file: a candidate checked in a temporary place against
+        /// the real ones (`--drop-ins /etc/alias-mgr/conf.d`).
+        #[arg(long, value_name = "DIR")]
+        drop_ins: Option<PathBuf>,
     },
     /// Print a shell completion script: `alias-mgr completions bash >
     /// /etc/bash_completion.d/alias-mgr` (zsh: a `_alias-mgr` file on
@@ -347,7 +353,9 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::List { interface, json } => {
             list::list(&cli.config, pins, interface.as_deref(), json).await
         }
-        Command::Check { json } => check::check_command(&cli.config, pins, json).await,
+        Command::Check { json, drop_ins } => {
+            check::check_command(&cli.config, drop_ins.as_deref(), pins, json).await
+        }
         Command::Completions { shell } => docs::print_completions(shell),
         Command::Man { dir } => docs::write_man_pages(&dir),
         Command::Plan { json, adopt } => plan::plan_command(&cli.config, pins, json, adopt).await,

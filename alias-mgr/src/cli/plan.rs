@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::{bail, Result};
 
 use super::{
-    common::{desired, in_sync_message, print_plan, require_config},
+    common::{declarations, desired, in_sync_message, print_plan, require_config},
     output::say,
 };
 use crate::{
@@ -31,7 +31,9 @@ pub(super) async fn plan_command(
     };
     let (_, plan) = kernel.plan(&desired, Scope::All).await?;
     if json {
-        say!("{}", serde_json::to_string_pretty(&plan)?);
+        let mut shown = serde_json::to_value(&plan)?;
+        shown["declared_in"] = declarations(&file);
+        say!("{}", serde_json::to_string_pretty(&shown)?);
     } else {
         print_plan(&plan);
         for conflict in &plan.conflicts {

@@ -28,13 +28,15 @@ pub fn dir(main: &Path) -> PathBuf {
 pub struct Part {
     pub path: PathBuf,
     pub text: String,
+    /// When it was last written, as read (None for an edit not saved yet).
+    pub modified: Option<std::time::SystemTime>,
 }
 
-/// The drop-in files of `main`, in the order they merge in: `*.toml` in
-/// `conf.d` by file name (hidden files and others left out). None there is
-/// no drop-in.
-pub fn paths(main: &Path) -> Result<Vec<PathBuf>, ConfigError> {
-    let dir = dir(main);
+/// The drop-in files in `dir`, in the order they merge in: `*.toml` by
+/// file name (hidden files and others left out); none when there is no
+/// such directory.
+pub fn paths_in(dir: &Path) -> Result<Vec<PathBuf>, ConfigError> {
+    let dir = dir.to_path_buf();
     let entries = match fs::read_dir(&dir) {
         Ok(entries) => entries,
         Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -63,10 +65,16 @@ pub fn paths(main: &Path) -> Result<Vec<PathBuf>, ConfigError> {
 
 /// The drop-ins of `main`, read (with the same checks as the main file).
 pub fn read(main: &Path) -> Result<Vec<Part>, ConfigError> {
-    paths(main)?
+    read_in(&dir(main))
+}
+
+/// The drop-ins in `dir`, read.
+pub fn read_in(dir: &Path) -> Result<Vec<Part>, ConfigError> {
+    paths_in(dir)?
         .into_iter()
         .map(|path| {
             super::read_file(&path).map(|read| Part {
+                modified: read.metadata.modified().ok(),
                 path,
                 text: read.text,
             })
@@ -128,7 +136,8 @@ pub fn combine(main: &Path, text: &str, parts: &[Part]) -> (String, Segments) {
         }
         let line = combined.matches('\n').count() + 1;
         starts.push((part.path.clone(), combined.len(), line));
-        combined.push_str(&part.text);
+        // A byte order mark is allowed at a file's start only.
+        combined.push_str(part.text.strip_prefix('\u{feff}').unwrap_or(&part.text));
     }
     (combined, Segments { starts })
 }
@@ -148,7 +157,10 @@ pub fn check_parts(main: &Path, text: &str, parts: &[Part]) -> Result<(), Config
         for (key, item) in root.iter() {
             let at = root.key(key).and_then(|k| k.span()).map_or(0, |s| s.start);
             let (line, column) = line_col(text, at);
-            if index > 0 && !item.is_table() && !item.is_array_of_tables() {
+            // `a.b = 1` parses as a dotted table, but joins the previous
+            // table all the same.
+            let dotted = item.as_table().is_some_and(toml_edit::Table::is_dotted);
+            if index > 0 && (dotted || (!item.is_table() && !item.is_array_of_tables())) {
                 return Err(ConfigError::Invalid {
                     path: path.to_path_buf(),
                     line,
@@ -291,6 +303,26 @@ mod tests {
         let syntax = Dir::new("syntax", ZONES, &[("10-bad.toml", "[[alias]\n")]);
         let err = ConfigFile::load(&syntax.main()).unwrap_err().to_string();
         assert!(err.contains("conf.d/10-bad.toml:1:"), "{err}");
+        let dotted = Dir::new(
+            "dotted",
+            ZONES,
+            &[("10-dotted.toml", "forward.dmz = \"accept\"\n")],
+        );
+        let err = ConfigFile::load(&dotted.main()).unwrap_err().to_string();
+        assert!(
+            err.contains("10-dotted.toml:1:1:") && err.contains("table header"),
+            "{err}"
+        );
+        let bom = format!("\u{feff}{WEB}");
+        let marked = Dir::new("bom", ZONES, &[("10-bom.toml", bom.as_str())]);
+        assert_eq!(
+            ConfigFile::load(&marked.main())
+                .unwrap()
+                .config()
+                .aliases
+                .len(),
+            1
+        );
         let loose = Dir::new("loose", ZONES, &[("10-loose.toml", "alias = []\n")]);
         let err = ConfigFile::load(&loose.main()).unwrap_err().to_string();
         assert!(

@@ -64,12 +64,18 @@ impl ConfigFile {
     /// creates it.
     /// With the drop-ins of `conf.d/` next to it (see [`dropins`]).
     pub fn load(path: &Path) -> Result<ConfigFile, ConfigError> {
+        Self::load_with_drop_ins_in(path, &dropins::dir(path))
+    }
+
+    /// [`ConfigFile::load`] with the drop-ins of `dir` (a candidate file
+    /// checked elsewhere against the real conf.d).
+    pub fn load_with_drop_ins_in(path: &Path, dir: &Path) -> Result<ConfigFile, ConfigError> {
         let text = match read_file(path) {
             Ok(read) => read.text,
             Err(e) if e.is_not_found() => String::new(),
             Err(e) => return Err(e),
         };
-        Self::parse_with(path, text, dropins::read(path)?)
+        Self::parse_with(path, text, dropins::read_in(dir)?)
     }
 
     /// Validates `text` with `drop_ins` (as [`dropins::read`] returns them)
@@ -170,6 +176,10 @@ impl ConfigFile {
     /// drop-in directory, created if new) instead of the main file.
     pub fn add_alias_to(&mut self, alias: &AliasSpec, file: &Path) -> Result<(), ConfigError> {
         let dir = dropins::dir(&self.path);
+        // A bare NAME.toml is a drop-in's name.
+        let bare = file.parent().is_some_and(|p| p.as_os_str().is_empty());
+        let joined = dir.join(file);
+        let file = if bare { joined.as_path() } else { file };
         let named = file.file_name().map(|n| n.to_string_lossy().into_owned());
         let in_dir = file.parent().is_some_and(|p| same_dir(p, &dir));
         let Some(name) = named.filter(|n| in_dir && n.ends_with(".toml") && !n.starts_with('.'))
@@ -192,6 +202,7 @@ impl ConfigFile {
                 drop_ins.push(Part {
                     path: dir.join(&name),
                     text: String::new(),
+                    modified: None,
                 });
                 drop_ins.sort_by(|a, b| a.path.file_name().cmp(&b.path.file_name()));
                 drop_ins
@@ -265,10 +276,8 @@ impl ConfigFile {
         match self.edited {
             None => write::replace_file(&self.path, &self.text),
             Some(index) => {
+                // replace_file makes a missing conf.d, 0755 at most.
                 let part = &self.drop_ins[index];
-                if let Some(dir) = part.path.parent() {
-                    std::fs::create_dir_all(dir).map_err(error::io_error("creating", dir))?;
-                }
                 write::replace_file(&part.path, &part.text)
             }
         }

@@ -75,7 +75,10 @@ impl LoadedConfig {
         }
         // SIGHUP means "the file is ready"; a change found on our own may be
         // a half-written file, which applied would remove aliases.
-        if let Some(wait) = read.unsettled(self.identity).filter(|_| !force) {
+        let unsettled = read
+            .unsettled(self.identity)
+            .or_else(|| read.drop_in_unsettled());
+        if let Some(wait) = unsettled.filter(|_| !force) {
             return Reload::Deferred(wait);
         }
         self.fingerprint = read.fingerprint;
@@ -110,6 +113,18 @@ impl ConfigText {
     /// [`SETTLE`] ago, unless it replaced the previous file (a rename: a new
     /// inode, complete at once). A file that was missing before may be
     /// being written now, so it is waited for too.
+    /// How long to wait for a drop-in written less than [`SETTLE`] ago
+    /// (`cat > conf.d/x.toml` truncates first: applied at once, it would
+    /// remove that file's aliases until the write is done).
+    fn drop_in_unsettled(&self) -> Option<Duration> {
+        let parts = self.drop_ins.as_ref().ok()?;
+        let youngest = parts
+            .iter()
+            .filter_map(|p| p.modified?.elapsed().ok())
+            .min()?;
+        SETTLE.checked_sub(youngest).filter(|wait| !wait.is_zero())
+    }
+
     fn unsettled(&self, previous_identity: Option<(u64, u64)>) -> Option<Duration> {
         let replaced = previous_identity.is_some() && self.identity != previous_identity;
         if self.identity.is_none() || replaced {
@@ -190,6 +205,24 @@ mod tests {
         assert_eq!(text(None, 0).unsettled(None), None);
         // Created where there was none: maybe half-written, waited for.
         assert!(text(Some((1, 4)), 100).unsettled(None).is_some());
+    }
+
+    #[test]
+    fn a_drop_in_written_just_now_is_waited_for() {
+        use std::time::SystemTime;
+        let with_drop_in = |age: u64| ConfigText {
+            fingerprint: 0,
+            text: Ok(String::new()),
+            drop_ins: Ok(vec![Part {
+                path: "conf.d/10-web.toml".into(),
+                text: String::new(),
+                modified: SystemTime::now().checked_sub(Duration::from_millis(age)),
+            }]),
+            identity: None,
+            modified: None,
+        };
+        assert!(with_drop_in(100).drop_in_unsettled().is_some());
+        assert_eq!(with_drop_in(1500).drop_in_unsettled(), None);
     }
 
     #[test]

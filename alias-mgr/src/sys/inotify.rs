@@ -30,6 +30,8 @@ pub struct FileWatch {
     events: EventStream<Vec<u8>>,
     /// The config's file name, and its target's when it is a symlink.
     names: Vec<OsString>,
+    /// The watches of the file's directories: losing one ends the watch.
+    dirs: Vec<WatchDescriptor>,
     /// The drop-in directory (`conf.d` next to the file) and its watch,
     /// once it exists: any `*.toml` in it is part of the config.
     drop_ins: PathBuf,
@@ -43,6 +45,7 @@ impl FileWatch {
     pub fn new(path: &Path, drop_ins: &Path) -> io::Result<Self> {
         let inotify = Inotify::init()?;
         let mut names = Vec::new();
+        let mut dirs = Vec::new();
         let target = std::fs::canonicalize(path).ok();
         for file in std::iter::once(path).chain(target.as_deref()) {
             let name = file
@@ -53,7 +56,7 @@ impl FileWatch {
                 _ => Path::new("."),
             };
             // Watching the same directory twice returns the same watch.
-            inotify.watches().add(dir, events())?;
+            dirs.push(inotify.watches().add(dir, events())?);
             names.push(name.to_os_string());
         }
         let drop_ins = drop_ins.to_path_buf();
@@ -64,6 +67,7 @@ impl FileWatch {
         Ok(Self {
             events,
             names,
+            dirs,
             drop_ins,
             drop_in_watch,
         })
@@ -90,12 +94,21 @@ impl FileWatch {
                 continue;
             }
             if event.mask.contains(EventMask::IGNORED) {
-                return Err(io::Error::other(
-                    "the config's directory was removed or unmounted",
-                ));
+                if self.dirs.contains(&event.wd) {
+                    return Err(io::Error::other(
+                        "the config's directory was removed or unmounted",
+                    ));
+                }
+                // A conf.d watch given up for a newer one.
+                continue;
             }
-            if name.is_some() && name == self.drop_ins.file_name() && self.drop_in_watch.is_none() {
-                // Made after the daemon started: watched from now on.
+            if name.is_some() && name == self.drop_ins.file_name() {
+                // Made, replaced or moved away: watch whatever is there now
+                // (a `mv` gives no IGNORED: the old watch follows the old
+                // directory).
+                if let Some(old) = self.drop_in_watch.take() {
+                    let _ = self.events.watches().remove(old);
+                }
                 self.drop_in_watch = self.events.watches().add(&self.drop_ins, events()).ok();
             }
             if event.mask.contains(EventMask::Q_OVERFLOW)
@@ -139,6 +152,24 @@ mod tests {
         std::fs::write(dir.join("conf.d/README"), "x").unwrap();
         std::fs::write(dir.join("conf.d/10-web.toml"), "# web").unwrap();
         within(&mut watch, "a drop-in written is seen").await;
+        // conf.d replaced by another directory (no IGNORED for a rename):
+        // the new one is watched.
+        std::fs::create_dir(dir.join("conf.d.new")).unwrap();
+        std::fs::rename(dir.join("conf.d"), dir.join("conf.d.old")).unwrap();
+        within(&mut watch, "conf.d moved away is seen").await;
+        std::fs::rename(dir.join("conf.d.new"), dir.join("conf.d")).unwrap();
+        within(&mut watch, "a new conf.d is seen").await;
+        std::fs::write(dir.join("conf.d/20-db.toml"), "# db").unwrap();
+        within(&mut watch, "a drop-in in the new conf.d is seen").await;
+        // One write is several events: let those pass first.
+        while tokio::time::timeout(std::time::Duration::from_millis(100), watch.changed())
+            .await
+            .is_ok()
+        {}
+        std::fs::write(dir.join("conf.d.old/30-old.toml"), "# old").unwrap();
+        let quiet =
+            tokio::time::timeout(std::time::Duration::from_millis(200), watch.changed()).await;
+        assert!(quiet.is_err(), "the old directory is no longer watched");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
