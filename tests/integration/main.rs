@@ -19,6 +19,7 @@ mod scale;
 mod semantics;
 mod service;
 mod tcx;
+mod top;
 mod util;
 mod web;
 mod zones;

@@ -1,6 +1,6 @@
 //! The command line: the clap definitions, `main` and the dispatch; one
 //! file per command (`add`, `del`, `list`, `check`, `plan`, `apply`, `import`,
-//! `zones`, `counters`; `daemon` runs [`crate::daemon`]), and `common` for
+//! `zones`, `counters`, `top`; `daemon` runs [`crate::daemon`]), and `common` for
 //! what several share. Each command is a short reconcile: read the config,
 //! observe, plan, apply. Commands use the kernel, config, import, daemon,
 //! core and sys layers, the run lock; nothing below uses the CLI.
@@ -20,6 +20,7 @@ mod output;
 mod plan;
 mod progress;
 mod reset;
+mod top;
 mod usage;
 mod zones;
 
@@ -199,6 +200,24 @@ pub enum Command {
         #[arg(long)]
         write: bool,
     },
+    /// Traffic per alias address as bit and packet rates, busiest first,
+    /// read from the counters map (no daemon needed).
+    ///
+    /// Two reads `--interval` apart make one table; without --once or
+    /// --json a table is printed every interval until interrupted.
+    Top {
+        /// Only this interface's addresses.
+        interface: Option<String>,
+        /// One table, then exit.
+        #[arg(long)]
+        once: bool,
+        /// One measurement as JSON (an array, busiest first), then exit.
+        #[arg(long)]
+        json: bool,
+        /// How long each measurement lasts: 1s, 500ms, 2.
+        #[arg(long, default_value = "1s", value_parser = top::parse_interval)]
+        interval: std::time::Duration,
+    },
     /// Firewall zones: members, policies and accept/drop counters.
     Zones {
         /// The zones, members, policies and counters as JSON.
@@ -233,6 +252,7 @@ impl Command {
         match self {
             Command::List { .. }
             | Command::Check { .. }
+            | Command::Top { .. }
             | Command::Completions { .. }
             | Command::Plan { .. }
             | Command::Zones { .. } => true,
@@ -382,6 +402,20 @@ pub async fn run(cli: Cli) -> Result<()> {
             write,
         } => import::import_command(&cli.config, pins, &format, &file, write).await,
         Command::Zones { json } => zones::zones_command(&cli.config, json),
+        Command::Top {
+            interface,
+            once,
+            json,
+            interval,
+        } => {
+            let request = top::TopRequest {
+                interface,
+                once,
+                json,
+                interval,
+            };
+            top::top_command(&cli.config, pins, request).await
+        }
         Command::Counters(command) => counters::counters_command(pins, command).await,
         Command::Daemon {
             listen,
