@@ -5,14 +5,24 @@
 //! `vmstat 1` does). It reads the map directly: no daemon needed, nothing
 //! on the packet path. (The full-screen view is not built yet.)
 
-use std::{collections::BTreeMap, net::IpAddr, path::Path, time::Duration};
+use std::{
+    collections::{BTreeMap, HashMap},
+    net::IpAddr,
+    path::Path,
+    time::Duration,
+};
 
 use alias_ebpf::TrafficCounters;
 use anyhow::{bail, Result};
 use serde::Serialize;
 
 use super::output::say;
-use crate::{config::ConfigFile, core::model::LiveAddress, kernel::Kernel, sys::bpf::PinDir};
+use crate::{
+    config::ConfigFile,
+    core::model::{AliasSpec, LiveAddress},
+    kernel::Kernel,
+    sys::bpf::PinDir,
+};
 
 pub(super) struct TopRequest {
     pub interface: Option<String>,
@@ -118,12 +128,14 @@ pub(super) async fn top_command(config: &Path, pins: PinDir, request: TopRequest
             pins.path().display()
         );
     };
+    // Each measurement's end is the next one's start.
+    let mut started = std::time::Instant::now();
+    let mut before = counters.read_all()?;
     loop {
-        let started = std::time::Instant::now();
-        let before = counters.read_all()?;
         tokio::time::sleep(request.interval).await;
         let after = counters.read_all()?;
         let seconds = started.elapsed().as_secs_f64();
+        started = std::time::Instant::now();
         let (_, addresses) = kernel.addresses().await?;
         let rows = rows(&file, &addresses, rates(&before, &after, seconds));
         let rows: Vec<Row> = rows
@@ -143,17 +155,23 @@ pub(super) async fn top_command(config: &Path, pins: PinDir, request: TopRequest
         if request.once || request.json {
             return Ok(());
         }
+        before = after;
     }
 }
 
 /// Labels each address from the kernel (interface, label) and the config
 /// (zone, and the label of an IPv6 alias, which the kernel does not keep).
 fn rows(file: &ConfigFile, addresses: &[LiveAddress], rates: Vec<(IpAddr, Rates)>) -> Vec<Row> {
+    // Looked up by address: thousands of rows, every interval.
+    let live: HashMap<IpAddr, &LiveAddress> =
+        addresses.iter().map(|a| (a.address.addr(), a)).collect();
+    let declared: HashMap<IpAddr, &AliasSpec> =
+        file.config().aliases.iter().map(|a| (a.ip(), a)).collect();
     rates
         .into_iter()
         .map(|(address, rates)| {
-            let live = addresses.iter().find(|a| a.address.addr() == address);
-            let declared = file.config().aliases.iter().find(|a| a.ip() == address);
+            let live = live.get(&address).copied();
+            let declared = declared.get(&address).copied();
             let interface = live
                 .map(|l| l.interface.clone())
                 .or_else(|| declared.map(|d| d.interface.clone()));

@@ -10,7 +10,7 @@ use std::{fmt::Write as _, net::IpAddr, ops::Range};
 
 use super::{
     families::{Def, Family, Kind},
-    scrape::{clamp, Scrape},
+    scrape::Scrape,
 };
 
 impl Scrape {
@@ -40,15 +40,7 @@ impl Scrape {
     }
 
     fn address_info_text(&self, def: &Def, range: Range<usize>, out: &mut String) {
-        for ip in clamp(self.info_order(), range) {
-            let Some((entry, state)) = self
-                .index
-                .entries
-                .get(ip)
-                .and_then(|e| e.state.map(|s| (e, s)))
-            else {
-                continue;
-            };
+        for (ip, entry, state) in self.info_samples(range) {
             let mut sample = Sample::start(def, out);
             sample.label(&entry.device);
             sample.address(ip);
@@ -61,14 +53,7 @@ impl Scrape {
     }
 
     fn traffic_text(&self, family: Family, def: &Def, range: Range<usize>, out: &mut String) {
-        for (ip, counters) in clamp(self.traffic.as_deref().unwrap_or_default(), range) {
-            let value = match family {
-                Family::ReceiveBytes => counters.rx_bytes,
-                Family::ReceivePackets => counters.rx_packets,
-                Family::TransmitBytes => counters.tx_bytes,
-                _ => counters.tx_packets,
-            };
-            let entry = self.index.entries.get(ip);
+        for (ip, entry, value) in self.traffic_samples(family, range) {
             let mut sample = Sample::start(def, out);
             sample.label(entry.map(|e| &*e.device).unwrap_or(""));
             sample.address(ip);

@@ -14,7 +14,7 @@ use prometheus::proto::{self, LabelPair, MetricFamily, MetricType};
 
 use super::{
     families::{Def, Family, Kind},
-    index::AddressIndex,
+    index::{AddressEntry, AddressIndex, AddressState},
     process::ProcessStats,
     stats::{StatsSnapshot, Trigger},
 };
@@ -113,7 +113,7 @@ impl Builder {
 }
 
 /// `range` of `items`, cut to what there is.
-pub(super) fn clamp<T>(items: &[T], range: Range<usize>) -> &[T] {
+fn clamp<T>(items: &[T], range: Range<usize>) -> &[T] {
     let end = range.end.min(items.len());
     &items[range.start.min(end)..end]
 }
@@ -248,17 +248,39 @@ impl Scrape {
         })
     }
 
-    /// `range` of the addresses alias-mgr declares or owns, in order.
-    fn address_info(&self, out: &mut Builder, range: Range<usize>) {
-        for ip in clamp(self.info_order(), range) {
-            let Some((entry, state)) = self
-                .index
-                .entries
-                .get(ip)
-                .and_then(|e| e.state.map(|s| (e, s)))
-            else {
-                continue;
+    /// `range` of the addresses alias-mgr declares or owns, in order, with
+    /// their index entry and state: the samples of `address_info`.
+    pub(super) fn info_samples(
+        &self,
+        range: Range<usize>,
+    ) -> impl Iterator<Item = (&IpAddr, &AddressEntry, AddressState)> {
+        clamp(self.info_order(), range).iter().filter_map(|ip| {
+            let entry = self.index.entries.get(ip)?;
+            Some((ip, entry, entry.state?))
+        })
+    }
+
+    /// `range` of one per-address traffic family's samples: the address,
+    /// its index entry (none for an address on no interface), the count.
+    pub(super) fn traffic_samples(
+        &self,
+        family: Family,
+        range: Range<usize>,
+    ) -> impl Iterator<Item = (&IpAddr, Option<&AddressEntry>, u64)> {
+        let traffic = clamp(self.traffic.as_deref().unwrap_or_default(), range);
+        traffic.iter().map(move |(ip, counters)| {
+            let value = match family {
+                Family::ReceiveBytes => counters.rx_bytes,
+                Family::ReceivePackets => counters.rx_packets,
+                Family::TransmitBytes => counters.tx_bytes,
+                _ => counters.tx_packets,
             };
+            (ip, self.index.entries.get(ip), value)
+        })
+    }
+
+    fn address_info(&self, out: &mut Builder, range: Range<usize>) {
+        for (ip, entry, state) in self.info_samples(range) {
             out.push(
                 &[
                     &entry.device,
@@ -273,17 +295,8 @@ impl Scrape {
         }
     }
 
-    /// One of the four per-address traffic counters, labelled from the index
-    /// (empty labels for an address on no interface).
     fn traffic_family(&self, family: Family, out: &mut Builder, range: Range<usize>) {
-        for (ip, counters) in clamp(self.traffic.as_deref().unwrap_or_default(), range) {
-            let value = match family {
-                Family::ReceiveBytes => counters.rx_bytes,
-                Family::ReceivePackets => counters.rx_packets,
-                Family::TransmitBytes => counters.tx_bytes,
-                _ => counters.tx_packets,
-            };
-            let entry = self.index.entries.get(ip);
+        for (ip, entry, value) in self.traffic_samples(family, range) {
             out.push(
                 &[
                     entry.map(|e| &*e.device).unwrap_or(""),
