@@ -36,6 +36,8 @@ const APT_PACKAGES: &[&str] = &[
     "curl",
     // The Debian package's check (`cargo xtask deb`).
     "lintian",
+    // `top`'s full-screen view, driven in a real terminal by its test.
+    "tmux",
 ];
 const BPF_LINKER_VERSION: &str = "0.13.0";
 /// The rustup name alias-mgr's build.rs uses for Debian's /usr toolchain.

@@ -203,8 +203,12 @@ pub enum Command {
     /// Traffic per alias address as bit and packet rates, busiest first,
     /// read from the counters map (no daemon needed).
     ///
-    /// Two reads `--interval` apart make one table; without --once or
-    /// --json a table is printed every interval until interrupted.
+    /// On a terminal: a full-screen view refreshed every interval, with the
+    /// last minute of each address, the zones' accept/drop rates and what is
+    /// wrong (keys: q quit, s/S sort, r reverse, i interface, z zone, c clear
+    /// filters, p pause, arrows scroll). --once prints one table of two reads
+    /// `--interval` apart, --json the same as JSON; --plain, a pipe or
+    /// TERM=dumb get a table every interval. NO_COLOR turns colour off.
     Top {
         /// Only this interface's addresses.
         interface: Option<String>,
@@ -214,6 +218,9 @@ pub enum Command {
         /// One measurement as JSON (an array, busiest first), then exit.
         #[arg(long)]
         json: bool,
+        /// A plain table every interval instead of the full-screen view.
+        #[arg(long, conflicts_with_all = ["once", "json"])]
+        plain: bool,
         /// How long each measurement lasts: 1s, 500ms, 2.
         #[arg(long, default_value = "1s", value_parser = top::parse_interval)]
         interval: std::time::Duration,
@@ -406,12 +413,14 @@ pub async fn run(cli: Cli) -> Result<()> {
             interface,
             once,
             json,
+            plain,
             interval,
         } => {
             let request = top::TopRequest {
                 interface,
                 once,
                 json,
+                plain,
                 interval,
             };
             top::top_command(&cli.config, pins, request).await

@@ -50,6 +50,25 @@ impl PinDir {
 /// of one load share it. None for a program without one (built before the
 /// classifier logged) or no longer loaded.
 pub fn log_ring_id(program_id: u32) -> Option<u32> {
+    map_of_program(program_id, "AYA_LOGS").map(|map| map.id())
+}
+
+/// When the instance `program_id` belongs to last logged a warning, in ns
+/// of CLOCK_MONOTONIC (bpf_ktime_get_ns), the latest over the CPUs: read
+/// from its `LAST_WARNING` rate limiter, so reading takes nothing from the
+/// log ring the daemon follows. None: it never warned, or it has no such
+/// map (built before it had one), or it is no longer loaded.
+pub fn last_warning_ns(program_id: u32) -> Option<u64> {
+    let info = map_of_program(program_id, "LAST_WARNING")?;
+    let data = aya::maps::MapData::from_id(info.id()).ok()?;
+    let map = aya::maps::Map::from_map_data(data).ok()?;
+    let slots = aya::maps::PerCpuArray::<_, u64>::try_from(map).ok()?;
+    let latest = slots.get(&0, 0).ok()?.iter().copied().max()?;
+    (latest > 0).then_some(latest)
+}
+
+/// The map called `name` of the loaded program `program_id`.
+fn map_of_program(program_id: u32, name: &str) -> Option<aya::maps::MapInfo> {
     let program = aya::programs::loaded_programs()
         .filter_map(std::result::Result::ok)
         .find(|info| info.id() == program_id)?;
@@ -58,6 +77,5 @@ pub fn log_ring_id(program_id: u32) -> Option<u32> {
         .ok()??
         .into_iter()
         .filter_map(|id| aya::maps::MapInfo::from_id(id).ok())
-        .find(|map| map.name_as_str() == Some("AYA_LOGS"))
-        .map(|map| map.id())
+        .find(|map| map.name_as_str() == Some(name))
 }

@@ -24,7 +24,7 @@ mod syscall;
 
 use std::{io, path::PathBuf};
 
-pub use classifier_log::{log_ring_id, ClassifierLog};
+pub use classifier_log::{last_warning_ns, log_ring_id, ClassifierLog};
 pub use counters::Counters;
 pub use links::LinkLayer;
 pub use pin_dir::PinDir;
