@@ -359,3 +359,33 @@ fn the_full_screen_view_gives_the_terminal_back_on_sigterm_and_ctrl_c() {
         assert_eq!(wait_for_exit(&lab, &tmux), "top-exited=0", "after {stop}");
     }
 }
+
+#[test]
+fn the_full_screen_view_says_the_classifier_warned_and_what_is_not_counted() {
+    use crate::counters::{ip_frame, run_classifier};
+    let lab = counting_lab(true);
+    // 192.0.2.77 is declared but not applied: neither on eth1 nor counted.
+    write(
+        &lab.config_path(),
+        &format!(
+            "[settings]\narp_probe_ms = 0\n\n[[alias]]\ninterface = \"eth1\"\naddress = \"{HOST4}/24\"\n\n\
+             [[alias]]\ninterface = \"eth1\"\naddress = \"192.0.2.77/24\"\n"
+        ),
+    );
+    // A GSO packet of GRE: the classifier warns that it cannot size the
+    // repeated headers (see the daemon's test of the same).
+    let (host, peer) = (HOST4.parse().unwrap(), "192.0.2.2".parse().unwrap());
+    let frame = ip_frame(&[], peer, host, 47, &[0, 0, 0x08, 0x00], 3 * 500);
+    run_classifier(&lab, "ingress", &frame, "gre", Some(3));
+    let tmux = Tmux::start("warn", &pane_script(&lab), 180, 30);
+    let screen = tmux.wait_for("the problems", |s| {
+        s.contains("! the classifier on eth1 warned")
+            && s.contains("! 1 declared address(es) not counted")
+    });
+    assert!(
+        screen.contains("! the kernel differs from the config"),
+        "{screen}"
+    );
+    tmux.keys(&["q"]);
+    assert_eq!(wait_for_exit(&lab, &tmux), "top-exited=0");
+}

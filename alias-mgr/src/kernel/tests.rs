@@ -391,11 +391,13 @@ async fn a_failing_counters_step_turns_counting_off_and_undoes_nothing_else() {
         .unwrap();
     let why = format!("{:#}", left.counters_off.expect("counters reported off"));
     assert!(why.contains("`+ counters for 192.168.0.1` failed"), "{why}");
-    // The addresses and routes stay; no later counters step ran.
+    // The addresses, routes and the classifier (attached before the keys)
+    // stay; no later counters step ran.
     let state = kernel.system().snapshot();
     assert_eq!(state.addresses.len(), 3);
     assert_eq!(state.routes.len(), 2);
-    assert!(state.tracked.is_empty() && state.attached.is_empty());
+    assert_eq!(state.attached.len(), 1);
+    assert!(state.tracked.is_empty());
     let last = kernel.system().log.borrow().last().cloned();
     assert_eq!(last.as_deref(), Some("+ counters for 192.168.0.1"));
 

@@ -149,7 +149,9 @@ pub(crate) fn draw(frame: &mut Frame, view: &mut View, theme: Theme) {
         frame.render_widget(Paragraph::new(text), area);
         return;
     }
-    let problems = view.sample.problems.len().clamp(1, 3) as u16;
+    // Three lines for problems, more on a tall screen.
+    let room = usize::from((area.height / 6).max(3));
+    let problems = view.sample.problems.len().clamp(1, room) as u16;
     let zones = if view.sample.zones.is_empty() {
         0
     } else {

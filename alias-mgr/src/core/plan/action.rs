@@ -257,8 +257,11 @@ impl Action {
             Action::AdoptAddress { .. } | Action::AddAddress { .. } => ADD_ADDRESS_RANK,
             Action::AdoptRoute { .. } => 4,
             Action::AddRoute { .. } => 4,
-            Action::Track { .. } => 5,
-            Action::Attach { .. } => 6,
+            // Attach first: its load of the classifier creates the counters
+            // map, so the keys then go in through one handle on it (a track
+            // first would load the classifier once more, just for the map).
+            Action::Attach { .. } => 5,
+            Action::Track { .. } => 6,
             Action::Untrack { .. } => 7,
             Action::Detach { .. } => 8,
         }

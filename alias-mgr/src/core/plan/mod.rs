@@ -458,8 +458,8 @@ mod tests {
             [
                 "+ address 192.168.0.1/24 dev eth1 label eth1:0",
                 "+ route 10.9.0.0/16@192.168.0.254 dev eth1 src 192.168.0.1",
-                "+ counters for 192.168.0.1",
                 "+ classifier on eth1 (TCX ingress+egress)",
+                "+ counters for 192.168.0.1",
             ]
         );
         assert!(plan.conflicts.is_empty());
