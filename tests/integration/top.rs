@@ -389,3 +389,28 @@ fn the_full_screen_view_says_the_classifier_warned_and_what_is_not_counted() {
     tmux.keys(&["q"]);
     assert_eq!(wait_for_exit(&lab, &tmux), "top-exited=0");
 }
+
+#[test]
+fn the_full_screen_view_follows_the_terminal_as_it_is_resized() {
+    let lab = top_lab();
+    let tmux = Tmux::start("resize", &pane_script(&lab), 130, 32);
+    tmux.wait_for("the wide table", |s| {
+        s.contains("LAST MINUTE") && line_of(s, HOST4).is_some()
+    });
+    let resize = |width: &str, height: &str| {
+        tmux.run(&["resize-window", "-t", "top", "-x", width, "-y", height]);
+    };
+    // Narrow: the sparkline goes, the address stays.
+    resize("60", "20");
+    tmux.wait_for("the narrow table", |s| {
+        !s.contains("LAST MINUTE") && line_of(s, HOST4).is_some()
+    });
+    resize("30", "8");
+    tmux.wait_for("the too-small notice", |s| s.contains("terminal too small"));
+    resize("130", "32");
+    tmux.wait_for("the wide table again", |s| {
+        s.contains("LAST MINUTE") && !s.contains("terminal too small")
+    });
+    tmux.keys(&["q"]);
+    assert_eq!(wait_for_exit(&lab, &tmux), "top-exited=0");
+}
