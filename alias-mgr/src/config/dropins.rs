@@ -10,7 +10,10 @@ use std::{
 
 use toml_edit::ImDocument;
 
-use super::{error::line_col, ConfigError};
+use super::{
+    error::{line_col, LineStarts},
+    ConfigError,
+};
 
 /// The directory of drop-ins, next to the main file.
 pub const DROP_IN_DIR: &str = "conf.d";
@@ -105,8 +108,8 @@ impl Segments {
 
     /// The index of the file `offset` is in (0: the main file, or the
     /// only one when there is no table) and its line there.
-    pub fn file_and_line(&self, combined: &str, offset: usize) -> (usize, usize) {
-        let line = line_col(combined, offset).0;
+    pub(super) fn file_and_line(&self, lines: &LineStarts, offset: usize) -> (usize, usize) {
+        let line = lines.line(offset);
         match self
             .starts
             .iter()
@@ -130,14 +133,17 @@ pub fn combine(main: &Path, text: &str, parts: &[Part]) -> (String, Segments) {
         String::with_capacity(text.len() + parts.iter().map(|p| p.text.len() + 1).sum::<usize>());
     combined.push_str(text);
     let mut starts = vec![(main.to_path_buf(), 0, 1)];
+    let mut newlines = text.matches('\n').count();
     for part in parts {
         if !combined.is_empty() && !combined.ends_with('\n') {
             combined.push('\n');
+            newlines += 1;
         }
-        let line = combined.matches('\n').count() + 1;
-        starts.push((part.path.clone(), combined.len(), line));
+        starts.push((part.path.clone(), combined.len(), newlines + 1));
         // A byte order mark is allowed at a file's start only.
-        combined.push_str(part.text.strip_prefix('\u{feff}').unwrap_or(&part.text));
+        let own = part.text.strip_prefix('\u{feff}').unwrap_or(&part.text);
+        combined.push_str(own);
+        newlines += own.matches('\n').count();
     }
     (combined, Segments { starts })
 }
@@ -154,9 +160,10 @@ pub fn check_parts(main: &Path, text: &str, parts: &[Part]) -> Result<(), Config
         let doc =
             ImDocument::parse(text).map_err(|e| super::error::syntax_error(path, text, &e))?;
         let root = doc.as_table();
+        let lines = LineStarts::of(text);
         for (key, item) in root.iter() {
             let at = root.key(key).and_then(|k| k.span()).map_or(0, |s| s.start);
-            let (line, column) = line_col(text, at);
+            let (line, column) = lines.line_col(text, at);
             // `a.b = 1` parses as a dotted table, but joins the previous
             // table all the same.
             let dotted = item.as_table().is_some_and(toml_edit::Table::is_dotted);
@@ -187,7 +194,7 @@ pub fn check_parts(main: &Path, text: &str, parts: &[Part]) -> Result<(), Config
             let at = item
                 .span()
                 .or_else(|| declared.key(name).and_then(|k| k.span()));
-            let (line, column) = line_col(text, at.map_or(0, |s| s.start));
+            let (line, column) = lines.line_col(text, at.map_or(0, |s| s.start));
             if let Some((_, first, first_line)) = zones.iter().find(|(n, _, _)| n == name) {
                 return Err(ConfigError::Invalid {
                     path: path.to_path_buf(),

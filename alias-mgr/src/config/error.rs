@@ -128,11 +128,7 @@ fn unexplained_syntax_error(text: &str, offset: usize) -> String {
 
 /// 1-based line and column (in characters) of a byte offset.
 pub(super) fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let mut offset = offset.min(text.len());
-    while !text.is_char_boundary(offset) {
-        offset -= 1;
-    }
-    let before = &text[..offset];
+    let before = &text[..char_floor(text, offset)];
     let start = before.rfind('\n').map_or(0, |i| i + 1);
     (
         before.matches('\n').count() + 1,
@@ -140,9 +136,59 @@ pub(super) fn line_col(text: &str, offset: usize) -> (usize, usize) {
     )
 }
 
+/// Where each line of a text starts, to number many offsets with one pass
+/// over the text: [`line_col`] scans from the start on every call, which
+/// for every entry of a large file is quadratic.
+pub(super) struct LineStarts(Vec<usize>);
+
+impl LineStarts {
+    pub(super) fn of(text: &str) -> Self {
+        Self(text.match_indices('\n').map(|(at, _)| at).collect())
+    }
+
+    /// 1-based line of a byte offset, as [`line_col`] numbers it.
+    pub(super) fn line(&self, offset: usize) -> usize {
+        self.0.partition_point(|&newline| newline < offset) + 1
+    }
+
+    /// 1-based line and column of a byte offset of `text` (the text these
+    /// were made of), as [`line_col`] gives them.
+    pub(super) fn line_col(&self, text: &str, offset: usize) -> (usize, usize) {
+        let offset = char_floor(text, offset);
+        let line = self.line(offset);
+        let start = match line {
+            1 => 0,
+            n => self.0[n - 2] + 1,
+        };
+        (line, text[start..offset].chars().count() + 1)
+    }
+}
+
+/// The largest char boundary of `text` at or before `offset`.
+fn char_floor(text: &str, offset: usize) -> usize {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    offset
+}
+
 #[cfg(test)]
 mod tests {
     use crate::config::test_util::*;
+
+    #[test]
+    fn line_starts_number_every_offset_as_line_col_does() {
+        let text = "a\n\nbc\néd\n\n";
+        let lines = super::LineStarts::of(text);
+        for offset in 0..=text.len() + 2 {
+            let expected = super::line_col(text, offset);
+            assert_eq!(lines.line_col(text, offset), expected, "{offset}");
+            if text.is_char_boundary(offset.min(text.len())) {
+                assert_eq!(lines.line(offset), expected.0, "{offset}");
+            }
+        }
+    }
 
     #[test]
     fn syntax_errors_carry_the_position() {

@@ -41,6 +41,7 @@ use crate::core::{desired::Config, model::AliasSpec};
 use dropins::{Part, Segments};
 use edit::{alias_block, alias_insertion_point, cut_table, find_alias, insert_blocks};
 use error::syntax_error;
+use error::LineStarts;
 
 /// The config file: its text exactly as on disk (or as it will be saved) and
 /// what it declares.
@@ -313,11 +314,12 @@ fn alias_lines(doc: &ImDocument<&str>, text: &str, segments: &Segments) -> Vec<(
     let Some(tables) = doc.get("alias").and_then(|a| a.as_array_of_tables()) else {
         return Vec::new();
     };
+    let lines = LineStarts::of(text);
     tables
         .iter()
         .map(|table| {
             let offset = table.span().map_or(0, |s| s.start);
-            let (file, line) = segments.file_and_line(text, offset);
+            let (file, line) = segments.file_and_line(&lines, offset);
             (file as u32, line as u32)
         })
         .collect()
