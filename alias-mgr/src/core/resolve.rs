@@ -21,9 +21,8 @@ pub fn find_interface<'i>(named: &str, interfaces: &'i [Interface]) -> Option<&'
     {
         return Some(by_altname);
     }
-    let mac: Mac = named.parse().ok()?;
-    let is =
-        |text: &Option<String>| text.as_deref().and_then(|t| t.parse::<Mac>().ok()) == Some(mac);
+    let mac = Mac::parse(named)?;
+    let is = |text: &Option<String>| text.as_deref().and_then(Mac::parse) == Some(mac);
     // VLANs, bridges and bonds take their NIC's MAC: the permanent one
     // tells the NIC apart; without it the MAC must be unique.
     let permanent: Vec<&Interface> = interfaces.iter().filter(|i| is(&i.permanent_mac)).collect();
@@ -68,7 +67,7 @@ pub fn with_live_names<'a>(
 /// The interfaces carrying MAC `named` when it resolves to none of them
 /// because several do (a NIC and its VLANs, a bridge): empty otherwise.
 pub fn sharing_mac<'i>(named: &str, interfaces: &'i [Interface]) -> Vec<&'i str> {
-    let Ok(mac) = named.parse::<Mac>() else {
+    let Some(mac) = Mac::parse(named) else {
         return Vec::new();
     };
     if find_interface(named, interfaces).is_some() {
@@ -76,7 +75,7 @@ pub fn sharing_mac<'i>(named: &str, interfaces: &'i [Interface]) -> Vec<&'i str>
     }
     let sharing: Vec<&str> = interfaces
         .iter()
-        .filter(|i| i.mac.as_deref().and_then(|m| m.parse::<Mac>().ok()) == Some(mac))
+        .filter(|i| i.mac.as_deref().and_then(Mac::parse) == Some(mac))
         .map(|i| i.name.as_str())
         .collect();
     if sharing.len() > 1 {
@@ -107,7 +106,7 @@ pub fn resolution_notes(
                 "interfaces {} all carry MAC {name} and none has it as its permanent address: its aliases are left alone; name one of those interfaces instead",
                 sharing.join(", ")
             )),
-            None if name.parse::<Mac>().is_ok() => notes.push(format!(
+            None if Mac::parse(name).is_some() => notes.push(format!(
                 "no interface has MAC {name} (yet); its aliases are pending"
             )),
             _ => {}

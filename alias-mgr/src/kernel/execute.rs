@@ -7,7 +7,10 @@ use std::{net::IpAddr, time::Duration};
 use anyhow::Result;
 
 use super::{Kernel, KernelOps, DAD_TIMEOUT};
-use crate::core::{model::DadState, plan::Action};
+use crate::core::{
+    model::DadState,
+    plan::{Action, ATTACH_RANK},
+};
 
 impl<K: KernelOps> Kernel<K> {
     /// Runs `actions` in order; on the first failure undoes the ones done and
@@ -25,31 +28,81 @@ impl<K: KernelOps> Kernel<K> {
     pub async fn execute_awaiting_dad<'p>(
         &self,
         actions: &'p [Action],
-        await_dad: &[(u32, IpAddr)],
+        await_dad: &'p [(u32, IpAddr)],
         on_failure: DadFailure,
     ) -> Result<Leftovers<'p>> {
-        let mut done: Vec<&Action> = Vec::new();
-        let mut awaiting = await_dad;
-        let mut duplicates: Vec<(IpAddr, anyhow::Error)> = Vec::new();
-        let mut counters_off = None;
-        let mut rest = actions;
         self.progress.start(actions.len());
+        let mut run = Run::new(on_failure);
+        let Some([setup, netlink, attaches, rest]) = segments(actions) else {
+            run.awaiting = await_dad;
+            return self
+                .finish(self.run_steps(actions, &mut run).await, run)
+                .await;
+        };
+        if let Err(err) = self.run_steps(setup, &mut run).await {
+            return self.finish(Err(err), run).await;
+        }
+        // Loading the classifier (in a child) and attaching it wait on
+        // nothing the netlink steps do: run alongside them, the load is
+        // hidden behind the address work instead of added to it.
+        run.awaiting = await_dad;
+        let mut attached = Run::new(on_failure);
+        let (netlink_result, ()) = futures::join!(self.run_steps(netlink, &mut run), async {
+            // Counters steps never fail a run: a failure turns them off.
+            let _ = self.run_steps(attaches, &mut attached).await;
+        });
+        run.done.append(&mut attached.done);
+        run.counters_off = run.counters_off.or(attached.counters_off);
+        if let Err(err) = netlink_result {
+            return self.finish(Err(err), run).await;
+        }
+        let result = self.run_steps(rest, &mut run).await;
+        self.finish(result, run).await
+    }
+
+    /// What a run comes to: its leftovers, or on a failure the rollback of
+    /// everything it did.
+    async fn finish<'p>(
+        &self,
+        result: Result<(), anyhow::Error>,
+        run: Run<'p>,
+    ) -> Result<Leftovers<'p>> {
+        match result {
+            Ok(()) => Ok(Leftovers {
+                done: run.done,
+                duplicates: run.duplicates,
+                counters_off: run.counters_off,
+            }),
+            Err(err) => Err(self.roll_back(&run.done, err).await),
+        }
+    }
+
+    /// Runs `steps` in order, recording in `run` what ran; the first
+    /// failure (not of a counters step) stops them and is returned, for the
+    /// caller to roll back. A DAD failure is one where `run`'s DAD waits
+    /// roll back ([`DadFailure::RollBack`]).
+    async fn run_steps<'p>(
+        &self,
+        steps: &'p [Action],
+        run: &mut Run<'p>,
+    ) -> Result<(), anyhow::Error> {
+        let mut rest = steps;
         loop {
             let past_addresses = rest.first().is_none_or(|action| !action.up_to_addresses());
-            if past_addresses && !awaiting.is_empty() {
-                for (ifindex, ip) in std::mem::take(&mut awaiting) {
+            if past_addresses && !run.awaiting.is_empty() {
+                for (ifindex, ip) in std::mem::take(&mut run.awaiting) {
                     // Each wait returns at once when DAD is over; the first
                     // covers the time they all need, as they started together.
                     if let Err(err) = self.wait_for_dad(*ifindex, *ip).await {
-                        if on_failure == DadFailure::RollBack {
-                            return Err(self.roll_back(&done, err).await);
+                        if run.on_failure == DadFailure::RollBack {
+                            return Err(err);
                         }
-                        duplicates.push((*ip, err));
+                        run.duplicates.push((*ip, err));
                     }
                 }
             }
             if rest.is_empty() {
-                break;
+                return Ok(());
             }
             // Steps of one kind go to the kernel together (pipelined
             // netlink requests, one map handle); what ran is known per step.
@@ -59,17 +112,18 @@ impl<K: KernelOps> Kernel<K> {
                 .iter()
                 .filter(|action| {
                     let from_duplicate = matches!(action, Action::AddRoute { source, .. }
-                        if duplicates.iter().any(|(ip, _)| ip == source));
-                    let counters_stopped = counters_off.is_some() && action.is_counters();
+                        if run.duplicates.iter().any(|(ip, _)| ip == source));
+                    let counters_stopped = run.counters_off.is_some() && action.is_counters();
                     !from_duplicate && !counters_stopped
                 })
                 .collect();
             let mut failed = None;
             for (action, result) in group.iter().zip(self.ops.run_together(&group).await) {
                 match result {
-                    Ok(()) => done.push(action),
+                    Ok(()) => run.done.push(action),
                     Err(err) if action.is_counters() => {
-                        counters_off.get_or_insert(err.context(format!("`{action}` failed")));
+                        let err = err.context(format!("`{action}` failed"));
+                        run.counters_off.get_or_insert(err);
                     }
                     Err(err) => {
                         failed.get_or_insert(err.context(format!("`{action}` failed")));
@@ -77,15 +131,10 @@ impl<K: KernelOps> Kernel<K> {
                 }
             }
             if let Some(err) = failed {
-                return Err(self.roll_back(&done, err).await);
+                return Err(err);
             }
             self.progress.advance(chunk.len());
         }
-        Ok(Leftovers {
-            done,
-            duplicates,
-            counters_off,
-        })
     }
 
     /// Undoes `done` in reverse and returns `err` with what happened.
@@ -164,6 +213,44 @@ fn together(actions: &[Action]) -> usize {
     match kind(&actions[0]) {
         None => 1,
         first => actions.iter().take_while(|a| kind(a) == first).count(),
+    }
+}
+
+/// A run's plan cut where the classifier's attach may run alongside: the
+/// pin and sysctl steps first, the netlink steps, the attaches, the rest
+/// (keys, detaches). None for steps not in rank order (one segment then).
+fn segments(actions: &[Action]) -> Option<[&[Action]; 4]> {
+    if !actions.is_sorted_by_key(Action::rank) {
+        return None;
+    }
+    let first_netlink = actions.partition_point(|a| a.rank() == 0);
+    let first_attach = actions.partition_point(|a| a.rank() < ATTACH_RANK);
+    let after_attach = actions.partition_point(|a| a.rank() <= ATTACH_RANK);
+    let (setup, rest) = actions.split_at(first_netlink);
+    let (netlink, rest) = rest.split_at(first_attach - first_netlink);
+    let (attaches, rest) = rest.split_at(after_attach - first_attach);
+    Some([setup, netlink, attaches, rest])
+}
+
+/// What a run has done so far.
+struct Run<'p> {
+    done: Vec<&'p Action>,
+    /// The DAD waits still to do, once the addresses are in.
+    awaiting: &'p [(u32, IpAddr)],
+    on_failure: DadFailure,
+    duplicates: Vec<(IpAddr, anyhow::Error)>,
+    counters_off: Option<anyhow::Error>,
+}
+
+impl Run<'_> {
+    fn new(on_failure: DadFailure) -> Self {
+        Run {
+            done: Vec::new(),
+            awaiting: &[],
+            on_failure,
+            duplicates: Vec::new(),
+            counters_off: None,
+        }
     }
 }
 

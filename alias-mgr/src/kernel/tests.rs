@@ -86,16 +86,20 @@ async fn a_failed_step_undoes_every_earlier_step_in_reverse() {
     let err = apply(&kernel, &desired(&aliases, &[])).await.unwrap_err();
     let message = format!("{err:#}");
     assert!(
-        message.contains("rolled back 3 earlier step(s); nothing changed"),
+        message.contains("rolled back 4 earlier step(s); nothing changed"),
         "{message}"
     );
     assert!(message.contains("injected failure"), "{message}");
     assert_eq!(kernel.system().snapshot(), before);
     let log = kernel.system().log.borrow();
+    // The classifier's attach runs alongside the netlink steps, so it went
+    // in too and is undone with them.
     assert_eq!(
         log[3..],
         [
             "+ route 10.5.0.0/16@192.168.5.254 dev eth1 src 192.168.5.1",
+            "+ classifier on eth1 (TCX ingress+egress)",
+            "- classifier on eth1",
             "- route 10.1.0.0/16@192.168.0.254 dev eth1",
             "- address 192.168.5.1/24 dev eth1",
             "- address 192.168.0.1/24 dev eth1",
@@ -489,6 +493,8 @@ async fn a_failure_inside_a_group_undoes_the_later_steps_of_the_group_too() {
         [
             "+ route 10.1.0.0/16@192.168.0.254 dev eth1 src 192.168.0.1",
             "+ route 10.5.0.0/16@192.168.5.254 dev eth1 src 192.168.5.1",
+            "+ classifier on eth1 (TCX ingress+egress)",
+            "- classifier on eth1",
             "- route 10.5.0.0/16@192.168.5.254 dev eth1",
             "- address 192.168.5.1/24 dev eth1",
             "- address 192.168.0.1/24 dev eth1",

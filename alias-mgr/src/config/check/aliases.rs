@@ -32,6 +32,10 @@ pub(super) struct AliasAt {
     pub(super) routes: Vec<Span>,
 }
 
+/// The keys an `[[alias]]` may have: looked up once, not per alias.
+static ALIAS_KEYS: std::sync::LazyLock<Vec<&'static str>> =
+    std::sync::LazyLock::new(|| key_names(Section::Alias));
+
 impl Checker<'_> {
     pub(super) fn aliases(
         &self,
@@ -63,7 +67,7 @@ impl Checker<'_> {
         table: &Table,
         zones: &[ZoneSpec],
     ) -> Result<(AliasSpec, AliasAt), ConfigError> {
-        self.check_keys(table, &key_names(Section::Alias), "in [[alias]]")?;
+        self.check_keys(table, &ALIAS_KEYS, "in [[alias]]")?;
         let Some((interface, span)) = self.string(table, "interface", "\"eth1\"")? else {
             return Err(self.error(
                 &table.span(),
@@ -71,7 +75,7 @@ impl Checker<'_> {
             ));
         };
         // A MAC names the NIC whatever it is called (udev, a rename).
-        let by_mac = interface.parse::<Mac>().is_ok();
+        let by_mac = Mac::parse(interface).is_some();
         if !by_mac {
             validate_interface(interface).map_err(|e| self.error(&span, e.to_string()))?;
         }
@@ -270,22 +274,29 @@ fn family(ip: IpAddr) -> &'static str {
 /// because it decides the subnet route the kernel adds. IPv4 takes a
 /// contiguous dotted netmask too (`10.1.1.3/255.255.0.0` is 10.1.1.3/16).
 fn parse_alias_address(text: &str) -> Result<IpNet, String> {
-    let quoted = shown(text);
+    // Built only for a message: this runs for every alias.
+    let quoted = || shown(text);
     let (ip, prefix) = parse::parse_address(text).map_err(|err| match err {
         AddressError::NotAnAddress(message) => format!(
             "address {message} with a prefix length such as 192.168.0.1/24 or 2001:db8::1/64"
         ),
-        AddressError::Prefix(message) => format!("address {quoted}: {message}"),
+        AddressError::Prefix(message) => format!("address {}: {message}", quoted()),
     })?;
     let Some(prefix) = prefix else {
         return Err(match classful_prefix(ip) {
             Some(prefix) => {
-                format!("address {quoted} has no prefix length; write it as {ip}/{prefix}")
+                format!(
+                    "address {} has no prefix length; write it as {ip}/{prefix}",
+                    quoted()
+                )
             }
-            None => format!("address {quoted} has no prefix length; add one, such as {ip}/32"),
+            None => format!(
+                "address {} has no prefix length; add one, such as {ip}/32",
+                quoted()
+            ),
         });
     };
-    IpNet::new(ip, prefix).map_err(|e| format!("address {quoted}: {e}"))
+    IpNet::new(ip, prefix).map_err(|e| format!("address {}: {e}", quoted()))
 }
 
 #[cfg(test)]

@@ -9,6 +9,8 @@ use serde::Serialize;
 use crate::core::model::{RouteSpec, OWNER_PROTO, RUNTIME_PROTO};
 
 const ADD_ADDRESS_RANK: u8 = 3;
+/// Rank of [`Action::Attach`]: after every netlink step, before the keys.
+pub(crate) const ATTACH_RANK: u8 = 5;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
@@ -260,7 +262,7 @@ impl Action {
             // Attach first: its load of the classifier creates the counters
             // map, so the keys then go in through one handle on it (a track
             // first would load the classifier once more, just for the map).
-            Action::Attach { .. } => 5,
+            Action::Attach { .. } => ATTACH_RANK,
             Action::Track { .. } => 6,
             Action::Untrack { .. } => 7,
             Action::Detach { .. } => 8,

@@ -38,6 +38,7 @@ mod routes;
 mod secondaries;
 
 pub use action::Action;
+pub(crate) use action::ATTACH_RANK;
 
 /// What the kernel holds now, as far as planning needs it.
 #[derive(Debug, Clone, Default)]
