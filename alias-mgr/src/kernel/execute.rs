@@ -46,6 +46,12 @@ impl<K: KernelOps> Kernel<K> {
         // nothing the netlink steps do: run alongside them, the load is
         // hidden behind the address work instead of added to it.
         run.awaiting = await_dad;
+        // A counters step of the setup that failed turned counting off.
+        let attaches = if run.counters_off.is_some() {
+            &[]
+        } else {
+            attaches
+        };
         let mut attached = Run::new(on_failure);
         let (netlink_result, ()) = futures::join!(self.run_steps(netlink, &mut run), async {
             // Counters steps never fail a run: a failure turns them off.

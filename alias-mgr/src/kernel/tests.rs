@@ -378,6 +378,38 @@ async fn execute_with_leave_in_place_reports_without_undoing() {
     assert_eq!(kernel.system().log.borrow().len(), plan.actions.len());
 }
 
+/// A counters step before the netlink steps (a stale link pin) that fails
+/// turns counting off: the classifier, which otherwise attaches alongside
+/// the netlink steps, is not attached either; the addresses still go in.
+#[tokio::test]
+async fn a_failing_setup_counters_step_keeps_the_classifier_from_attaching() {
+    let mut state = eth1();
+    state.attached.insert("gone0".into());
+    let faults = Faults {
+        failing: vec!["- classifier link pinned for gone0 (no such interface now)".into()],
+        ..Default::default()
+    };
+    let kernel = kernel(state, faults);
+    let aliases = two_aliases();
+    let desired = desired(&aliases, &[]);
+    let (_, plan) = kernel.plan(&desired, Scope::All).await.unwrap();
+    assert!(
+        plan.actions[0].to_string().contains("gone0"),
+        "{:?}",
+        plan.actions
+    );
+    let left = kernel
+        .execute_awaiting_dad(&plan.actions, &plan.await_dad, DadFailure::RollBack)
+        .await
+        .unwrap();
+    let why = format!("{:#}", left.counters_off.expect("counters reported off"));
+    assert!(why.contains("gone0"), "{why}");
+    let state = kernel.system().snapshot();
+    assert_eq!(state.addresses.len(), 3);
+    assert!(!state.attached.contains("eth1"), "{:?}", state.attached);
+    assert!(state.tracked.is_empty());
+}
+
 #[tokio::test]
 async fn a_failing_counters_step_turns_counting_off_and_undoes_nothing_else() {
     let faults = Faults {
