@@ -1,6 +1,8 @@
 //! Carrying out a plan's steps: in order, netlink runs of one rank and
 //! counters updates together, waiting for duplicate address detection once
-//! the addresses are in, and undoing what ran when a step fails.
+//! the addresses are in, and undoing what ran when a step fails. The
+//! classifier's attach (a load in a child) runs alongside the netlink
+//! steps, as it needs nothing they do.
 
 use std::{net::IpAddr, time::Duration};
 
@@ -13,7 +15,8 @@ use crate::core::{
 };
 
 impl<K: KernelOps> Kernel<K> {
-    /// Runs `actions` in order; on the first failure undoes the ones done and
+    /// Runs `actions` in order (the attaches alongside the netlink steps
+    /// before them); on the first failure undoes the ones done and
     /// returns the failure (with the rollback's own failures, if any). Once
     /// the addresses are in, waits for the duplicate address detection of
     /// `await_dad`. A duplicate either fails
@@ -46,8 +49,11 @@ impl<K: KernelOps> Kernel<K> {
         // nothing the netlink steps do: run alongside them, the load is
         // hidden behind the address work instead of added to it.
         run.awaiting = await_dad;
-        // A counters step of the setup that failed turned counting off.
+        // A counters step of the setup that failed turned counting off:
+        // the attaches are skipped (and counted as passed, as run_steps
+        // counts the steps it skips).
         let attaches = if run.counters_off.is_some() {
+            self.progress.advance(attaches.len());
             &[]
         } else {
             attaches
