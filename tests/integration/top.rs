@@ -232,8 +232,9 @@ fn pane_script(lab: &Lab) -> PathBuf {
         &format!(
             "stty -g > {dir}/tty-before\n\
              TERM=xterm-256color NO_COLOR= nsenter --net=/run/netns/{ns} {bin} --config {config} --pin-dir {pins} top --interval 500ms\n\
-             echo \"top-exited=$?\" > {dir}/exit\n\
+             status=$?\n\
              stty -g > {dir}/tty-after\n\
+             echo \"top-exited=$status\" > {dir}/exit.part && mv {dir}/exit.part {dir}/exit\n\
              sleep 600\n",
             ns = lab.host.name,
             bin = env!("CARGO_BIN_EXE_alias-mgr"),
@@ -258,7 +259,8 @@ fn wait_for_exit(lab: &Lab, tmux: &Tmux) -> String {
         );
         std::thread::sleep(Duration::from_millis(100));
     };
-    std::thread::sleep(Duration::from_millis(200));
+    // The exit file is renamed into place after tty-after is written: both
+    // are whole once it is there.
     let read = |name| std::fs::read_to_string(lab.dir.join(name)).unwrap();
     assert_eq!(
         read("tty-before"),
