@@ -49,22 +49,16 @@ impl<K: KernelOps> Kernel<K> {
         // nothing the netlink steps do: run alongside them, the load is
         // hidden behind the address work instead of added to it.
         run.awaiting = await_dad;
-        // A counters step of the setup that failed turned counting off:
-        // the attaches are skipped (and counted as passed, as run_steps
-        // counts the steps it skips).
-        let attaches = if run.counters_off.is_some() {
-            self.progress.advance(attaches.len());
-            &[]
-        } else {
-            attaches
-        };
+        // Counting turned off by the setup goes with the attaches (the
+        // netlink steps are no counters steps), so run_steps skips them.
         let mut attached = Run::new(on_failure);
+        attached.counters_off = run.counters_off.take();
         let (netlink_result, ()) = futures::join!(self.run_steps(netlink, &mut run), async {
             // Counters steps never fail a run: a failure turns them off.
             let _ = self.run_steps(attaches, &mut attached).await;
         });
         run.done.append(&mut attached.done);
-        run.counters_off = run.counters_off.or(attached.counters_off);
+        run.counters_off = attached.counters_off;
         if let Err(err) = netlink_result {
             return self.finish(Err(err), run).await;
         }
