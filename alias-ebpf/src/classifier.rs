@@ -11,11 +11,14 @@
 
 use core::mem::size_of;
 
-use alias_ebpf::{AddrKey, TrafficCounters, MAX_TRACKED_ADDRESSES};
+use alias_ebpf::{
+    slot_hash, AddrKey, IndexSlot, TrafficCounters, INDEX_SLOTS, MAP_MMAPABLE, MAX_PROBES,
+    MAX_TRACKED_ADDRESSES,
+};
 use aya_ebpf::{
     helpers::bpf_ktime_get_ns,
     macros::{classifier, map},
-    maps::{PerCpuArray, PerCpuHashMap},
+    maps::{Array, PerCpuArray},
     programs::TcContext,
 };
 use aya_log_ebpf::warn;
@@ -37,11 +40,39 @@ const IPPROTO_TCP: u8 = 6;
 const IPPROTO_UDP: u8 = 17;
 const UDP_HLEN: usize = 8;
 
-/// Keys are written by userspace only, so cardinality stays bounded: a packet
-/// for an address nobody tracks costs one failed lookup and nothing else.
+// The counters table (see alias_ebpf::INDEX_MAP). Userspace alone writes
+// the index and the keys, so what a packet can cost is bounded: at most
+// MAX_PROBES slots read, and nothing is ever inserted from the packet path.
 #[map]
-static COUNTERS: PerCpuHashMap<AddrKey, TrafficCounters> =
-    PerCpuHashMap::pinned(MAX_TRACKED_ADDRESSES, 0);
+static ADDR_INDEX: Array<u64> = Array::pinned(INDEX_SLOTS, MAP_MMAPABLE);
+#[map]
+static ADDR_KEYS: Array<[u64; 2]> = Array::pinned(MAX_TRACKED_ADDRESSES, MAP_MMAPABLE);
+#[map]
+static ADDR_COUNTERS: PerCpuArray<TrafficCounters> = PerCpuArray::pinned(MAX_TRACKED_ADDRESSES, 0);
+
+/// The counter number of a tracked address (as two words in memory
+/// order), or None. Probes from the address's home slot to the first
+/// empty one; a slot whose tag matches has its key compared.
+#[inline(always)]
+fn counter_of(words: [u64; 2]) -> Option<u32> {
+    let (home, tag) = slot_hash(words);
+    for probe in 0..MAX_PROBES {
+        let slot = *ADDR_INDEX.get((home + probe) & (INDEX_SLOTS - 1))?;
+        if slot == IndexSlot::EMPTY {
+            return None;
+        }
+        if let Some(counter) = IndexSlot::counter_if_tagged(slot, tag) {
+            // Word by word: a whole-array compare may become a bcmp call,
+            // which BPF has not.
+            if let Some(key) = ADDR_KEYS.get(counter) {
+                if key[0] == words[0] && key[1] == words[1] {
+                    return Some(counter);
+                }
+            }
+        }
+    }
+    None
+}
 
 /// When this CPU last logged, in ns since boot: warnings are for a person
 /// reading the log, so at most one per second per CPU reaches the ring buffer.
@@ -165,18 +196,18 @@ fn count(ctx: &TcContext, has_eth: bool, direction: Direction) -> Option<()> {
     }
     let (l3, ethertype) = network_header(ctx, has_eth)?;
     // Only what the lookup needs is read before it: most packets miss.
-    let key = match ethertype {
+    let words = match ethertype {
         ETH_P_IP => {
             let at = if direction == Direction::Rx { 16 } else { 12 };
-            AddrKey::from_ipv4_octets(read::<u32>(ctx, l3 + at)?.to_ne_bytes())
+            AddrKey::from_ipv4_octets(read::<u32>(ctx, l3 + at)?.to_ne_bytes()).words()
         }
         ETH_P_IPV6 => {
             let at = if direction == Direction::Rx { 24 } else { 8 };
-            AddrKey::from_words(read::<[u64; 2]>(ctx, l3 + at)?)
+            read::<[u64; 2]>(ctx, l3 + at)?
         }
         _ => return None,
     };
-    let counters = COUNTERS.get_ptr_mut(&key)?;
+    let counters = ADDR_COUNTERS.get_ptr_mut(counter_of(words)?)?;
 
     // SAFETY: ctx.skb.skb is the program's own __sk_buff context.
     let gso_segs = unsafe { (*ctx.skb.skb).gso_segs };

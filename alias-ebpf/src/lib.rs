@@ -6,10 +6,86 @@
 
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-/// Name of the per-CPU hash map of counters, also its pin file name.
-pub const COUNTERS_MAP: &str = "COUNTERS";
-/// How many addresses the counters map can track.
+/// The counters table is three maps, pinned by these names:
+/// - `ADDR_INDEX`: an open-addressing (linear probing) hash table of
+///   [`INDEX_SLOTS`] u64 slots, each empty, freed, or a tracked address's counter number with a
+///   tag (see [`IndexSlot`]);
+/// - `ADDR_KEYS`: the address of each counter number;
+/// - `ADDR_COUNTERS`: the per-CPU counts of each counter number.
+///
+/// Arrays rather than a BPF hash map: the verifier inlines an array lookup
+/// to a few instructions, where a hash lookup calls jhash and walks a
+/// bucket list; and userspace maps the two shared arrays into memory, so
+/// tracking an address is a few stores, not a syscall per key.
+pub const INDEX_MAP: &str = "ADDR_INDEX";
+pub const KEYS_MAP: &str = "ADDR_KEYS";
+pub const COUNTERS_MAP: &str = "ADDR_COUNTERS";
+/// The per-CPU hash map of counters of releases before the array table;
+/// its counts are carried over, then its pin removed.
+pub const LEGACY_COUNTERS_MAP: &str = "COUNTERS";
+/// How many addresses the counters table can track.
 pub const MAX_TRACKED_ADDRESSES: u32 = 16_384;
+/// Slots in the index: four per address, so probes stay short even full.
+/// Linear probing at that load makes a run of more than [`MAX_PROBES`]
+/// taken slots about a one-in-10^5 event at 16,384 addresses (an address
+/// that would need one is refused, with an error saying so). A power of
+/// two, for masking.
+pub const INDEX_SLOTS: u32 = 4 * MAX_TRACKED_ADDRESSES;
+/// The farthest from its home slot an address is ever placed (userspace
+/// refuses to place it farther), so a lookup, hit or miss, reads at most
+/// this many slots whatever the traffic: about what one BPF hash lookup
+/// costs, for a sender aiming at the longest run. A miss usually reads one.
+pub const MAX_PROBES: u32 = 32;
+/// BPF_F_MMAPABLE: the map can be mapped into userspace memory.
+pub const MAP_MMAPABLE: u32 = 1 << 10;
+
+/// One slot of the index, as a u64 (so a slot is read and written whole).
+pub struct IndexSlot;
+
+impl IndexSlot {
+    /// Never used: probes stop here.
+    pub const EMPTY: u64 = 0;
+    /// Was used: probes go past it; an insert may reuse it.
+    pub const FREED: u64 = u64::MAX;
+
+    /// A used slot: the hash's tag (high half) and counter number + 1 (low
+    /// half, so a used slot is never EMPTY, and never FREED as counter
+    /// numbers stay far below u32::MAX - 1).
+    pub const fn used(tag: u32, counter: u32) -> u64 {
+        ((tag as u64) << 32) | (counter as u64 + 1)
+    }
+
+    /// The counter number of a used slot with this tag, else None.
+    #[inline(always)]
+    pub const fn counter_if_tagged(slot: u64, tag: u32) -> Option<u32> {
+        let low = slot as u32;
+        if (slot >> 32) as u32 == tag && low != 0 && low != u32::MAX {
+            Some(low - 1)
+        } else {
+            None
+        }
+    }
+
+    /// The counter number of a used slot (any tag), else None.
+    pub const fn counter(slot: u64) -> Option<u32> {
+        IndexSlot::counter_if_tagged(slot, (slot >> 32) as u32)
+    }
+}
+
+/// Where an address's probe starts, and the tag that tells most other
+/// addresses apart without reading their keys. A multiply-xorshift mix
+/// (the murmur3 finalizer's constants): cheap in BPF, and every input bit
+/// reaches the slot number, so addresses differing only in their last
+/// octets still spread. Both sides call this one function.
+#[inline(always)]
+pub const fn slot_hash(words: [u64; 2]) -> (u32, u32) {
+    let mut x = words[0].wrapping_mul(0xff51_afd7_ed55_8ccd) ^ words[1];
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    x ^= x >> 29;
+    ((x as u32) & (INDEX_SLOTS - 1), (x >> 32) as u32)
+}
+
 /// Program names, as userspace looks them up in the object.
 /// `*_eth` parse an Ethernet header (with up to two VLAN tags) first;
 /// `*_raw` are for interfaces without a link-layer header (tun, wireguard).
@@ -50,6 +126,11 @@ impl AddrKey {
     }
 
     /// The address this key stands for (mapped IPv4 comes back as IPv4).
+    pub const fn words(&self) -> [u64; 2] {
+        // SAFETY: as in from_words.
+        unsafe { core::mem::transmute::<Self, [u64; 2]>(*self) }
+    }
+
     pub fn ip(&self) -> IpAddr {
         let v6 = Ipv6Addr::from(self.addr);
         match v6.to_ipv4_mapped() {
@@ -137,6 +218,41 @@ mod tests {
         );
         let v4 = AddrKey::from_ipv4_octets([192, 0, 2, 7]);
         assert_eq!(v4.ip(), "192.0.2.7".parse::<IpAddr>().unwrap());
+    }
+
+    #[test]
+    fn slots_round_trip_and_never_collide_with_the_markers() {
+        for (tag, counter) in [(0, 0), (u32::MAX, 0), (7, MAX_TRACKED_ADDRESSES - 1)] {
+            let slot = IndexSlot::used(tag, counter);
+            assert_ne!(slot, IndexSlot::EMPTY);
+            assert_ne!(slot, IndexSlot::FREED);
+            assert_eq!(IndexSlot::counter_if_tagged(slot, tag), Some(counter));
+            assert_eq!(IndexSlot::counter_if_tagged(slot, tag ^ 1), None);
+            assert_eq!(IndexSlot::counter(slot), Some(counter));
+        }
+        assert_eq!(IndexSlot::counter(IndexSlot::EMPTY), None);
+        assert_eq!(IndexSlot::counter(IndexSlot::FREED), None);
+        assert_eq!(
+            IndexSlot::counter_if_tagged(IndexSlot::FREED, u32::MAX),
+            None
+        );
+    }
+
+    #[test]
+    fn consecutive_addresses_spread_over_the_index() {
+        // 4,096 addresses of one /20: their home slots must be nearly all
+        // distinct, or probes would run long on the commonest layout.
+        let mut homes = [0u8; INDEX_SLOTS as usize];
+        for i in 0..4096u32 {
+            let key = AddrKey::from(Ipv4Addr::from(0x0a00_0000 | i));
+            let (home, _) = slot_hash(key.words());
+            homes[home as usize] += 1;
+        }
+        let shared = homes.iter().filter(|&&n| n > 1).count();
+        assert!(
+            shared < 400,
+            "{shared} slots are home to more than one address"
+        );
     }
 
     #[test]

@@ -120,3 +120,37 @@ fn parallel_adds_dels_and_applies_leave_file_and_kernel_in_step() {
     all_at_once(&lab, mixed);
     assert_in_sync(&lab, &(0..RUNS).step_by(2).collect::<Vec<_>>());
 }
+
+/// `counters track` from many processes at once (each its own writer of
+/// the mapped table): every address ends up tracked, each with a counter
+/// of its own, as the kernel's copy of the table shows.
+#[test]
+fn parallel_tracks_each_get_their_own_counter() {
+    const LANES: usize = 8;
+    const PER_LANE: usize = 40;
+    let lab = Lab::new();
+    // The first track creates the table; the rest race on it.
+    lab.ok(&["counters", "track", "10.61.0.1"]);
+    thread::scope(|scope| {
+        for lane in 0..LANES {
+            let lab = &lab;
+            scope.spawn(move || {
+                for n in 0..PER_LANE {
+                    lab.ok(&[
+                        "counters",
+                        "track",
+                        &format!("10.61.{}.{}", lane + 1, n + 1),
+                    ]);
+                }
+            });
+        }
+    });
+    let tracked = crate::util::tracked_in_kernel(&lab);
+    assert_eq!(tracked.len(), LANES * PER_LANE + 1, "{tracked:?}");
+    let mut distinct = tracked.clone();
+    distinct.dedup();
+    assert_eq!(distinct.len(), tracked.len(), "an address counted twice");
+    let shown: serde_json::Value =
+        serde_json::from_str(&lab.ok(&["counters", "show", "--json"])).unwrap();
+    assert_eq!(shown.as_array().unwrap().len(), LANES * PER_LANE + 1);
+}

@@ -9,7 +9,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::util::{write, Lab};
+use crate::util::{tracked_in_kernel, write, Lab};
 
 const ALIASES: usize = 500;
 const TRIALS: usize = 20;
@@ -88,22 +88,10 @@ fn snapshot(lab: &Lab) -> Snapshot {
         .map(|r| format!("{} via {} src {}", r["dst"], r["gateway"], r["prefsrc"]))
         .collect();
     routes.sort();
-    let pin = lab.pin_dir.join("COUNTERS");
-    let dump = lab.host.json(&[
-        "bpftool",
-        "-j",
-        "map",
-        "dump",
-        "pinned",
-        pin.to_str().unwrap(),
-    ]);
-    let mut counter_keys: Vec<String> = dump
-        .as_array()
-        .unwrap()
+    let counter_keys: Vec<String> = tracked_in_kernel(lab)
         .iter()
-        .map(|entry| entry["key"].to_string())
+        .map(ToString::to_string)
         .collect();
-    counter_keys.sort();
     Snapshot {
         addresses,
         routes,
@@ -112,11 +100,14 @@ fn snapshot(lab: &Lab) -> Snapshot {
     }
 }
 
+/// The converged state, and how long the apply alone took (the snapshot's
+/// bpftool dumps are not part of the window kills land in).
 fn apply_clean(lab: &Lab, text: &str) -> (Snapshot, Duration) {
     write(&lab.config_path(), text);
     let started = Instant::now();
     lab.ok(&["apply"]);
-    (snapshot(lab), started.elapsed())
+    let took = started.elapsed();
+    (snapshot(lab), took)
 }
 
 #[test]

@@ -1150,7 +1150,7 @@ fn bad_input_never_crashes_the_daemon() {
     // never read here: the daemon must not block on them either.
     let bad_pins = lab.dir.join("pins");
     std::fs::create_dir_all(&bad_pins).unwrap();
-    std::fs::write(bad_pins.join("COUNTERS"), "not a map").unwrap();
+    std::fs::write(bad_pins.join(alias_ebpf::INDEX_MAP), "not a map").unwrap();
     lab.host
         .sh(&["ip", "addr", "del", "192.0.2.1/24", "dev", "eth1"]);
     let mut daemon = Daemon::start_with(&lab, &bad_pins, &["--reconcile-interval", "1"]);

@@ -156,15 +156,24 @@ fn config(everywhere: bool) -> String {
     )
 }
 
+/// Interfaces with both hooks' links pinned (ingress is pinned first, so
+/// one with only that is not counting both ways yet).
 fn attached(lab: &Lab) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(lab.pin_dir.join("links").join("ingress"))
-        .map(|dir| {
-            dir.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    names.sort();
-    names
+    let pinned = |hook: &str| -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(lab.pin_dir.join("links").join(hook))
+            .map(|dir| {
+                dir.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    };
+    let egress = pinned("egress");
+    pinned("ingress")
+        .into_iter()
+        .filter(|name| egress.contains(name))
+        .collect()
 }
 
 #[test]

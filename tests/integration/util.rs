@@ -328,6 +328,49 @@ impl Drop for Lab {
     }
 }
 
+/// The addresses the counters table tracks, as the kernel holds them:
+/// bpftool's dump of the pinned index (used slots name a counter number)
+/// and of the keys array, decoded here from their raw bytes.
+pub fn tracked_in_kernel(lab: &Lab) -> Vec<std::net::IpAddr> {
+    let dump = |name: &str| -> Vec<Vec<u8>> {
+        let pin = lab.pin_dir.join(name);
+        let json = lab.host.json(&[
+            "bpftool",
+            "-j",
+            "map",
+            "dump",
+            "pinned",
+            pin.to_str().unwrap(),
+        ]);
+        json.as_array()
+            .unwrap()
+            .iter()
+            .map(|entry| {
+                entry["value"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|byte| u8::from_str_radix(&byte.as_str().unwrap()[2..], 16).unwrap())
+                    .collect()
+            })
+            .collect()
+    };
+    let keys = dump(alias_ebpf::KEYS_MAP);
+    let mut tracked: Vec<std::net::IpAddr> = dump(alias_ebpf::INDEX_MAP)
+        .iter()
+        .filter_map(|slot| {
+            let slot = u64::from_ne_bytes(slot[..8].try_into().unwrap());
+            alias_ebpf::IndexSlot::counter(slot)
+        })
+        .map(|counter| {
+            let key: [u8; 16] = keys[counter as usize][..16].try_into().unwrap();
+            alias_ebpf::AddrKey::from_ipv6_octets(key).ip()
+        })
+        .collect();
+    tracked.sort();
+    tracked
+}
+
 pub fn write(path: &Path, text: &str) {
     std::fs::write(path, text).unwrap();
 }

@@ -56,6 +56,8 @@ pub struct FakeKernel {
     pub log: RefCell<Vec<String>>,
     /// Every nft load, as its check_only flag.
     pub zone_loads: RefCell<Vec<bool>>,
+    /// How many times the zone table was listed.
+    pub zone_lists: std::cell::Cell<usize>,
     /// alias-mgr's nft table as the last load left it.
     zone_table: RefCell<LiveTable>,
     /// Every ARP probe run, as the addresses probed.
@@ -275,6 +277,7 @@ impl KernelOps for FakeKernel {
     }
 
     fn zone_table(&self) -> Result<LiveTable> {
+        self.zone_lists.set(self.zone_lists.get() + 1);
         Ok(self.zone_table.borrow().clone())
     }
 

@@ -202,6 +202,7 @@ impl<K: KernelOps> Kernel<K> {
                 &desired.seen.zone_counts,
             ));
         }
+        plan.zone_table_seen = Some(live);
         Ok(plan)
     }
 
@@ -352,8 +353,12 @@ impl<K: KernelOps> Kernel<K> {
             }
         }
         // nft took the batch in one transaction, whole: the table is what
-        // it says, so the check lists it no second time.
-        let loaded = plan.zone_batch.as_ref().map(zones::table_loaded_by);
+        // it says, so the check lists it no second time. Without a batch
+        // the run did not touch it: it is as the plan listed it.
+        let loaded = match &plan.zone_batch {
+            Some(batch) => Some(zones::table_loaded_by(batch)),
+            None => plan.zone_table_seen.clone(),
+        };
         let observed = self
             .observe(desired.aliases.iter().map(|a| a.interface.as_str()))
             .await

@@ -198,6 +198,25 @@ async fn a_refused_zone_load_rolls_the_address_changes_back() {
 }
 
 #[tokio::test]
+async fn a_run_that_loads_no_zones_lists_the_table_once() {
+    let kernel = kernel(eth1(), Faults::default());
+    let zones = [zone("lab", Verdict::Drop)];
+    let lab = [alias("eth1", "192.168.0.1/24").zone("lab")];
+    apply(&kernel, &desired(&lab, &zones)).await.unwrap();
+    // Listed to plan; the check after the load takes the loaded table.
+    assert_eq!(kernel.system().zone_lists.get(), 1);
+    // An address of the same subnet: the zone table stays as it is, so it
+    // is listed to plan and the check takes that listing.
+    let more = [
+        alias("eth1", "192.168.0.1/24").zone("lab"),
+        alias("eth1", "192.168.0.2/24").zone("lab"),
+    ];
+    apply(&kernel, &desired(&more, &zones)).await.unwrap();
+    assert_eq!(*kernel.system().zone_loads.borrow(), [true, false]);
+    assert_eq!(kernel.system().zone_lists.get(), 2);
+}
+
+#[tokio::test]
 async fn a_zone_only_change_is_loaded_without_a_separate_check() {
     let kernel = kernel(eth1(), Faults::default());
     let aliases = [alias("eth1", "192.168.0.1/24").zone("lab")];

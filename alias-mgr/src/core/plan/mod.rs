@@ -159,6 +159,10 @@ pub struct Plan {
     /// The nft batch that makes those changes, in one transaction.
     #[serde(skip)]
     pub zone_batch: Option<serde_json::Value>,
+    /// The zone table as nft listed it for this plan (None: not listed).
+    /// A run that loads no batch leaves it so, and checks against it.
+    #[serde(skip)]
+    pub zone_table_seen: Option<crate::core::zones::LiveTable>,
     /// IPv6 addresses this plan adds on links where duplicate address
     /// detection runs: the run waits for it (and fails on a duplicate)
     /// before going on, as (ifindex, address).

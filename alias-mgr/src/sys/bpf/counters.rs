@@ -1,80 +1,166 @@
-//! The per-address counters map the classifier updates and the CLI, the
-//! daemon and the metrics read.
+//! The per-address counters table the classifier updates and the CLI, the
+//! daemon and the metrics read: the index and keys mapped into memory
+//! (`table`), and the per-CPU counts.
 
 use std::{
-    collections::BTreeMap,
+    cmp::Reverse,
+    collections::{BTreeMap, BinaryHeap},
+    fs::{self, File, TryLockError},
     net::IpAddr,
     os::fd::{AsFd, OwnedFd},
+    path::{Path, PathBuf},
+    thread,
+    time::{Duration, Instant},
 };
 
-use alias_ebpf::{AddrKey, TrafficCounters, COUNTERS_MAP};
-use aya::maps::{Map, MapData, MapError, PerCpuHashMap, PerCpuValues};
+use alias_ebpf::{AddrKey, TrafficCounters, INDEX_SLOTS, MAX_PROBES, MAX_TRACKED_ADDRESSES};
+use aya::maps::{MapData, MapType, PerCpuArray, PerCpuValues};
 
-use super::{aya_error, io_error, syscall::for_each_counter, BpfError, PinDir, Result};
-
-/// BPF_NOEXIST: insert only if the key is absent.
-const BPF_NOEXIST: u64 = 1;
-/// ENOTSUPP, the kernel's own "not supported", as bpf(2) returns it.
-const NOT_SUPPORTED: i32 = 524;
+use super::{
+    aya_error, io_error,
+    syscall::{for_each_per_cpu, MappedWords},
+    table::{Probe, Table},
+    BpfError, PinDir, Result,
+};
 
 fn possible_cpus() -> Result<usize> {
     aya::util::nr_cpus().map_err(|(what, err)| io_error(what)(err))
 }
 
 impl PinDir {
-    /// The counters map, creating it (by loading the object) when absent.
+    /// The counters table, creating it (by loading the object) when absent.
     pub fn counters(&self) -> Result<Counters> {
         if let Some(counters) = self.existing_counters()? {
             return Ok(counters);
         }
-        let mut ebpf = self.load()?;
-        let map = ebpf
-            .take_map(COUNTERS_MAP)
-            .expect("the object defines the counters map");
-        Counters::from_map(map)
+        drop(self.load()?);
+        self.existing_counters()?.ok_or_else(|| BpfError::Aya {
+            what: "creating the counters table".into(),
+            detail: format!("loading left no {}", self.index_pin().display()),
+        })
     }
 
-    /// The counters map if one is pinned, without creating anything.
+    /// The counters table if one is pinned, without creating anything.
     pub fn existing_counters(&self) -> Result<Option<Counters>> {
-        let pin = self.counters_pin();
-        if !pin.exists() {
+        if !self.index_pin().exists() {
             return Ok(None);
         }
-        let data = MapData::from_pin(&pin)
-            .map_err(|err| aya_error(format!("opening pinned map {}", pin.display()), err))?;
-        Counters::from_map(Map::PerCpuHashMap(data)).map(Some)
+        let index = open_map(&self.index_pin(), MapType::Array, INDEX_SLOTS)?;
+        let keys = open_map(&self.keys_pin(), MapType::Array, MAX_TRACKED_ADDRESSES)?;
+        let values = open_map(
+            &self.counters_pin(),
+            MapType::PerCpuArray,
+            MAX_TRACKED_ADDRESSES,
+        )?;
+        let map_words = |data: &MapData, words: u32, pin: &Path| {
+            MappedWords::new(data.fd().as_fd(), words as usize)
+                .map_err(io_error(format!("mapping {} into memory", pin.display())))
+        };
+        let index_words = map_words(&index, INDEX_SLOTS, &self.index_pin())?;
+        let key_words = map_words(&keys, 2 * MAX_TRACKED_ADDRESSES, &self.keys_pin())?;
+        let values_fd = values
+            .fd()
+            .as_fd()
+            .try_clone_to_owned()
+            .map_err(io_error("duplicating the counters map's fd"))?;
+        let values = PerCpuArray::try_from(aya::maps::Map::PerCpuArray(values))
+            .map_err(|err| aya_error("counters map type", err))?;
+        Ok(Some(Counters {
+            pin_dir: self.path().to_path_buf(),
+            writer: None,
+            index: index_words,
+            keys: key_words,
+            values,
+            values_fd,
+            cpus: None,
+            free: None,
+        }))
     }
 }
 
-/// The per-address counters map.
+/// Opens the map pinned at `pin`, checking it is the one this build makes.
+fn open_map(pin: &Path, map_type: MapType, max_entries: u32) -> Result<MapData> {
+    let what = || format!("opening pinned map {}", pin.display());
+    let data = MapData::from_pin(pin).map_err(|err| aya_error(what(), err))?;
+    let info = data.info().map_err(|err| aya_error(what(), err))?;
+    let found = info.map_type().map_err(|err| aya_error(what(), err))?;
+    if found != map_type || info.max_entries() != max_entries {
+        return Err(BpfError::Aya {
+            what: what(),
+            detail: format!(
+                "it is a {found:?} of {} entries, not the {map_type:?} of {max_entries} this \
+                 alias-mgr uses (another program's, or a future release's); move it away or \
+                 pass another --pin-dir",
+                info.max_entries()
+            ),
+        });
+    }
+    Ok(data)
+}
+
+/// How long a write waits for another process writing the table.
+const WRITER_WAIT: Duration = Duration::from_secs(10);
+
+/// The per-address counters table.
 pub struct Counters {
-    map: PerCpuHashMap<MapData, AddrKey, TrafficCounters>,
-    /// The map's fd again, for the batch reads aya has no call for.
-    fd: OwnedFd,
-    /// Possible CPUs (a new key gets a zero for each), read once: a batch
-    /// of tracks shares it.
+    pin_dir: PathBuf,
+    /// An exclusive lock on the pin directory, taken on the first write
+    /// and held to the end: two writers would pick the same free slot or
+    /// counter number (the kernel's hash map did this for us).
+    writer: Option<File>,
+    index: MappedWords,
+    keys: MappedWords,
+    values: PerCpuArray<MapData, TrafficCounters>,
+    /// The counts' fd again, for the batch reads aya has no call for.
+    values_fd: OwnedFd,
+    /// Possible CPUs, read once: a batch of tracks shares it.
     cpus: Option<usize>,
+    /// Counter numbers no address uses, lowest first (so the numbers in
+    /// use stay dense and reads short); computed on the first track.
+    free: Option<BinaryHeap<Reverse<u32>>>,
 }
 
 impl Counters {
-    fn from_map(map: Map) -> Result<Self> {
-        let fd = match &map {
-            Map::PerCpuHashMap(data) => data.fd().as_fd().try_clone_to_owned(),
-            _ => {
-                return Err(aya_error(
-                    "counters map type",
-                    MapError::InvalidMapType { map_type: 0 },
-                ))
+    /// Becomes the table's only writer, waiting a while for another one.
+    fn lock_for_writes(&mut self) -> Result<()> {
+        if self.writer.is_some() {
+            return Ok(());
+        }
+        let dir = File::open(&self.pin_dir).map_err(io_error(format!(
+            "opening {} to lock it",
+            self.pin_dir.display()
+        )))?;
+        let deadline = Instant::now() + WRITER_WAIT;
+        loop {
+            match dir.try_lock() {
+                Ok(()) => break,
+                Err(TryLockError::WouldBlock) if Instant::now() < deadline => {
+                    thread::sleep(Duration::from_millis(10));
+                }
+                Err(TryLockError::WouldBlock) => {
+                    return Err(BpfError::Aya {
+                        what: "writing the counters table".into(),
+                        detail: format!(
+                            "another process has held {} for {} s (an alias-mgr apply or \
+                             `counters track` that is stuck?); try again once it is done",
+                            self.pin_dir.display(),
+                            WRITER_WAIT.as_secs()
+                        ),
+                    })
+                }
+                Err(TryLockError::Error(err)) => {
+                    return Err(io_error(format!("locking {}", self.pin_dir.display()))(err))
+                }
             }
         }
-        .map_err(io_error("duplicating the counters map's fd"))?;
-        let map =
-            PerCpuHashMap::try_from(map).map_err(|err| aya_error("counters map type", err))?;
-        Ok(Self {
-            map,
-            fd,
-            cpus: None,
-        })
+        // Someone else may have written since the table was opened.
+        self.free = None;
+        self.writer = Some(dir);
+        Ok(())
+    }
+
+    fn table(&self) -> Table<'_> {
+        Table::new(self.index.words(), self.keys.words())
     }
 
     fn cpus(&mut self) -> Result<usize> {
@@ -84,51 +170,93 @@ impl Counters {
         }
     }
 
+    fn take_free_counter(&mut self, ip: IpAddr) -> Result<u32> {
+        if self.free.is_none() {
+            let mut used = vec![false; MAX_TRACKED_ADDRESSES as usize];
+            for (counter, _) in self.table().tracked() {
+                used[counter as usize] = true;
+            }
+            let free = (0..MAX_TRACKED_ADDRESSES)
+                .filter(|&c| !used[c as usize])
+                .map(Reverse)
+                .collect();
+            self.free = Some(free);
+        }
+        self.free
+            .as_mut()
+            .and_then(BinaryHeap::pop)
+            .map(|Reverse(counter)| counter)
+            .ok_or_else(|| BpfError::Aya {
+                what: format!("tracking {ip}"),
+                detail: format!(
+                    "the counters table is full ({MAX_TRACKED_ADDRESSES} addresses); untrack some first"
+                ),
+            })
+    }
+
+    /// Sets the counts of `counter` on every CPU: `first` on CPU 0, zero
+    /// on the others.
+    fn set_counts(&mut self, counter: u32, first: TrafficCounters) -> Result<()> {
+        let mut per_cpu = vec![TrafficCounters::default(); self.cpus()?];
+        per_cpu[0] = first;
+        let values = PerCpuValues::try_from(per_cpu).map_err(|err| BpfError::Io {
+            what: "per-CPU values".into(),
+            error: err,
+        })?;
+        self.values
+            .set(counter, values, 0)
+            .map_err(|err| aya_error(format!("setting counter {counter}"), err))
+    }
+
     /// Starts counting `ip` (from zero unless it is already tracked).
     /// Returns whether it was newly added.
     pub fn track(&mut self, ip: IpAddr) -> Result<bool> {
-        let cpus = self.cpus()?;
-        let zeros =
-            PerCpuValues::try_from(vec![TrafficCounters::default(); cpus]).map_err(|err| {
-                BpfError::Io {
-                    what: "per-CPU values".into(),
-                    error: err,
-                }
-            })?;
-        match self.map.insert(AddrKey::from(ip), zeros, BPF_NOEXIST) {
-            Ok(()) => Ok(true),
-            Err(MapError::SyscallError(err))
-                if err.io_error.raw_os_error() == Some(libc::EEXIST) =>
-            {
-                Ok(false)
-            }
-            Err(MapError::SyscallError(err))
-                if err.io_error.raw_os_error() == Some(libc::E2BIG) =>
-            {
-                Err(BpfError::Aya {
+        self.track_from(ip, TrafficCounters::default())
+    }
+
+    fn track_from(&mut self, ip: IpAddr, counts: TrafficCounters) -> Result<bool> {
+        if ip.is_unspecified() {
+            return Err(BpfError::Aya {
+                what: format!("tracking {ip}"),
+                detail: "the unspecified address is never a host's address".into(),
+            });
+        }
+        self.lock_for_writes()?;
+        let key = AddrKey::from(ip);
+        let slot = match self.table().find(key) {
+            Probe::Found { .. } => return Ok(false),
+            Probe::Vacant { slot } => slot,
+            Probe::Full => {
+                return Err(BpfError::Aya {
                     what: format!("tracking {ip}"),
                     detail: format!(
-                        "the counters map is full ({} addresses); untrack some first",
-                        alias_ebpf::MAX_TRACKED_ADDRESSES
+                        "the {MAX_PROBES} index slots near its home slot are all taken (a rare \
+                         run of addresses that hash alike); untrack some of the others first"
                     ),
                 })
             }
-            Err(err) => Err(aya_error(format!("tracking {ip}"), err)),
+        };
+        let counter = self.take_free_counter(ip)?;
+        // A counter number never published still holds the zeros the map
+        // was created with: no syscall. One used before is reset first.
+        if self.table().key(counter) != [0, 0] || counts != TrafficCounters::default() {
+            self.set_counts(counter, counts)?;
         }
+        self.table().publish(slot, key, counter);
+        Ok(true)
     }
 
     /// Stops counting `ip` and forgets its counts. Returns whether it was tracked.
     pub fn untrack(&mut self, ip: IpAddr) -> Result<bool> {
-        match self.map.remove(&AddrKey::from(ip)) {
-            Ok(()) => Ok(true),
-            Err(MapError::KeyNotFound | MapError::ElementNotFound) => Ok(false),
-            Err(MapError::SyscallError(err))
-                if err.io_error.raw_os_error() == Some(libc::ENOENT) =>
-            {
-                Ok(false)
-            }
-            Err(err) => Err(aya_error(format!("untracking {ip}"), err)),
+        self.lock_for_writes()?;
+        let Probe::Found { slot, counter } = self.table().find(AddrKey::from(ip)) else {
+            return Ok(false);
+        };
+        self.table().remove(slot);
+        if let Some(free) = self.free.as_mut() {
+            free.push(Reverse(counter));
         }
+        Ok(true)
     }
 
     /// Every tracked address with its counts summed over all CPUs.
@@ -137,30 +265,55 @@ impl Counters {
             Some(cpus) => cpus,
             None => possible_cpus()?,
         };
-        let mut all = BTreeMap::new();
-        let batched = for_each_counter(self.fd.as_fd(), cpus, |key, per_cpu| {
+        let tracked: Vec<(u32, AddrKey)> = self.table().tracked().collect();
+        let Some(highest) = tracked.iter().map(|(counter, _)| *counter).max() else {
+            return Ok(BTreeMap::new());
+        };
+        let mut sums = vec![TrafficCounters::default(); highest as usize + 1];
+        for_each_per_cpu(
+            self.values_fd.as_fd(),
+            cpus,
+            highest as usize + 1,
+            |counter: &u32, per_cpu| {
+                if let Some(sum) = sums.get_mut(*counter as usize) {
+                    for share in per_cpu {
+                        sum.accumulate(share);
+                    }
+                }
+            },
+        )
+        .map_err(io_error("reading the counters map"))?;
+        Ok(tracked
+            .into_iter()
+            .map(|(counter, key)| (key.ip(), sums[counter as usize]))
+            .collect())
+    }
+}
+
+/// Carries the counts of a per-CPU hash map of counters pinned at `pin`
+/// by an alias-mgr before the array table over into `counters`, then
+/// removes its pin (the classifier still attached with it goes on
+/// counting there until it is replaced, a moment later, by `attach`).
+pub(super) fn carry_over_legacy(counters: &mut Counters, pin: &Path) -> Result<()> {
+    let legacy = MapData::from_pin(pin)
+        .map_err(|err| aya_error(format!("opening pinned map {}", pin.display()), err))?;
+    let cpus = counters.cpus()?;
+    let mut old = Vec::new();
+    for_each_per_cpu(
+        legacy.fd().as_fd(),
+        cpus,
+        usize::MAX,
+        |key: &AddrKey, per_cpu| {
             let mut total = TrafficCounters::default();
             for share in per_cpu {
                 total.accumulate(share);
             }
-            all.insert(key.ip(), total);
-        });
-        match batched {
-            Ok(()) => return Ok(all),
-            // A kernel without batch reads for this map: key by key.
-            Err(err) if matches!(err.raw_os_error(), Some(libc::EINVAL | NOT_SUPPORTED)) => {
-                all.clear();
-            }
-            Err(err) => return Err(io_error("reading the counters map")(err)),
-        }
-        for entry in self.map.iter() {
-            let (key, per_cpu) = entry.map_err(|err| aya_error("reading the counters map", err))?;
-            let mut total = TrafficCounters::default();
-            for share in per_cpu.iter() {
-                total.accumulate(share);
-            }
-            all.insert(key.ip(), total);
-        }
-        Ok(all)
+            old.push((key.ip(), total));
+        },
+    )
+    .map_err(io_error(format!("reading {}", pin.display())))?;
+    for (ip, total) in old {
+        counters.track_from(ip, total)?;
     }
+    fs::remove_file(pin).map_err(io_error(format!("removing {}", pin.display())))
 }

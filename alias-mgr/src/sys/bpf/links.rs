@@ -4,9 +4,13 @@
 use std::{fs, io, path::Path};
 
 use alias_ebpf::{PROG_EGRESS_ETH, PROG_EGRESS_RAW, PROG_INGRESS_ETH, PROG_INGRESS_RAW};
-use aya::programs::{
-    links::{FdLink, PinnedLink},
-    SchedClassifier, TcAttachType,
+use aya::{
+    maps::MapData,
+    programs::{
+        links::{FdLink, PinnedLink},
+        SchedClassifier, TcAttachType,
+    },
+    Ebpf,
 };
 
 use super::{
@@ -26,29 +30,34 @@ impl PinDir {
             return Err(BpfError::NoSuchInterface { name: iface.into() });
         }
         let mut ebpf = self.load()?;
-        let mut outcome = AttachOutcome::Unchanged;
+        let table_id = self.table_id()?;
+        // Both programs through the verifier first, so the two hooks go
+        // live moments apart: between them only one direction counts.
         for hook in [Hook::Ingress, Hook::Egress] {
-            let program: &mut SchedClassifier = ebpf
-                .program_mut(hook.program(link_layer))
-                .expect("the object defines every hook's program")
-                .try_into()
-                .map_err(|err| aya_error("classifier program type", err))?;
-            program
+            classifier(&mut ebpf, hook, link_layer)?
                 .load()
                 .map_err(|err| aya_error("loading the classifier into the kernel", err))?;
+        }
+        let mut outcome = AttachOutcome::Unchanged;
+        for hook in [Hook::Ingress, Hook::Egress] {
+            let program = classifier(&mut ebpf, hook, link_layer)?;
             let new_tag = program
                 .info()
                 .map_err(|err| aya_error("reading program info", err))?
                 .tag();
             let pin = self.link_pin(iface, hook);
-            let state = inspect_pin(iface, hook, &pin)?;
+            let state = inspect_pin(iface, hook, &pin, table_id)?;
             if matches!(state, PinnedLinkState::Stale) {
                 // Left from a deleted or renamed interface: it counts nothing.
                 fs::remove_file(&pin)
                     .map_err(io_error(format!("removing stale pin {}", pin.display())))?;
             }
             match state {
-                PinnedLinkState::Current { tag, .. } if tag == new_tag => {}
+                PinnedLinkState::Current {
+                    tag,
+                    uses_table: true,
+                    ..
+                } if tag == new_tag => {}
                 PinnedLinkState::Current { link, .. } => {
                     // Another build of the program: swap it into the same
                     // link, atomically, so no packet goes uncounted. The pin
@@ -86,21 +95,39 @@ impl PinDir {
     }
 
     /// Whether the classifier is attached to both hooks of `iface` through the
-    /// links pinned here (a pin left from a deleted interface does not count).
+    /// links pinned here, counting into the table pinned here (a pin left
+    /// from a deleted interface does not count, nor a program of a release
+    /// that counted elsewhere).
     pub fn is_attached(&self, iface: &str) -> Result<bool> {
         if nametoindex(iface).is_none() {
             return Ok(false);
         }
+        let table_id = self.table_id()?;
         for hook in [Hook::Ingress, Hook::Egress] {
             let pin = self.link_pin(iface, hook);
             if !matches!(
-                inspect_pin(iface, hook, &pin)?,
-                PinnedLinkState::Current { .. }
+                inspect_pin(iface, hook, &pin, table_id)?,
+                PinnedLinkState::Current {
+                    uses_table: true,
+                    ..
+                }
             ) {
                 return Ok(false);
             }
         }
         Ok(true)
+    }
+
+    /// The kernel's id of the pinned index map, if there is one.
+    fn table_id(&self) -> Result<Option<u32>> {
+        let pin = self.index_pin();
+        if !pin.exists() {
+            return Ok(None);
+        }
+        let what = || format!("opening pinned map {}", pin.display());
+        let data = MapData::from_pin(&pin).map_err(|err| aya_error(what(), err))?;
+        let info = data.info().map_err(|err| aya_error(what(), err))?;
+        Ok(Some(info.id()))
     }
 
     /// Detaches the classifier from `iface` by removing its link pins.
@@ -176,6 +203,14 @@ impl PinDir {
     }
 }
 
+/// The program of `hook` for `link_layer` in the loaded object.
+fn classifier(ebpf: &mut Ebpf, hook: Hook, link_layer: LinkLayer) -> Result<&mut SchedClassifier> {
+    ebpf.program_mut(hook.program(link_layer))
+        .expect("the object defines every hook's program")
+        .try_into()
+        .map_err(|err| aya_error("classifier program type", err))
+}
+
 enum PinnedLinkState {
     Missing,
     /// Pinned, but its program is not attached to this interface's hook.
@@ -183,6 +218,8 @@ enum PinnedLinkState {
     Current {
         tag: u64,
         link: FdLink,
+        /// Whether the program counts into the table pinned here.
+        uses_table: bool,
     },
 }
 
@@ -206,18 +243,31 @@ pub(super) fn open_pinned_link(pin: &Path) -> Result<Option<(FdLink, u32)>> {
     Ok(Some((link, prog_id)))
 }
 
-/// What the pin for one hook of `iface` holds; changes nothing.
-fn inspect_pin(iface: &str, hook: Hook, pin: &Path) -> Result<PinnedLinkState> {
+/// What the pin for one hook of `iface` holds; changes nothing. `table_id`
+/// is the pinned index map's id.
+fn inspect_pin(
+    iface: &str,
+    hook: Hook,
+    pin: &Path,
+    table_id: Option<u32>,
+) -> Result<PinnedLinkState> {
     let Some((link, prog_id)) = open_pinned_link(pin)? else {
         return Ok(PinnedLinkState::Missing);
     };
     let (_, attached) = SchedClassifier::query_tcx(iface, hook.attach_type())
         .map_err(|err| aya_error(format!("querying TCX programs on {iface}"), err))?;
     Ok(match attached.iter().find(|info| info.id() == prog_id) {
-        Some(info) => PinnedLinkState::Current {
-            tag: info.tag(),
-            link,
-        },
+        Some(info) => {
+            let map_ids = info
+                .map_ids()
+                .map_err(|err| aya_error("reading program info", err))?
+                .unwrap_or_default();
+            PinnedLinkState::Current {
+                tag: info.tag(),
+                link,
+                uses_table: table_id.is_some_and(|id| map_ids.contains(&id)),
+            }
+        }
         None => PinnedLinkState::Stale,
     })
 }

@@ -1,14 +1,15 @@
 //! The TC classifier and its state in bpffs: the only module that uses aya.
 //!
 //! Everything lives under the pin directory (default `/sys/fs/bpf/alias-mgr`):
-//! - `COUNTERS`: the per-CPU hash of per-address counters (pinned by name by
-//!   the loader, so every later load reuses it and no count restarts at 0);
+//! - `ADDR_INDEX`, `ADDR_KEYS`, `ADDR_COUNTERS`: the counters table (see
+//!   `alias_ebpf::INDEX_MAP`), pinned by name by the loader, so every later
+//!   load reuses it and no count restarts at 0;
 //! - `links/ingress/IFACE`, `links/egress/IFACE`: the TCX links. A pinned TCX
 //!   link keeps the program attached after the process exits; removing the pin
 //!   (and the last fd) detaches it.
 //!
 //! Files: `pin_dir` (the directory handle, preparing it, loading the object),
-//! `counters` (the counters map), `links` (TCX attach, detach and inspection),
+//! `counters` (the counters table), `table` (its index, pure), `links` (TCX attach, detach and inspection),
 //! `classifier_log` (the classifier's aya-log ring), `bpffs` (filesystem,
 //! mount namespace and kernel version checks) and `syscall` (the raw
 //! syscalls aya does not wrap). This module keeps the errors and the shared
@@ -21,6 +22,7 @@ mod counters;
 mod links;
 mod pin_dir;
 mod syscall;
+mod table;
 
 use std::{io, path::PathBuf};
 

@@ -6,12 +6,13 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use alias_ebpf::COUNTERS_MAP;
+use alias_ebpf::{COUNTERS_MAP, INDEX_MAP, KEYS_MAP, LEGACY_COUNTERS_MAP};
 use aya::{Ebpf, EbpfLoader};
 
 use super::{
     aya_error,
     bpffs::{is_bpffs, mount_bpffs, mount_namespace_is_shared_with_ancestors, require_tcx},
+    counters::carry_over_legacy,
     io_error,
     links::Hook,
     BpfError, Result,
@@ -38,8 +39,30 @@ impl PinDir {
         &self.path
     }
 
+    pub(super) fn index_pin(&self) -> PathBuf {
+        self.path.join(INDEX_MAP)
+    }
+
+    pub(super) fn keys_pin(&self) -> PathBuf {
+        self.path.join(KEYS_MAP)
+    }
+
     pub(super) fn counters_pin(&self) -> PathBuf {
         self.path.join(COUNTERS_MAP)
+    }
+
+    pub(super) fn legacy_counters_pin(&self) -> PathBuf {
+        self.path.join(LEGACY_COUNTERS_MAP)
+    }
+
+    /// The pinned maps, in the order they are removed.
+    fn map_pins(&self) -> [PathBuf; 4] {
+        [
+            self.index_pin(),
+            self.keys_pin(),
+            self.counters_pin(),
+            self.legacy_counters_pin(),
+        ]
     }
 
     pub(super) fn links_dir(&self) -> PathBuf {
@@ -128,14 +151,23 @@ impl PinDir {
         Ok(())
     }
 
-    /// Loads the classifier object; its counters map is created and pinned on
-    /// the first load and reused (with its counts) on every later one.
+    /// Loads the classifier object; its counters table is created and
+    /// pinned on the first load and reused (with its counts) on every later
+    /// one. The first load after an upgrade from the hash map of counters
+    /// carries its counts over.
     pub(super) fn load(&self) -> Result<Ebpf> {
         self.prepare()?;
-        EbpfLoader::new()
+        let ebpf = EbpfLoader::new()
             .default_map_pin_directory(&self.path)
             .load(CLASSIFIER_OBJECT)
-            .map_err(|err| aya_error("loading the eBPF classifier", err))
+            .map_err(|err| aya_error("loading the eBPF classifier", err))?;
+        let legacy = self.legacy_counters_pin();
+        if legacy.exists() {
+            if let Some(mut counters) = self.existing_counters()? {
+                carry_over_legacy(&mut counters, &legacy)?;
+            }
+        }
+        Ok(ebpf)
     }
 
     /// Removes every pin alias-mgr made: the links (detaching the
@@ -151,7 +183,8 @@ impl PinDir {
         }
         let hook_dirs =
             [Hook::Ingress, Hook::Egress].map(|hook| self.links_dir().join(hook.suffix()));
-        let ours = [self.counters_pin()]
+        let ours = self
+            .map_pins()
             .into_iter()
             .chain(hook_dirs)
             .chain([self.links_dir(), self.path.clone()]);

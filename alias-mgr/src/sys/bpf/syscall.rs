@@ -1,6 +1,6 @@
 //! The raw syscalls aya does not wrap, in one place: bpf(2) to detach a
-//! pinned link synchronously and to read the counters map in batches, and
-//! if_nametoindex(3).
+//! pinned link synchronously and to read maps in batches, mmap(2) of an
+//! array map, and if_nametoindex(3).
 
 use std::{
     ffi::CString,
@@ -10,9 +10,11 @@ use std::{
         unix::ffi::OsStrExt,
     },
     path::Path,
+    ptr::NonNull,
+    sync::atomic::AtomicU64,
 };
 
-use alias_ebpf::{AddrKey, TrafficCounters};
+use alias_ebpf::TrafficCounters;
 
 const BPF_OBJ_GET: libc::c_long = 7;
 const BPF_LINK_DETACH: libc::c_long = 34;
@@ -90,25 +92,29 @@ struct BatchAttr {
     flags: u64,
 }
 
-/// Calls `each` with every key of the per-CPU counters map behind `map` and
-/// its values, one per possible CPU (`cpus`), many entries per syscall
-/// (BPF_MAP_LOOKUP_BATCH, Linux 5.6): aya reads a map two syscalls per key
-/// (next key, then lookup), 20,000 for a scrape at 10,000 addresses.
-pub(super) fn for_each_counter(
+/// Calls `each` with the keys of the per-CPU map behind `map` (keys of
+/// type `K`) and their values, one per possible CPU (`cpus`), many
+/// entries per syscall (BPF_MAP_LOOKUP_BATCH, Linux 5.6): aya reads a map
+/// two syscalls per key (next key, then lookup). Stops after `limit`
+/// entries (an array's first `limit`) or at the map's end.
+pub(super) fn for_each_per_cpu<K: Copy + Default>(
     map: BorrowedFd<'_>,
     cpus: usize,
-    mut each: impl FnMut(&AddrKey, &[TrafficCounters]),
+    limit: usize,
+    mut each: impl FnMut(&K, &[TrafficCounters]),
 ) -> io::Result<()> {
     let mut capacity = ENTRIES_PER_CALL;
-    let mut keys: Vec<AddrKey> = Vec::new();
+    let mut keys: Vec<K> = Vec::new();
     let mut values: Vec<TrafficCounters> = Vec::new();
-    // The kernel's cursor: a bucket number for hash maps (u32), 8 bytes
-    // to be safe.
+    // The kernel's cursor: a bucket number for hash maps, the last key
+    // for arrays (a u32): 8 bytes hold either.
     let mut cursor = 0u64;
     let mut started = false;
-    loop {
-        keys.resize(capacity, AddrKey::default());
-        values.resize(capacity * cpus, TrafficCounters::default());
+    let mut done = 0;
+    while done < limit {
+        let count = capacity.min(limit - done);
+        keys.resize(count, K::default());
+        values.resize(count * cpus, TrafficCounters::default());
         let mut next = 0u64;
         let mut attr = BatchAttr {
             in_batch: if started {
@@ -119,7 +125,7 @@ pub(super) fn for_each_counter(
             out_batch: &mut next as *mut u64 as u64,
             keys: keys.as_mut_ptr() as u64,
             values: values.as_mut_ptr() as u64,
-            count: capacity as u32,
+            count: count as u32,
             map_fd: map.as_raw_fd() as u32,
             ..Default::default()
         };
@@ -152,7 +158,60 @@ pub(super) fn for_each_counter(
         if error.is_some() {
             return Ok(());
         }
+        done += filled;
         cursor = next;
         started = true;
+    }
+    Ok(())
+}
+
+/// An array map mapped into memory (BPF_F_MMAPABLE), shared with the
+/// programs using it, as 64-bit words.
+pub(super) struct MappedWords {
+    start: NonNull<AtomicU64>,
+    words: usize,
+}
+
+// SAFETY: the mapping is plain shared memory, accessed only through
+// atomics.
+unsafe impl Send for MappedWords {}
+unsafe impl Sync for MappedWords {}
+
+impl MappedWords {
+    /// Maps the first `words` 64-bit words of the array behind `map`.
+    pub(super) fn new(map: BorrowedFd<'_>, words: usize) -> io::Result<Self> {
+        let len = words * size_of::<u64>();
+        // SAFETY: a fresh shared mapping of the map's fd; the kernel checks
+        // the length against the array and that it may be mapped.
+        let start = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                map.as_raw_fd(),
+                0,
+            )
+        };
+        if start == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let start = NonNull::new(start.cast()).ok_or_else(|| io::Error::other("mmap gave null"))?;
+        Ok(Self { start, words })
+    }
+
+    pub(super) fn words(&self) -> &[AtomicU64] {
+        // SAFETY: the mapping is `words` u64s long, page-aligned, and
+        // lives as long as self.
+        unsafe { std::slice::from_raw_parts(self.start.as_ptr(), self.words) }
+    }
+}
+
+impl Drop for MappedWords {
+    fn drop(&mut self) {
+        // SAFETY: unmapping what `new` mapped, once.
+        unsafe {
+            libc::munmap(self.start.as_ptr().cast(), self.words * size_of::<u64>());
+        }
     }
 }
