@@ -9,14 +9,14 @@
 //! netfilter, so a packet the firewall drops later is counted, as in
 //! `ip -s link`; egress runs after it, so TX is what left.
 
-use core::mem::size_of;
+use core::{ffi::c_void, mem::size_of};
 
 use alias_ebpf::{
     slot_hash, AddrKey, IndexSlot, TrafficCounters, INDEX_SLOTS, MAP_MMAPABLE, MAX_PROBES,
     MAX_TRACKED_ADDRESSES,
 };
 use aya_ebpf::{
-    helpers::bpf_ktime_get_ns,
+    helpers::{bpf_ktime_get_ns, generated::bpf_loop},
     macros::{classifier, map},
     maps::{Array, PerCpuArray},
     programs::TcContext,
@@ -50,28 +50,103 @@ static ADDR_KEYS: Array<[u64; 2]> = Array::pinned(MAX_TRACKED_ADDRESSES, MAP_MMA
 #[map]
 static ADDR_COUNTERS: PerCpuArray<TrafficCounters> = PerCpuArray::pinned(MAX_TRACKED_ADDRESSES, 0);
 
+/// Not a counter number: what `counter_of` returns for an untracked address.
+const UNTRACKED: u32 = u32::MAX;
+
+/// One lookup's state, on the caller's stack, for `probe_one`.
+#[repr(C)]
+struct Search {
+    words: [u64; 2],
+    home: u32,
+    tag: u32,
+    counter: u32,
+}
+
 /// The counter number of a tracked address (as two words in memory
-/// order), or None. Probes from the address's home slot to the first
-/// empty one; a slot whose tag matches has its key compared.
+/// order), or UNTRACKED. Probes from the address's home slot to the first
+/// empty one. The home slot is read here: it settles almost every lookup,
+/// hit or miss, at four slots per address. The rest go through bpf_loop,
+/// which the verifier checks once: a plain loop of MAX_PROBES rounds made
+/// it check the rest of the program once per round (each load took five
+/// times as long), and bpf_loop's calls cost about 10 ns a packet, too
+/// much for the first slot.
 #[inline(always)]
-fn counter_of(words: [u64; 2]) -> Option<u32> {
+fn counter_of(words: [u64; 2]) -> u32 {
     let (home, tag) = slot_hash(words);
-    for probe in 0..MAX_PROBES {
-        let slot = *ADDR_INDEX.get((home + probe) & (INDEX_SLOTS - 1))?;
-        if slot == IndexSlot::EMPTY {
-            return None;
-        }
-        if let Some(counter) = IndexSlot::counter_if_tagged(slot, tag) {
-            // Word by word: a whole-array compare may become a bcmp call,
-            // which BPF has not.
-            if let Some(key) = ADDR_KEYS.get(counter) {
-                if key[0] == words[0] && key[1] == words[1] {
-                    return Some(counter);
-                }
+    // The home slot in registers: no Search on the stack for most packets.
+    match read_slot(home, tag, words) {
+        Probed::Found(counter) => return counter,
+        Probed::Stop => return UNTRACKED,
+        Probed::Next => {}
+    }
+    let mut search = Search {
+        words,
+        home,
+        tag,
+        counter: UNTRACKED,
+    };
+    // SAFETY: the callback has the signature bpf_loop calls, and `search`
+    // outlives the call.
+    unsafe {
+        bpf_loop(
+            MAX_PROBES - 1,
+            probe_next as *mut c_void,
+            &mut search as *mut Search as *mut c_void,
+            0,
+        );
+    }
+    search.counter
+}
+
+/// bpf_loop's round `round`: probe 1 + round. 1 stops the loop.
+extern "C" fn probe_next(round: u64, search: *mut c_void) -> i64 {
+    // SAFETY: bpf_loop passes back the Search counter_of gave it.
+    let search = unsafe { &mut *(search as *mut Search) };
+    probe_slot(search, round as u32 + 1) as i64
+}
+
+/// What one slot says about a lookup.
+enum Probed {
+    Found(u32),
+    /// Empty (or unreadable): the address is not tracked.
+    Stop,
+    /// Another address's, or freed: go on.
+    Next,
+}
+
+/// Reads slot `number` for the address `words` with `tag`.
+#[inline(always)]
+fn read_slot(number: u32, tag: u32, words: [u64; 2]) -> Probed {
+    let Some(&slot) = ADDR_INDEX.get(number & (INDEX_SLOTS - 1)) else {
+        return Probed::Stop;
+    };
+    if slot == IndexSlot::EMPTY {
+        return Probed::Stop;
+    }
+    if let Some(counter) = IndexSlot::counter_if_tagged(slot, tag) {
+        // Word by word: a whole-array compare may become a bcmp call,
+        // which BPF has not.
+        if let Some(key) = ADDR_KEYS.get(counter) {
+            if key[0] == words[0] && key[1] == words[1] {
+                return Probed::Found(counter);
             }
         }
     }
-    None
+    Probed::Next
+}
+
+/// Reads slot `probe` of a lookup: true when that settles it (found, or
+/// an empty slot), false to go on to the next one.
+#[inline(always)]
+fn probe_slot(search: &mut Search, probe: u32) -> bool {
+    match read_slot(search.home.wrapping_add(probe), search.tag, search.words) {
+        Probed::Found(counter) => {
+            search.counter = counter;
+            true
+        }
+        Probed::Stop => true,
+        Probed::Next => false,
+    }
 }
 
 /// When this CPU last logged, in ns since boot: warnings are for a person
@@ -207,7 +282,11 @@ fn count(ctx: &TcContext, has_eth: bool, direction: Direction) -> Option<()> {
         }
         _ => return None,
     };
-    let counters = ADDR_COUNTERS.get_ptr_mut(counter_of(words)?)?;
+    let counter = counter_of(words);
+    if counter == UNTRACKED {
+        return None;
+    }
+    let counters = ADDR_COUNTERS.get_ptr_mut(counter)?;
 
     // SAFETY: ctx.skb.skb is the program's own __sk_buff context.
     let gso_segs = unsafe { (*ctx.skb.skb).gso_segs };

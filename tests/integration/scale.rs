@@ -86,3 +86,51 @@ fn a_long_apply_shows_its_progress_on_a_terminal_and_never_on_a_pipe() {
     assert!(screen.contains("\x1b[2K"), "the line is wiped at the end");
     assert!(screen.contains("applied "), "{screen}");
 }
+
+/// Addresses whose hash puts them in one home slot: all but the first sit
+/// past it (the classifier finds them through its bpf_loop), and each is
+/// counted as its own, as ping sees it.
+#[test]
+fn addresses_sharing_a_home_slot_are_each_counted() {
+    let lab = Lab::new();
+    let home = |ip: &str| {
+        let key = alias_ebpf::AddrKey::from(ip.parse::<std::net::IpAddr>().unwrap());
+        alias_ebpf::slot_hash(key.words()).0
+    };
+    // In 10.100.0.0/14, clear of the peer's 10.99.0.0/16: with 65,536
+    // slots, about four of its addresses share any one home.
+    let candidates = (0x0a64_0001u32..0x0a68_0000)
+        .map(|n| std::net::Ipv4Addr::from(n).to_string())
+        .filter(|ip| !ip.ends_with(".0") && !ip.ends_with(".255"));
+    let first = alias_ip(0);
+    let sharing: Vec<String> = std::iter::once(first.clone())
+        .chain(
+            candidates
+                .filter(|ip| *ip != first && home(ip) == home(&first))
+                .take(3),
+        )
+        .collect();
+    assert_eq!(sharing.len(), 4, "{sharing:?}");
+    let mut config = String::from("[settings]\narp_probe_ms = 0\nannounce_count = 0\n\n");
+    for ip in &sharing {
+        config.push_str(&format!(
+            "[[alias]]\ninterface = \"eth1\"\naddress = \"{ip}/32\"\n\n"
+        ));
+    }
+    write(&lab.config_path(), &config);
+    lab.ok(&["apply"]);
+    lab.peer.add_address("eth0", "10.99.0.2/16");
+    lab.peer
+        .sh(&["ip", "route", "add", "10.100.0.0/14", "dev", "eth0"]);
+    lab.host
+        .sh(&["ip", "route", "add", "10.99.0.0/16", "dev", "eth1"]);
+    for (n, ip) in sharing.iter().enumerate() {
+        let pings = (n + 1).to_string();
+        lab.peer
+            .sh(&["ping", "-c", &pings, "-i", "0.2", "-I", "10.99.0.2", ip]);
+    }
+    for (n, ip) in sharing.iter().enumerate() {
+        let (rx, _, tx, _) = lab.counters(ip);
+        assert_eq!((rx, tx), (n as u64 + 1, n as u64 + 1), "{ip}");
+    }
+}
