@@ -11,12 +11,11 @@ fn alias_ip(i: usize) -> String {
     format!("10.100.{}.{}", i / 250, i % 250 + 1)
 }
 
-#[test]
-fn thousands_of_tracked_addresses_are_all_read_with_their_counts() {
-    let lab = Lab::new();
+/// Applies `addresses` as /32 aliases on eth1 (no ARP probes or
+/// announcements), and routes the peer's 10.99.0.2 to them through `via`.
+fn apply_reachable(lab: &Lab, addresses: impl Iterator<Item = String>, via: &str) {
     let mut config = String::from("[settings]\narp_probe_ms = 0\nannounce_count = 0\n\n");
-    for i in 0..ALIASES {
-        let ip = alias_ip(i);
+    for ip in addresses {
         config.push_str(&format!(
             "[[alias]]\ninterface = \"eth1\"\naddress = \"{ip}/32\"\n\n"
         ));
@@ -24,10 +23,15 @@ fn thousands_of_tracked_addresses_are_all_read_with_their_counts() {
     write(&lab.config_path(), &config);
     lab.ok(&["apply"]);
     lab.peer.add_address("eth0", "10.99.0.2/16");
-    lab.peer
-        .sh(&["ip", "route", "add", "10.100.0.0/16", "dev", "eth0"]);
+    lab.peer.sh(&["ip", "route", "add", via, "dev", "eth0"]);
     lab.host
         .sh(&["ip", "route", "add", "10.99.0.0/16", "dev", "eth1"]);
+}
+
+#[test]
+fn thousands_of_tracked_addresses_are_all_read_with_their_counts() {
+    let lab = Lab::new();
+    apply_reachable(&lab, (0..ALIASES).map(alias_ip), "10.100.0.0/16");
     let last = alias_ip(ALIASES - 1);
     lab.peer
         .sh(&["ping", "-c", "3", "-i", "0.2", "-I", "10.99.0.2", &last]);
@@ -111,19 +115,7 @@ fn addresses_sharing_a_home_slot_are_each_counted() {
         )
         .collect();
     assert_eq!(sharing.len(), 4, "{sharing:?}");
-    let mut config = String::from("[settings]\narp_probe_ms = 0\nannounce_count = 0\n\n");
-    for ip in &sharing {
-        config.push_str(&format!(
-            "[[alias]]\ninterface = \"eth1\"\naddress = \"{ip}/32\"\n\n"
-        ));
-    }
-    write(&lab.config_path(), &config);
-    lab.ok(&["apply"]);
-    lab.peer.add_address("eth0", "10.99.0.2/16");
-    lab.peer
-        .sh(&["ip", "route", "add", "10.100.0.0/14", "dev", "eth0"]);
-    lab.host
-        .sh(&["ip", "route", "add", "10.99.0.0/16", "dev", "eth1"]);
+    apply_reachable(&lab, sharing.iter().cloned(), "10.100.0.0/14");
     for (n, ip) in sharing.iter().enumerate() {
         let pings = (n + 1).to_string();
         lab.peer
