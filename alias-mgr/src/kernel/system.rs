@@ -187,7 +187,7 @@ impl KernelOps for System {
 
     fn tracked(&self) -> Result<BTreeSet<IpAddr>> {
         Ok(match self.pins.existing_counters()? {
-            Some(counters) => counters.read_all()?.into_keys().collect(),
+            Some(counters) => counters.tracked_addresses(),
             None => BTreeSet::new(),
         })
     }

@@ -183,7 +183,7 @@ impl Checker<'_> {
         at: &[AliasAt],
     ) -> Result<(), ConfigError> {
         self.check_shared_routes(aliases, at)?;
-        let mut ips: HashMap<IpAddr, usize> = HashMap::new();
+        let mut ips: HashMap<IpAddr, usize> = HashMap::with_capacity(aliases.len());
         let mut labels: HashMap<(&str, &str), usize> = HashMap::new();
         for (i, alias) in aliases.iter().enumerate() {
             if let Some(&first) = ips.get(&alias.ip()) {

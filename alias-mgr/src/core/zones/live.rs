@@ -26,26 +26,28 @@ pub struct LiveTable {
 pub fn parse_live(json: &Value) -> LiveTable {
     let mut live = LiveTable::default();
     for object in json["nftables"].as_array().into_iter().flatten() {
+        live.absorb(object);
+    }
+    live
+}
+
+impl LiveTable {
+    /// Takes in one object of a listing: a table, set, chain, counter or rule.
+    fn absorb(&mut self, object: &Value) {
         if object.get("table").is_some() {
-            live.exists = true;
+            self.exists = true;
         }
         if let Some(set) = object.get("set") {
             let name = set["name"].as_str().unwrap_or_default().to_string();
-            let elems = set["elem"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(parse_elem)
-                .collect();
-            live.sets.insert(name, elems);
+            self.sets.insert(name, parse_elems(&set["elem"]));
         }
         if let Some(chain) = object.get("chain") {
-            live.chains
+            self.chains
                 .insert(chain["name"].as_str().unwrap_or_default().to_string());
         }
         if let Some(counter) = object.get("counter") {
             let name = counter["name"].as_str().unwrap_or_default().to_string();
-            live.counters.insert(
+            self.counters.insert(
                 name,
                 (
                     counter["packets"].as_u64().unwrap_or(0),
@@ -55,16 +57,24 @@ pub fn parse_live(json: &Value) -> LiveTable {
         }
         if let Some(rule) = object.get("rule") {
             let chain = rule["chain"].as_str().unwrap_or_default().to_string();
-            *live.rules.entry(chain).or_default() += 1;
+            *self.rules.entry(chain).or_default() += 1;
             if let Some(comment) = rule["comment"]
                 .as_str()
                 .and_then(|c| c.strip_prefix(FINGERPRINT_PREFIX))
             {
-                live.fingerprint = Some(comment.to_string());
+                self.fingerprint = Some(comment.to_string());
             }
         }
     }
-    live
+}
+
+fn parse_elems(elems: &Value) -> Vec<IpNet> {
+    elems
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(parse_elem)
+        .collect()
 }
 
 fn parse_elem(elem: &Value) -> Option<IpNet> {
@@ -86,26 +96,28 @@ fn parse_elem(elem: &Value) -> Option<IpNet> {
 /// `nft -j list table` would show it: every batch flushes the table and
 /// adds all it should hold.
 pub fn table_loaded_by(batch: &Value) -> LiveTable {
-    let mut listing: Vec<Value> = Vec::new();
+    // Read straight from the batch's objects, with no listing built: at
+    // 1,000 aliases a copy of every element cost more than the reading.
+    let mut live = LiveTable::default();
     for command in batch["nftables"].as_array().into_iter().flatten() {
         if command.pointer("/delete/table").is_some() {
-            listing.clear();
+            live = LiveTable::default();
         }
-        let Some(added) = command.get("add").and_then(Value::as_object) else {
+        let Some(added) = command.get("add") else {
             continue;
         };
-        if let Some(element) = added.get("element") {
-            let set = listing
-                .iter_mut()
-                .find(|o| o.pointer("/set/name") == element.get("name"));
-            if let Some(set) = set {
-                set["set"]["elem"] = element["elem"].clone();
+        match added.get("element") {
+            // Elements fill the set added before them, as nft lists it.
+            Some(element) => {
+                let name = element["name"].as_str().unwrap_or_default();
+                if let Some(set) = live.sets.get_mut(name) {
+                    *set = parse_elems(&element["elem"]);
+                }
             }
-        } else if !added.contains_key("table") || listing.is_empty() {
-            listing.push(Value::Object(added.clone()));
+            None => live.absorb(added),
         }
     }
-    parse_live(&serde_json::json!({ "nftables": listing }))
+    live
 }
 
 /// Whether the live table still holds what `desired` loaded: the fingerprint

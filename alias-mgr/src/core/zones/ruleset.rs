@@ -348,7 +348,10 @@ pub fn batch(
             .iter()
             .map(|n| json!({"prefix": {"addr": n.network().to_string(), "len": n.prefix_len()}}))
             .collect();
-        cmds.push(json!({"add": {"element": {"family": FAMILY, "table": TABLE, "name": name, "elem": elem}}}));
+        // Built as values, not through json!, which would serialize every
+        // element into a copy.
+        let element = json!({"family": FAMILY, "table": TABLE, "name": name});
+        cmds.push(json!({"add": {"element": with(element, "elem", Value::Array(elem))}}));
     }
     for counter in &desired.counters {
         let mut add = json!({"family": FAMILY, "table": TABLE, "name": counter});
@@ -374,7 +377,8 @@ pub fn batch(
     }
     for (name, rules) in &desired.chains {
         for (index, rule) in rules.iter().enumerate() {
-            let mut object = json!({"family": FAMILY, "table": TABLE, "chain": name, "expr": rule});
+            let object = json!({"family": FAMILY, "table": TABLE, "chain": name});
+            let mut object = with(object, "expr", Value::Array(rule.clone()));
             if name == "input" && index == 0 {
                 object["comment"] = json!(format!("{FINGERPRINT_PREFIX}{}", desired.fingerprint()));
             }
@@ -382,6 +386,12 @@ pub fn batch(
         }
     }
     json!({"nftables": cmds})
+}
+
+/// `object` with `value` moved in at `key`.
+fn with(mut object: Value, key: &str, value: Value) -> Value {
+    object[key] = value;
+    object
 }
 
 /// Notes for addresses of this host that alias-mgr does not manage but a

@@ -305,3 +305,36 @@ fn a_zone_over_the_primarys_subnet_is_pointed_out() {
     assert_eq!(notes.len(), 1, "{notes:?}");
     assert!(notes[0].contains("192.168.1.1 on eth1"), "{notes:?}");
 }
+
+#[test]
+fn the_table_a_batch_loads_is_what_its_ruleset_holds() {
+    let ruleset = render(
+        &[
+            zone("lab", Verdict::Drop).allow(&["tcp/22"]),
+            zone("dmz", Verdict::Accept).subnets(&["10.50.0.0/16"]),
+        ],
+        &[
+            alias("eth1", "192.168.0.1/24").zone("lab"),
+            alias("eth1", "2001:db8:1::1/64").zone("lab"),
+            alias("eth1", "172.16.0.1/24").zone("dmz"),
+        ],
+    )
+    .unwrap();
+    // From nothing, and over a table holding a stale set and chain.
+    let stale = LiveTable {
+        exists: true,
+        sets: BTreeMap::from([("z_old_v4".to_string(), Vec::new())]),
+        chains: BTreeSet::from(["in_old".to_string()]),
+        ..Default::default()
+    };
+    for live in [LiveTable::default(), stale] {
+        let loaded_by =
+            crate::core::zones::table_loaded_by(&batch(Some(&ruleset), &live, &BTreeMap::new()));
+        assert_eq!(loaded_by, loaded(&ruleset));
+    }
+    let removal = batch(None, &loaded(&ruleset), &BTreeMap::new());
+    assert_eq!(
+        crate::core::zones::table_loaded_by(&removal),
+        LiveTable::default()
+    );
+}

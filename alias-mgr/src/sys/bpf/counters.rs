@@ -4,7 +4,7 @@
 
 use std::{
     cmp::Reverse,
-    collections::{BTreeMap, BinaryHeap},
+    collections::{BTreeMap, BTreeSet, BinaryHeap},
     fs::{self, File, TryLockError},
     net::IpAddr,
     os::fd::{AsFd, OwnedFd},
@@ -257,6 +257,12 @@ impl Counters {
             free.push(Reverse(counter));
         }
         Ok(true)
+    }
+
+    /// Every tracked address, read from the mapped index alone: no
+    /// syscall, where `read_all` reads every counter row too.
+    pub fn tracked_addresses(&self) -> BTreeSet<IpAddr> {
+        self.table().tracked().map(|(_, key)| key.ip()).collect()
     }
 
     /// Every tracked address with its counts summed over all CPUs.
