@@ -58,8 +58,10 @@ pub(super) async fn apply_command(
 ) -> Result<()> {
     require_config(config)?;
     let _lock = lock(config)?;
-    let file = ConfigFile::load(config)?;
     let kernel = Kernel::new(pins)?;
+    // nft lists the zone table while the config is read and checked.
+    kernel.prefetch_zone_table();
+    let file = ConfigFile::load(config)?;
     if dry_run {
         let desired = Desired {
             adopt,

@@ -23,8 +23,10 @@ pub(super) async fn plan_command(
     adopt: bool,
 ) -> Result<()> {
     require_config(config)?;
-    let file = ConfigFile::load(config)?;
     let kernel = Kernel::new(pins)?;
+    // nft lists the zone table while the config is read and checked.
+    kernel.prefetch_zone_table();
+    let file = ConfigFile::load(config)?;
     let desired = Desired {
         adopt,
         ..desired(&file, &file.config().aliases)

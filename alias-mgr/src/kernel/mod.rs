@@ -120,6 +120,12 @@ impl<K: KernelOps> Kernel<K> {
         Ok((interfaces, addresses))
     }
 
+    /// See [`KernelOps::prefetch_zone_table`]: for a command that plans
+    /// all of a config, started before it loads the config.
+    pub fn prefetch_zone_table(&self) {
+        self.ops.prefetch_zone_table();
+    }
+
     /// Whether alias-mgr's nftables table is loaded (no nft to ask: no).
     pub fn zone_table_loaded(&self) -> bool {
         self.ops.zone_table().is_ok_and(|table| table.exists)

@@ -38,7 +38,11 @@ pub trait KernelOps {
     fn links_moved_to(&self, pinned: &str, candidates: &[&str]) -> Result<Option<String>>;
     /// Whether the classifier runs on both hooks of `interface`.
     fn is_attached(&self, interface: &str) -> Result<bool>;
-    /// alias-mgr's nftables table as loaded now.
+    /// Starts reading alias-mgr's nftables table now, for the next
+    /// `zone_table` to collect: a command that will plan lets nft run
+    /// while it reads its config. Loading a batch discards it.
+    fn prefetch_zone_table(&self) {}
+    /// alias-mgr's nftables table as loaded now (or as the prefetch found it).
     fn zone_table(&self) -> Result<LiveTable>;
     /// Loads an nft batch in one transaction, or with `check_only` only
     /// has nft check it against the live ruleset.

@@ -1,7 +1,11 @@
 //! The real kernel behind [`KernelOps`]: rtnetlink, sysctls, the
 //! classifier's pins and `nft`.
 
-use std::{collections::BTreeSet, net::IpAddr};
+use std::{
+    collections::BTreeSet,
+    net::IpAddr,
+    sync::{Mutex, PoisonError},
+};
 
 use std::time::Duration;
 
@@ -102,6 +106,9 @@ fn child_error(stderr: &str) -> &str {
 pub struct System {
     netlink: Netlink,
     pins: PinDir,
+    /// A zone table listing started ahead (`prefetch_zone_table`) for the
+    /// next `zone_table` to collect.
+    listing: Mutex<Option<nft::PendingListing>>,
 }
 
 /// Netlink requests a batch keeps in flight: enough to hide the round
@@ -148,11 +155,16 @@ impl System {
         Ok(Self {
             netlink: Netlink::connect()?,
             pins,
+            listing: Mutex::default(),
         })
     }
 
     pub fn pins(&self) -> &PinDir {
         &self.pins
+    }
+
+    fn pending_listing(&self) -> std::sync::MutexGuard<'_, Option<nft::PendingListing>> {
+        self.listing.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     pub async fn interface(&self, name: &str) -> Result<Option<Interface>> {
@@ -204,11 +216,22 @@ impl KernelOps for System {
         Ok(self.pins.is_attached(interface)?)
     }
 
+    fn prefetch_zone_table(&self) {
+        // Not started (no nft): `zone_table` runs it again and says why.
+        *self.pending_listing() = nft::start_listing().ok();
+    }
+
     fn zone_table(&self) -> Result<LiveTable> {
-        Ok(nft::live_table()?)
+        let prefetched = self.pending_listing().take();
+        Ok(match prefetched {
+            Some(listing) => listing.finish()?,
+            None => nft::live_table()?,
+        })
     }
 
     fn load_zones(&self, batch: &Value, check_only: bool) -> Result<()> {
+        // A listing started before this load would show the table as it was.
+        drop(self.pending_listing().take());
         Ok(nft::load(batch, check_only)?)
     }
 

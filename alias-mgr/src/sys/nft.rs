@@ -10,7 +10,7 @@
 
 use std::{
     io::{self, Write},
-    process::{Command, Stdio},
+    process::{Child, Command, Stdio},
 };
 
 use serde::Deserialize;
@@ -64,24 +64,66 @@ fn nft_missing(err: io::Error) -> NftError {
     }
 }
 
-/// alias-mgr's table as the kernel holds it (empty when it does not exist).
+/// alias-mgr's table as nft lists it now (empty when there is none).
 pub fn live_table() -> Result<LiveTable> {
-    let program = program();
-    let args = ["list", "table", zones::FAMILY, zones::TABLE];
-    match nftables::helper::get_current_ruleset_raw(Some(program.as_str()), args) {
-        Ok(raw) => {
-            let json: Value = serde_json::from_str(&raw).map_err(NftError::Parse)?;
-            Ok(zones::parse_live(&json))
+    start_listing()?.finish()
+}
+
+/// A listing of alias-mgr's table under way: nft runs while the caller
+/// goes on (reading its config, dumping addresses), and `finish` collects
+/// what it printed. Dropped unfinished, the listing is stopped.
+pub struct PendingListing {
+    child: Option<Child>,
+}
+
+/// Starts `nft -j list table inet alias_mgr`. Read raw, not with the
+/// crate's types: its counters are u32 (see the module comment).
+pub fn start_listing() -> Result<PendingListing> {
+    let child = Command::new(program())
+        .args(["-j", "list", "table", zones::FAMILY, zones::TABLE])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(nft_missing)?;
+    Ok(PendingListing { child: Some(child) })
+}
+
+impl PendingListing {
+    /// The table as nft listed it, or an empty one when there is none.
+    pub fn finish(mut self) -> Result<LiveTable> {
+        let Some(child) = self.child.take() else {
+            return Ok(LiveTable::default());
+        };
+        let output = child
+            .wait_with_output()
+            .map_err(io_error(format!("waiting for {}", program())))?;
+        if !output.status.success() {
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            if stderr.contains("No such file or directory") {
+                return Ok(LiveTable::default());
+            }
+            let reason = stderr.trim();
+            return Err(NftError::Listing {
+                message: if reason.is_empty() {
+                    format!("{} exited with {}", program(), output.status)
+                } else {
+                    reason.to_string()
+                },
+            });
         }
-        Err(nftables::helper::NftablesError::NftFailed { stderr, .. })
-            if stderr.contains("No such file or directory") =>
-        {
-            Ok(LiveTable::default())
+        let json: Value = serde_json::from_slice(&output.stdout).map_err(NftError::Parse)?;
+        Ok(zones::parse_live(&json))
+    }
+}
+
+impl Drop for PendingListing {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // Already gone is fine: only its exit status is left to reap.
+            let _ = child.kill();
+            let _ = child.wait();
         }
-        Err(nftables::helper::NftablesError::NftExecution { inner, .. }) => Err(nft_missing(inner)),
-        Err(err) => Err(NftError::Listing {
-            message: err.to_string(),
-        }),
     }
 }
 
@@ -360,5 +402,20 @@ mod tests {
         }
         let removal = crate::core::zones::batch(None, &live, &Default::default());
         assert!(serde_json::from_value::<nftables::schema::Nftables>(removal).is_ok());
+    }
+
+    /// A malformed command anywhere in a batch stops it before nft runs.
+    #[test]
+    fn a_batch_with_a_malformed_command_is_refused() {
+        let table = serde_json::json!({"add": {"table": {"family": "inet", "name": "t"}}});
+        let broken = serde_json::json!({"add": {"rule": {"family": "inet", "expr": 5}}});
+        assert_eq!(
+            typed_objects(&serde_json::json!({"nftables": [table.clone()]})).unwrap(),
+            1
+        );
+        let batch = serde_json::json!({"nftables": [table, broken]});
+        assert!(matches!(typed_objects(&batch), Err(NftError::Schema(_))));
+        let no_array = serde_json::json!({"commands": []});
+        assert!(matches!(typed_objects(&no_array), Err(NftError::Schema(_))));
     }
 }
