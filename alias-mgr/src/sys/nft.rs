@@ -92,9 +92,8 @@ pub fn start_listing() -> Result<PendingListing> {
 impl PendingListing {
     /// The table as nft listed it, or an empty one when there is none.
     pub fn finish(mut self) -> Result<LiveTable> {
-        let Some(child) = self.child.take() else {
-            return Ok(LiveTable::default());
-        };
+        // Only Drop leaves None, and `finish` takes self: always there.
+        let child = self.child.take().expect("a listing is finished once");
         let output = child
             .wait_with_output()
             .map_err(io_error(format!("waiting for {}", program())))?;
